@@ -1,0 +1,92 @@
+"""One error type for everything a user can fix, rendered as one clear message."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class EmbedtuneError(Exception):
+    """An error in the user's input, config, data or environment.
+
+    The CLI prints it as a single message (no traceback) and exits with ``exit_code`` (2).
+    ``file``, ``line``, ``key`` and ``record`` say where; ``hint`` says how to fix it.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: Any = None,
+        line: int | None = None,
+        key: str | None = None,
+        record: Any = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = None if file is None else str(file)
+        self.line = line
+        self.key = key
+        self.record = record
+        self.hint = hint
+
+    def location(self) -> str:
+        parts = []
+        if self.file:
+            parts.append(self.file if self.line is None else f"{self.file}:{self.line}")
+        elif self.line is not None:
+            parts.append(f"line {self.line}")
+        if self.record is not None:
+            parts.append(f"record {self.record}")
+        if self.key:
+            parts.append(f"key '{self.key}'")
+        return ", ".join(parts)
+
+    def format(self) -> str:
+        where = self.location()
+        text = f"{where}: {self.message}" if where else self.message
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+    def __str__(self) -> str:
+        return self.format()
+
+
+class ConfigError(EmbedtuneError):
+    """A config file or override is invalid."""
+
+
+class DataError(EmbedtuneError):
+    """A dataset file or record is invalid."""
+
+
+class ComponentError(EmbedtuneError):
+    """An unknown, duplicate or misused component."""
+
+
+class PluginLoadError(EmbedtuneError):
+    """A pack failed to import or register (fatal only in strict mode)."""
+
+
+class RunFolderError(EmbedtuneError):
+    """A run folder exists and would be overwritten."""
+
+
+class TrainingError(EmbedtuneError):
+    """Training stopped for a reason the user can act on (NaN loss, out of memory...)."""
+
+
+def closest(name: str, candidates: list[str] | tuple[str, ...] | set[str]) -> str | None:
+    """The candidate closest to ``name`` (difflib), or None when nothing is close."""
+    import difflib
+
+    matches = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def did_you_mean(name: str, candidates) -> str:
+    guess = closest(name, candidates)
+    return f"did you mean '{guess}'?" if guess else ""

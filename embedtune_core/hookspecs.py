@@ -1,0 +1,106 @@
+"""The hooks a pack can implement.
+
+Registry hooks receive a ``register`` callable and call it once per component::
+
+    register(name, factory, description="one line", **metadata)
+
+``factory`` builds the component; what it is called with and what it must return depends on the
+kind (see ``docs/hooks.md``). The core records which plugin registered which name.
+
+Lifecycle hooks are called by the pipeline with keyword arguments; their return value is ignored.
+Hook parameters are plain positional names (pluggy validates those only).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("embedtune")
+hookimpl = pluggy.HookimplMarker("embedtune")
+
+
+@hookspec
+def register_dataset_readers(register):
+    """Register dataset readers.
+
+    ``register(name, factory, description=..., dataset_type=..., bundled=False)``.
+    ``factory(source, options)`` gets the source (a path, ``builtin:NAME`` or hub name; None for a
+    bundled set) and a dict of options, and returns an ``embedtune_core.types.DataBundle``.
+    Raise ``embedtune_core.errors.DataError`` naming file and line for bad input. Return nothing.
+    """
+
+
+@hookspec
+def register_negative_miners(register):
+    """Register hard-negative miners.
+
+    ``register(name, factory, description=...)``. ``factory(**options)`` returns an object with
+    ``mine(request)`` taking an ``embedtune_core.types.MiningRequest`` and returning an
+    ``embedtune_core.types.MiningResult`` (the dataset with negatives added, plus stats).
+    Return nothing.
+    """
+
+
+@hookspec
+def register_losses(register):
+    """Register training losses.
+
+    ``register(name, factory, description=..., accepts=("pairs", ...))``. ``factory(model,
+    **options)`` returns a ``torch.nn.Module`` with the sentence-transformers loss call signature
+    ``forward(sentence_features, labels)``; a factory that declares a ``registry`` keyword gets the
+    component registry (to build a wrapped loss by name). ``accepts`` lists the dataset types the
+    loss trains on. Return nothing.
+    """
+
+
+@hookspec
+def register_metrics(register):
+    """Register ranking metrics.
+
+    ``register(name, factory, description=...)``. ``factory()`` returns an object with
+    ``compute(ranked, k)`` taking an ``embedtune_core.ranking.RankedRun`` and an int cut-off and
+    returning a numpy array of per-query values (the mean is taken by the core). Return nothing.
+    """
+
+
+@hookspec
+def register_callbacks(register):
+    """Register training callbacks.
+
+    ``register(name, factory, description=...)``. ``factory(**options)`` returns a
+    ``transformers.TrainerCallback``. Return nothing.
+    """
+
+
+@hookspec
+def run_started(config, run_dir):
+    """Called once a run's config is resolved and its folder created, before any data is read.
+
+    ``config`` is the frozen ``RunConfig``; ``run_dir`` a ``pathlib.Path``. Return nothing.
+    """
+
+
+@hookspec
+def evaluation_finished(stage, results, run_dir):
+    """Called after each evaluation of a run.
+
+    ``stage`` is ``"before"`` or ``"after"``; ``results`` maps each Matryoshka dim (int, or None
+    for the full size) to ``{metric name: mean}``; ``run_dir`` a ``pathlib.Path``. Return nothing.
+    """
+
+
+@hookspec
+def run_finished(run_dir, metrics):
+    """Called once a run has written its folder.
+
+    ``metrics`` is the dict written to ``metrics.json``. Return nothing.
+    """
+
+
+REGISTRY_HOOKS = {
+    "dataset_reader": "register_dataset_readers",
+    "negative_miner": "register_negative_miners",
+    "loss": "register_losses",
+    "metric": "register_metrics",
+    "callback": "register_callbacks",
+}

@@ -1,0 +1,205 @@
+"""Finding and loading plugins: built-ins and packs, all through the ``embedtune`` entry points.
+
+A plugin manager is built fresh by :func:`load_plugins`; nothing happens at import time. A pack
+that fails to import or to validate is recorded with its error and skipped, so one broken pack
+never stops the CLI; ``EMBEDTUNE_STRICT_PLUGINS=1`` (or ``strict=True``) makes it fatal.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from typing import Any, Iterable
+
+import attrs
+import pluggy
+
+from embedtune_core import hookspecs
+from embedtune_core.errors import PluginLoadError
+
+ENTRY_POINT_GROUP = "embedtune"
+BUILTIN_DISTRIBUTION = "embedtune"
+
+
+@attrs.define
+class PluginRecord:
+    """What is known about one plugin: where it came from and whether it loaded."""
+
+    name: str
+    module: str
+    distribution: str | None = None
+    version: str | None = None
+    builtin: bool = False
+    hooks: list[str] = attrs.field(factory=list)
+    error: str | None = None
+    disabled: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "hooks": sorted(self.hooks),
+            "error": self.error,
+        }
+
+
+@attrs.define
+class PluginSet:
+    """A plugin manager and the record of every plugin it tried to load."""
+
+    manager: pluggy.PluginManager
+    records: dict[str, PluginRecord] = attrs.field(factory=dict)
+    strict: bool = False
+
+    def loaded(self) -> list[PluginRecord]:
+        return [r for r in self.records.values() if r.error is None and not r.disabled]
+
+    def broken(self) -> list[PluginRecord]:
+        return [r for r in self.records.values() if r.error is not None]
+
+    def mark_broken(self, name: str, error: str) -> None:
+        """Record ``error`` for plugin ``name`` and unregister it (fatal in strict mode)."""
+        record = self.records[name]
+        record.error = error
+        plugin = self.manager.get_plugin(name)
+        if plugin is not None:
+            self.manager.unregister(plugin, name=name)
+        if self.strict:
+            raise PluginLoadError(
+                f"plugin '{name}' failed: {error}",
+                hint="fix or uninstall the pack, or unset EMBEDTUNE_STRICT_PLUGINS to skip it",
+            )
+
+
+def iter_entry_points() -> Iterable[Any]:
+    """The installed entry points of group ``embedtune`` (tests replace this with fakes)."""
+    from importlib import metadata
+
+    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+
+
+def _env_list(name: str) -> list[str] | None:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return None
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def strict_from_env() -> bool:
+    return os.environ.get("EMBEDTUNE_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def new_manager() -> pluggy.PluginManager:
+    manager = pluggy.PluginManager("embedtune")
+    manager.add_hookspecs(hookspecs)
+    return manager
+
+
+def _short_error(exc: BaseException) -> str:
+    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _register(plugin_set: PluginSet, record: PluginRecord, obj: Any) -> None:
+    """Register ``obj`` under ``record.name``; validate its hooks against the specs."""
+    manager = plugin_set.manager
+    plugin_set.records[record.name] = record
+    try:
+        manager.register(obj, name=record.name)
+    except Exception as exc:  # duplicate name, bad hookimpl signature, ...
+        plugin_set.mark_broken(record.name, _short_error(exc))
+        return
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin_set.mark_broken(record.name, f"PluginValidationError: {exc}")
+        return
+    record.hooks = [caller.name for caller in manager.get_hookcallers(obj) or []]
+
+
+def load_plugins(
+    *,
+    disabled: Iterable[str] = (),
+    only: Iterable[str] | None = None,
+    modules: Iterable[str] = (),
+    strict: bool | None = None,
+    entry_points: Iterable[Any] | None = None,
+) -> PluginSet:
+    """Build a fresh plugin manager with every installed plugin.
+
+    ``disabled``: plugin names not to load (``-p no:NAME``; also ``EMBEDTUNE_DISABLE_PLUGINS``).
+    ``only``: load only these names (``EMBEDTUNE_LOAD_PLUGINS=a,b``).
+    ``modules``: extra modules to import as plugins, named explicitly (``-p MODULE``).
+    ``strict``: a broken plugin raises :class:`PluginLoadError` (``EMBEDTUNE_STRICT_PLUGINS=1``).
+    """
+    strict = strict_from_env() if strict is None else strict
+    disabled = set(disabled) | set(_env_list("EMBEDTUNE_DISABLE_PLUGINS") or [])
+    only_set = set(only) if only is not None else None
+    env_only = _env_list("EMBEDTUNE_LOAD_PLUGINS")
+    if env_only is not None:
+        only_set = set(env_only) if only_set is None else only_set & set(env_only)
+    plugin_set = PluginSet(manager=new_manager(), strict=strict)
+    eps = iter_entry_points() if entry_points is None else entry_points
+    for ep in sorted(eps, key=lambda e: (getattr(e, "dist", None) is None, e.name)):
+        dist = getattr(ep, "dist", None)
+        dist_name = getattr(dist, "name", None) if dist is not None else None
+        record = PluginRecord(
+            name=ep.name,
+            module=ep.value,
+            distribution=dist_name,
+            version=getattr(dist, "version", None) if dist is not None else None,
+            builtin=dist_name is not None and _normal(dist_name) == BUILTIN_DISTRIBUTION,
+        )
+        if only_set is not None and ep.name not in only_set:
+            continue
+        if ep.name in disabled:
+            record.disabled = True
+            plugin_set.records.setdefault(ep.name, record)
+            continue
+        if ep.name in plugin_set.records and not plugin_set.records[ep.name].disabled:
+            other = plugin_set.records[ep.name]
+            # keep the first; record the clash on a distinct key so both are reported
+            clash = PluginRecord(
+                name=f"{ep.name} ({dist_name or ep.value})",
+                module=ep.value,
+                distribution=dist_name,
+                version=record.version,
+            )
+            plugin_set.records[clash.name] = clash
+            plugin_set.mark_broken(
+                clash.name,
+                f"plugin name '{ep.name}' is already used by {other.distribution or other.module}",
+            )
+            continue
+        try:
+            obj = ep.load()
+        except (Exception, SystemExit) as exc:  # a pack's import may raise anything
+            plugin_set.records[ep.name] = record
+            plugin_set.mark_broken(ep.name, _short_error(exc))
+            continue
+        _register(plugin_set, record, obj)
+    for module_name in modules:
+        record = PluginRecord(name=module_name, module=module_name)
+        try:
+            obj = importlib.import_module(module_name)
+        except Exception as exc:
+            plugin_set.records[module_name] = record
+            plugin_set.mark_broken(module_name, _short_error(exc))
+            continue
+        _register(plugin_set, record, obj)
+    return plugin_set
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+def warn_broken(plugin_set: PluginSet, stream=None) -> None:
+    """One warning line per broken plugin."""
+    stream = stream or sys.stderr
+    for record in plugin_set.broken():
+        print(f"warning: plugin '{record.name}' skipped: {record.error}", file=stream)
+    stream.flush()

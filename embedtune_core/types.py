@@ -1,0 +1,109 @@
+"""Plain data objects passed between components. No heavy imports here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+#: The six dataset types and the columns (in order) their training datasets carry.
+DATASET_TYPES: dict[str, tuple[str, ...]] = {
+    "pairs": ("anchor", "positive"),
+    "triplets": ("anchor", "positive", "negative"),
+    "sts": ("sentence1", "sentence2", "score"),
+    "nli": ("premise", "hypothesis", "label"),
+    "ir": ("query", "positive"),  # training pairs derived from queries + qrels
+    "hard-negatives": ("anchor", "positive"),  # followed by negative_1 ... negative_n
+}
+
+#: The guide's minimum number of training examples per type, below which results are unreliable.
+MINIMUM_SIZES: dict[str, int] = {
+    "pairs": 1000,
+    "triplets": 1000,
+    "sts": 1000,
+    "nli": 1000,
+    "ir": 500,
+    "hard-negatives": 500,
+}
+
+NLI_LABELS = {"entailment": 0, "neutral": 1, "contradiction": 2}
+
+
+@attrs.define
+class IRData:
+    """An IR collection: corpus and queries by id, and graded relevance judgements.
+
+    ``qrels[query_id][doc_id] = grade`` (grade > 0 is relevant; 0 is judged non-relevant).
+    """
+
+    corpus: dict[str, str]
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+
+    def __len__(self) -> int:
+        return len(self.queries)
+
+    def relevant(self, query_id: str) -> dict[str, int]:
+        return {d: g for d, g in self.qrels.get(query_id, {}).items() if g > 0}
+
+
+@attrs.define
+class DataBundle:
+    """What a dataset reader returns.
+
+    ``train`` is a ``datasets.Dataset`` with the type's columns, or an :class:`IRData` for type
+    ``ir``. ``eval`` is the held-out part when the source has one (same form). ``corpus`` is an
+    optional list of candidate texts for negative mining. ``info`` holds a description, licence
+    and citation for bundled sets.
+    """
+
+    dataset_type: str
+    train: Any = None
+    eval: Any = None
+    corpus: list[str] | None = None
+    source: str | None = None
+    info: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.define
+class MiningRequest:
+    """Input to a negative miner.
+
+    ``dataset``: a ``datasets.Dataset`` whose first two columns are (anchor, positive), or an NLI
+    dataset (premise, hypothesis, label) for the contradiction miner. ``corpus``: candidate texts
+    (None: the dataset's own positives). ``encoder``: a callable ``texts -> np.ndarray`` of
+    L2-normalised embeddings, for dense miners (None when no model is loaded). ``categories``: an
+    optional category per corpus text, for miners that use one. ``output``: "hard-negatives"
+    (anchor, positive, negative_1..n) or "triplets" (one row per negative).
+    """
+
+    dataset: Any
+    dataset_type: str
+    num_negatives: int = 1
+    corpus: list[str] | None = None
+    encoder: Any = None
+    categories: list[str] | None = None
+    output: str = "hard-negatives"
+    seed: int = 42
+
+
+@attrs.define
+class MiningStats:
+    """What a miner saw and dropped."""
+
+    queries: int = 0
+    candidates_seen: int = 0
+    dropped_false_negatives: int = 0
+    negatives_written: int = 0
+    queries_short: int = 0  # queries that got fewer negatives than asked
+    mean_score_gap: float | None = None  # mean (positive score - negative score)
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.define
+class MiningResult:
+    dataset: Any
+    stats: MiningStats

@@ -1,0 +1,1 @@
+"""The built-in components of embedtune, registered through the same entry points as any pack."""

@@ -1,0 +1,3 @@
+"""Built-in losses plugin."""
+
+from embedtune_core import hookimpl

@@ -1,0 +1,3 @@
+"""Built-in metrics plugin."""
+
+from embedtune_core import hookimpl

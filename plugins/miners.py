@@ -1,0 +1,3 @@
+"""Built-in miners plugin."""
+
+from embedtune_core import hookimpl

@@ -1,0 +1,3 @@
+"""Built-in readers plugin."""
+
+from embedtune_core import hookimpl
