@@ -349,7 +349,11 @@ def _ideal(judgements: Sequence[Mapping[str, int]]) -> tuple[np.ndarray, np.ndar
     rows = np.repeat(np.arange(len(judgements)), counts)
     positive = values > 0
     values, rows = values[positive], rows[positive]
-    order = np.lexsort((-values, rows))
+    top = int(values.max()) if len(values) else 0
+    if (top + 1) * (len(judgements) + 1) < 2**62:
+        order = np.argsort(rows * (top + 1) + (top - values), kind="stable")
+    else:
+        order = np.lexsort((-values, rows))
     offsets = np.zeros(len(judgements) + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=len(judgements)), out=offsets[1:])
     return values[order], offsets
@@ -367,18 +371,19 @@ def _ranks_in_rows(
     scores: np.ndarray, lengths: np.ndarray, rows: np.ndarray, values: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """For each ``(rows[i], values[i])``: how many scores of that row are greater than, and equal
-    to, ``values[i]``. ``scores`` holds the rows' scores back to back (``lengths`` each).
+    to, ``values[i]``. ``scores`` holds the rows' scores back to back (``lengths`` each); it is
+    sorted in place.
 
-    Rows are padded into a few matrices of similar widths (a power of two apart at most, so
+    Rows are padded into a few matrices of similar widths (at most twice a row's length, so
     memory stays O(len(scores))), sorted row-wise, and searched with a vectorised binary search.
     """
     greater = np.zeros(len(rows), dtype=np.int64)
-    equal = np.zeros(len(rows), dtype=np.int64)
+    equal = np.ones(len(rows), dtype=np.int64)
     if len(rows) == 0:
         return greater, equal
     n = len(lengths)
     starts = np.cumsum(lengths) - lengths
-    if n and (lengths == lengths[0]).all():
+    if (lengths == lengths[0]).all():
         groups = [(np.arange(n), int(lengths[0]))]
     else:
         width_class = np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64)
@@ -391,26 +396,23 @@ def _ranks_in_rows(
     for g, (members, _) in enumerate(groups):
         group_of_row[members] = g
         local_row[members] = np.arange(len(members))
-    keys = -values
     for g, (members, width) in enumerate(groups):
         if len(groups) == 1 and len(scores) == n * width:
-            matrix = -scores.reshape(n, width)
+            matrix = scores.reshape(n, width)
         else:
             counts = lengths[members]
             local = np.repeat(np.arange(len(members)), counts)
             cols = np.arange(int(counts.sum()), dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
             matrix = np.full((len(members), width), np.nan)
-            matrix[local, cols] = -scores[np.repeat(starts[members], counts) + cols]
-        matrix.sort(axis=1)  # NaN padding sorts last and compares false
+            matrix[local, cols] = scores[np.repeat(starts[members], counts) + cols]
+        matrix.sort(axis=1)  # ascending; NaN padding sorts last and compares false
         sel = np.flatnonzero(group_of_row[rows] == g)
-        r, k = local_row[rows[sel]], keys[sel]
-        below = _count_sorted(matrix, r, k, strict=True)
-        greater[sel] = below
+        r, v = local_row[rows[sel]], values[sel]
+        at_most = _count_sorted(matrix, r, v, strict=False)
+        greater[sel] = lengths[rows[sel]] - at_most
         # Ties only matter where a row holds a repeated score.
         if (matrix[:, 1:] == matrix[:, :-1]).any():
-            equal[sel] = _count_sorted(matrix, r, k, strict=False) - below
-        else:
-            equal[sel] = 1
+            equal[sel] = at_most - _count_sorted(matrix, r, v, strict=True)
     return greater, equal
 
 
