@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from embedtune_core.data import check_leakage, normalise_text
+from embedtune_core.data import check_leakage, column_values, normalise_text
 from embedtune_core.errors import EmbedtuneError
 from embedtune_core.types import MINIMUM_SIZES, NLI_LABELS, DataBundle, IRData
 
@@ -147,20 +147,20 @@ def split_stats(data: Any, dataset_type: str, counter: TokenCounter | None) -> d
         rows = len(data)
         out["records"] = rows
         text_columns = [c for c in columns if c not in ("score", "label")]
-        values = {c: list(data[c]) for c in text_columns}
+        values = {c: column_values(data, c) for c in text_columns}
         first = values[text_columns[0]]
         out["distinct_" + text_columns[0] + "s"] = len({normalise_text(t) for t in first})
-        extra = [str(v) for v in data["score" if "score" in columns else "label"]] if ("score" in columns or "label" in columns) else [""] * rows
+        extra = [str(v) for v in column_values(data, "score" if "score" in columns else "label")] if ("score" in columns or "label" in columns) else [""] * rows
         out["duplicate_records"] = _duplicates(
             ["\x1f".join([normalise_text(values[c][i]) for c in text_columns] + [extra[i]]) for i in range(rows)]
         )
         if "positive" in values:
             out["anchor_equals_positive"] = sum(normalise_text(a) == normalise_text(p) for a, p in zip(values["anchor"], values["positive"]))
         if dataset_type == "sts":
-            scores = [float(s) for s in data["score"]]
+            scores = [float(s) for s in column_values(data, "score")]
             out["score"] = {"min": min(scores), "mean": round(sum(scores) / len(scores), 3), "max": max(scores)}
         if dataset_type == "nli" and "label" in columns:
-            labels = Counter(int(v) for v in data["label"])
+            labels = Counter(int(v) for v in column_values(data, "label"))
             out["labels"] = {LABEL_NAMES[k]: labels.get(k, 0) for k in sorted(LABEL_NAMES)}
         negatives = [c for c in text_columns if c == "negative" or c.startswith("negative_")]
         texts = {c: values[c] for c in text_columns if c not in negatives}
