@@ -168,6 +168,7 @@ def _pair_cosines(model: Any, left: list[str], right: list[str], dims: list[int 
     emb = encode(model, texts, batch_size=batch_size, normalize=False, show_progress=show_progress)
     li = np.fromiter((position[t] for t in left), dtype=np.int64, count=len(left))
     ri = np.fromiter((position[t] for t in right), dtype=np.int64, count=len(right))
+    emb = emb.astype(np.float64)
     out = {}
     for dim in dims:
         e = _truncate(emb, dim)
@@ -194,7 +195,6 @@ def evaluate_sts(model: Any, data: Any, *, dims: Iterable[int] | None = None, ba
                             batch_size, show_progress)
     results = {}
     for dim, cos in cosines.items():
-        cos = cos.astype(np.float64)
         constant = np.ptp(cos) == 0
         results[dim] = {
             "spearman": 0.0 if constant else float(spearmanr(cos, gold).statistic),
@@ -270,6 +270,28 @@ def evaluate_model(
         f"no evaluation for dataset type '{dataset_type}'",
         hint="evaluate on IR data (queries, corpus, qrels), STS pairs or triplets",
     )
+
+
+def evaluation_set(bundle: Any) -> tuple[Any, str, str]:
+    """What to evaluate a model on for a :class:`~embedtune_core.types.DataBundle`:
+    ``(data, evaluation type, which part)``.
+
+    The eval split when the bundle has one, else all of its data ("part" says which). STS data is
+    evaluated as STS; triplets and hard negatives by triplet accuracy; IR data as is; pairs and
+    NLI as an IR set built by :func:`embedtune_core.data.to_ir` (queries = anchors, corpus = every
+    positive and negative).
+    """
+    from embedtune_core.data import eval_ir, to_ir
+
+    dataset_type = bundle.dataset_type
+    data, part = (bundle.eval, "eval split") if bundle.eval is not None else (bundle.train, "all data")
+    if data is None:
+        raise DataError("the data set is empty")
+    if dataset_type in ("sts", "triplets", "hard-negatives", "ir"):
+        return data, dataset_type, part
+    if bundle.eval is not None:
+        return eval_ir(bundle), "ir", part
+    return to_ir(data, dataset_type), "ir", part
 
 
 # -- before/after ---------------------------------------------------------------------------------
