@@ -100,15 +100,11 @@ class RankedRun:
             raise EmbedtuneError("run scores must not be NaN")
         # Only judged documents can carry a grade: look each up in its query's ranking (NaN when
         # not retrieved) and find its rank by counting the scores above it.
-        counts = np.fromiter(map(len, judgements), dtype=np.int64, count=n)
-        total_judged = int(counts.sum())
+        counts, judged_grades = _judgement_arrays(judgements)
         judged_scores = np.fromiter(
             chain.from_iterable(map(r.get, j, repeat(np.nan)) for r, j in zip(rankings, judgements)),
             dtype=np.float64,
-            count=total_judged,
-        )
-        judged_grades = np.fromiter(
-            chain.from_iterable(j.values() for j in judgements), dtype=np.int64, count=total_judged
+            count=len(judged_grades),
         )
         judged_rows = np.repeat(np.arange(n, dtype=np.int64), counts)
         keep = ~np.isnan(judged_scores) & (judged_grades != 0)
@@ -120,7 +116,8 @@ class RankedRun:
                 tied, where, judged_rows, judged_scores, list(chain.from_iterable(judgements)), rankings
             )
         return cls._from_positions(
-            query_ids, lengths, judged_rows[where], rank, judged_grades[where], depth, _ideal(judgements)
+            query_ids, lengths, judged_rows[where], rank, judged_grades[where], depth,
+            _ideal(judged_rows, judged_grades, n),
         )
 
     @classmethod
@@ -156,6 +153,8 @@ class RankedRun:
         idx[present] = indices[src[present]]
         sc[present] = scores[src[present]]
         valid = idx >= 0
+        if np.isnan(sc[valid]).any():
+            raise EmbedtuneError("scores must not be NaN")
         lengths = valid.sum(axis=1).astype(np.int64)
         # Score descending (padding last), then document id descending.
         key_score = np.where(valid, -sc, np.nan)
@@ -188,9 +187,9 @@ class RankedRun:
             hit = (keys[at] == wanted) & sorted_valid
             grades[hit] = key_grades[at[hit]]
         hit_rows, hit_cols = np.nonzero(grades)
-        return cls._from_positions(
-            counted, lengths, hit_rows, hit_cols, grades[hit_rows, hit_cols], depth, _ideal([qrels[q] for q in counted])
-        )
+        counts, all_grades = _judgement_arrays([qrels[q] for q in counted])
+        ideal = _ideal(np.repeat(np.arange(n, dtype=np.int64), counts), all_grades, n)
+        return cls._from_positions(counted, lengths, hit_rows, hit_cols, grades[hit_rows, hit_cols], depth, ideal)
 
     @classmethod
     def _from_positions(
@@ -340,22 +339,31 @@ class RankedRun:
         return self._cached(("ideal_dcg", k), build)
 
 
-def _ideal(judgements: Sequence[Mapping[str, int]]) -> tuple[np.ndarray, np.ndarray]:
-    """Relevant grades (> 0) of each query, sorted descending, as flat values + offsets."""
+def _judgement_arrays(judgements: Sequence[Mapping[str, int]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per query the number of judgements, and all grades back to back (integers)."""
     counts = np.fromiter(map(len, judgements), dtype=np.int64, count=len(judgements))
-    values = np.fromiter(
-        chain.from_iterable(j.values() for j in judgements), dtype=np.int64, count=int(counts.sum())
-    )
-    rows = np.repeat(np.arange(len(judgements)), counts)
-    positive = values > 0
-    values, rows = values[positive], rows[positive]
+    try:
+        grades = np.fromiter(
+            chain.from_iterable(j.values() for j in judgements), dtype=np.float64, count=int(counts.sum())
+        )
+    except (TypeError, ValueError):
+        raise EmbedtuneError("qrels grades must be integers", hint="qrels map query -> {doc id: grade}") from None
+    if not np.isfinite(grades).all() or (grades != np.round(grades)).any():
+        raise EmbedtuneError("qrels grades must be integers", hint="qrels map query -> {doc id: grade}")
+    return counts, grades.astype(np.int64)
+
+
+def _ideal(rows: np.ndarray, grades: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relevant grades (> 0) of each of ``n`` queries, sorted descending, as flat values + offsets."""
+    positive = grades > 0
+    values, rows = grades[positive], rows[positive]
     top = int(values.max()) if len(values) else 0
-    if (top + 1) * (len(judgements) + 1) < 2**62:
+    if (top + 1) * (n + 1) < 2**62:
         order = np.argsort(rows * (top + 1) + (top - values), kind="stable")
     else:
         order = np.lexsort((-values, rows))
-    offsets = np.zeros(len(judgements) + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=len(judgements)), out=offsets[1:])
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=offsets[1:])
     return values[order], offsets
 
 

@@ -272,3 +272,11 @@ def test_f1_equals_ranx(registry):
     for k in (1, 5, 10, 30, 60):
         theirs = ranx.evaluate(ranx.Qrels(qrels), ranx.Run(run), f"f1@{k}", return_mean=False)
         np.testing.assert_allclose(f1.compute(ranked, k), np.asarray(theirs), atol=1e-9, err_msg=f"f1@{k}")
+
+
+def test_non_integer_grades_are_clear_errors():
+    for grade in (0.5, float("nan"), "high"):
+        with pytest.raises(EmbedtuneError, match="grades must be integers"):
+            RankedRun.from_run({"q": {"a": grade}}, {"q": {"a": 1.0}})
+    ranked = RankedRun.from_run({"q": {"a": 2.0, "b": np.int32(1), "c": True}}, {"q": {"a": 1.0, "b": 0.5}})
+    assert ranked.grades.tolist() == [[2, 1]] and ranked.num_relevant.tolist() == [3]
