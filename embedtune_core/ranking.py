@@ -90,22 +90,29 @@ class RankedRun:
         judgements = [qrels[q] for q in query_ids]
         n = len(query_ids)
         lengths = np.fromiter(map(len, rankings), dtype=np.int64, count=n)
+        counts, judged_grades = _judgement_arrays(judgements)
+        # One pass over the run: each query's scores, then the scores of its judged documents
+        # (NaN when not retrieved), read while that query's ranking is in cache.
         try:
-            scores = np.fromiter(
-                chain.from_iterable(r.values() for r in rankings), dtype=np.float64, count=int(lengths.sum())
+            mixed = np.fromiter(
+                chain.from_iterable(
+                    chain(r.values(), map(r.get, j, repeat(np.nan))) for r, j in zip(rankings, judgements)
+                ),
+                dtype=np.float64,
+                count=int(lengths.sum() + counts.sum()),
             )
         except (TypeError, ValueError):
             raise EmbedtuneError("run scores must be numbers", hint="a run maps query -> {doc id: score}") from None
+        block_starts = np.cumsum(lengths + counts) - (lengths + counts)
+        judged_at = np.repeat(block_starts + lengths - np.cumsum(counts) + counts, counts) + np.arange(
+            int(counts.sum()), dtype=np.int64
+        )
+        judged_scores = mixed[judged_at]
+        is_score = np.ones(len(mixed), dtype=bool)
+        is_score[judged_at] = False
+        scores = mixed[is_score]
         if np.isnan(scores).any():
             raise EmbedtuneError("run scores must not be NaN")
-        # Only judged documents can carry a grade: look each up in its query's ranking (NaN when
-        # not retrieved) and find its rank by counting the scores above it.
-        counts, judged_grades = _judgement_arrays(judgements)
-        judged_scores = np.fromiter(
-            chain.from_iterable(map(r.get, j, repeat(np.nan)) for r, j in zip(rankings, judgements)),
-            dtype=np.float64,
-            count=len(judged_grades),
-        )
         judged_rows = np.repeat(np.arange(n, dtype=np.int64), counts)
         keep = ~np.isnan(judged_scores) & (judged_grades != 0)
         where = np.flatnonzero(keep)
