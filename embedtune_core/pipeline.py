@@ -153,7 +153,15 @@ def run_pipeline(
     from embedtune_core.evaluation import evaluate_model
     from embedtune_core.models import load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import build_loss, prepare_run_dir, recommend_loss, save_model, train
+    from embedtune_core.models import embedding_dim
+    from embedtune_core.training import (
+        build_loss,
+        finish_run_dir,
+        prepare_run_dir,
+        recommend_loss,
+        save_model,
+        train,
+    )
 
     progress = _Progress(quiet)
     check_components(config, registry)
@@ -269,11 +277,15 @@ def run_pipeline(
     }
     for dim in sorted({*(_dims_json(before)), *(_dims_json(after))}, key=int, reverse=True):
         metrics["dims"][dim] = {"before": _dims_json(before).get(dim), "after": _dims_json(after).get(dim)}
+    if metrics["dims"]:  # the full size is a point on the dims curve too
+        metrics["dims"] = {str(embedding_dim(model)): {"before": metrics["before"], "after": metrics["after"]},
+                           **metrics["dims"]}
     eio.write_json(run_dir / "metrics.json", metrics)
     log_history = train_result.log_history if train_result else []
     write_report(run_dir, metrics, config_toml, stats, log_history)
     state["finished"] = True
     _save_state(run_dir, state)
+    finish_run_dir(run_dir)
     if hook:
         hook.run_finished(run_dir=run_dir, metrics=metrics)
     metrics["table"] = comparison_table(metrics["before"], metrics["after"])
