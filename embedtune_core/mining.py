@@ -120,7 +120,8 @@ def _check_value(miner: str, key: str, value: Any, kind: Any) -> Any:
         return value
     if dict in kinds and isinstance(value, dict):
         return value
-    names = "/".join(k.__name__ for k in kinds if k is not type(None))
+    label = {float: "a number", int: "an integer", str: "text", bool: "true or false", dict: "a mapping"}
+    names = " or ".join(label.get(k, k.__name__) for k in kinds if k is not type(None))
     raise ConfigError(f"miner '{miner}': {key} must be {names}, got {value!r}", key=where)
 
 

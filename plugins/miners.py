@@ -95,12 +95,12 @@ class DenseSource(CandidateSource):
         else:
             scores, idx = top_k(q, self.corpus_emb, depth, device=self.device)
         if self.faiss_index is not None or self.device.startswith("cuda"):
-            # exact float32 scores for the guards, re-ranked (fp16 / approximate search)
+            # exact float32 scores for the guards (the search may run in float16)
             safe = np.where(idx >= 0, idx, 0)
-            exact = np.einsum("bd,bkd->bk", q, self.corpus_emb[safe])
-            exact = np.where(idx >= 0, exact, -np.inf).astype(np.float32)
-            order = np.lexsort((idx, -exact), axis=1)
-            scores, idx = np.take_along_axis(exact, order, axis=1), np.take_along_axis(idx, order, axis=1)
+            scores = np.where(idx >= 0, np.einsum("bd,bkd->bk", q, self.corpus_emb[safe]), -np.inf).astype(np.float32)
+        # best first, ties by corpus position, whatever the backend
+        order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -scores), axis=1)
+        scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
         return _pad(np.asarray(scores, dtype=np.float32), np.asarray(idx, dtype=np.int64), depth)
 
     def score(self, query_ids: Any, doc_ids: Any) -> Any:
@@ -739,7 +739,7 @@ class CurriculumMiner:
 def register_negative_miners(register):
     register("bm25", BM25Miner, description="lexical top-k with BM25 (bm25s), through the false-negative guards", model=MODEL_USE["bm25"])
     register("dense", DenseMiner, description="top-k by the model's cosine similarity, through the false-negative guards", model=MODEL_USE["dense"])
-    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses as its negatives", model=MODEL_USE["contradiction"])
+    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses as its negatives", model=MODEL_USE["contradiction"], input="nli")
     register("partial-match", PartialMatchMiner, description="texts sharing key terms or names with the query without covering it", model=MODEL_USE["partial-match"])
     register("domain-confusion", DomainConfusionMiner, description="negatives from the nearest other category or k-means cluster", model=MODEL_USE["domain-confusion"])
     register("curriculum", CurriculumMiner, description="wraps a miner and orders its rows from easy to hard negatives", model=MODEL_USE["curriculum"])
