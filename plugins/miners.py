@@ -482,6 +482,10 @@ def _nli_label(value: Any, record: int) -> int:
 class ContradictionMiner:
     """NLI: a premise's contradiction hypotheses are its negatives, its entailments its positives.
 
+    Takes NLI records (premise, hypothesis, label), or rows whose negatives are already
+    labelled (the (anchor, positive, negative) triplets training data is built from NLI): then
+    all labelled negatives of an anchor are pooled as its candidates.
+
     Options: ``sampling`` (top: the first n contradictions in data order; random: a seeded
     sample), ``short`` (drop or fill with random hypotheses of other premises). Contradictions
     are labelled negatives, so no score margin applies; a contradiction whose text equals one of
@@ -499,6 +503,50 @@ class ContradictionMiner:
 
         _, self.options = parse_options(self.name, options, self.own_options, guards=False)
 
+    @staticmethod
+    def group(dataset: Any) -> tuple[dict, dict, dict, int]:
+        """``(premise by key, entailments by key, contradictions by key, neutral count)`` from NLI
+        records, or from (anchor, positive, negative...) rows whose negatives are labelled ones
+        (the triplets training data built from NLI)."""
+        from embedtune_core.data import normalise_text
+        from embedtune_core.errors import DataError
+
+        columns = list(getattr(dataset, "column_names", []) or [])
+        premises: dict[str, str] = {}
+        entail: dict[str, list[str]] = {}
+        contra: dict[str, list[str]] = {}
+        neutral = 0
+        if {"premise", "hypothesis", "label"} <= set(columns):
+            records = zip(dataset["premise"], dataset["hypothesis"], dataset["label"])
+            for i, (premise, hypothesis, label) in enumerate(records):
+                if not isinstance(premise, str) or not isinstance(hypothesis, str) or not premise.strip() or not hypothesis.strip():
+                    raise DataError("premise and hypothesis must be non-empty text", record=i + 1)
+                key = normalise_text(premise)
+                premises.setdefault(key, premise)
+                label = _nli_label(label, i + 1)
+                if label == 0:
+                    entail.setdefault(key, []).append(hypothesis)
+                elif label == 2:
+                    contra.setdefault(key, []).append(hypothesis)
+                else:
+                    neutral += 1
+            return premises, entail, contra, neutral
+        negative_columns = [c for c in columns if c == "negative" or re.fullmatch(r"negative_\d+", c)]
+        if {"anchor", "positive"} <= set(columns) and negative_columns:
+            rows = zip(dataset["anchor"], dataset["positive"], *[dataset[c] for c in negative_columns])
+            for i, (anchor, positive, *negatives) in enumerate(rows):
+                if not all(isinstance(t, str) and t.strip() for t in (anchor, positive, *negatives)):
+                    raise DataError("anchor, positive and negatives must be non-empty text", record=i + 1)
+                key = normalise_text(anchor)
+                premises.setdefault(key, anchor)
+                entail.setdefault(key, []).append(positive)
+                contra.setdefault(key, []).extend(negatives)
+            return premises, entail, contra, neutral
+        raise DataError(
+            "the contradiction miner needs NLI data (premise, hypothesis, label) or rows with labelled negatives",
+            hint=f"columns found: {', '.join(columns) or 'none'}; use --type nli",
+        )
+
     def mine(self, request: Any) -> Any:
         import attrs
         import datasets
@@ -510,32 +558,10 @@ class ContradictionMiner:
         from embedtune_core.types import MiningStats
 
         check_request(request)
-        dataset = request.dataset
-        columns = list(getattr(dataset, "column_names", []) or [])
-        if not {"premise", "hypothesis", "label"} <= set(columns):
-            raise DataError(
-                "the contradiction miner needs NLI data (premise, hypothesis, label)",
-                hint=f"columns found: {', '.join(columns) or 'none'}; use --type nli",
-            )
-        premises: dict[str, str] = {}
-        entail: dict[str, list[str]] = {}
-        contra: dict[str, list[str]] = {}
-        neutral = 0
-        for i, (premise, hypothesis, label) in enumerate(zip(dataset["premise"], dataset["hypothesis"], dataset["label"])):
-            if not isinstance(premise, str) or not isinstance(hypothesis, str) or not premise.strip() or not hypothesis.strip():
-                raise DataError("premise and hypothesis must be non-empty text", record=i + 1)
-            key = normalise_text(premise)
-            premises.setdefault(key, premise)
-            label = _nli_label(label, i + 1)
-            if label == 0:
-                entail.setdefault(key, []).append(hypothesis)
-            elif label == 2:
-                contra.setdefault(key, []).append(hypothesis)
-            else:
-                neutral += 1
+        premises, entail, contra, neutral = self.group(request.dataset)
         keys = [k for k in premises if k in entail]
         if not keys:
-            raise DataError("the NLI data has no entailment record: no (premise, positive) pair to add negatives to")
+            raise DataError("the data has no entailment (positive): no (premise, positive) pair to add negatives to")
         pairs = datasets.Dataset.from_dict(
             {
                 "anchor": [premises[k] for k in keys for _ in dict.fromkeys(entail[k])],

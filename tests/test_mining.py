@@ -161,6 +161,19 @@ def test_contradiction_needs_nli_data(registry, pairs):
         run_miner(registry, "contradiction", pairs, "pairs", num_negatives=1, options={})
 
 
+def test_contradiction_pools_labelled_negatives_of_triplets(registry):
+    """The pipeline trains NLI data as triplets: the miner pools each anchor's labelled negatives."""
+    from embedtune_core.data import load_data, to_training_dataset
+
+    bundle = load_data(registry, str(ROOT / "tests" / "data" / "nli.jsonl"), dataset_type="nli")
+    triplets, kind = to_training_dataset(bundle)
+    assert kind == "triplets"
+    from_triplets = run_miner(registry, "contradiction", triplets, kind, num_negatives=1, options={})
+    from_nli = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={})
+    check_valid(from_triplets, 1)
+    assert from_triplets.dataset.to_list() == from_nli.dataset.to_list()
+
+
 # -- the guards ---------------------------------------------------------------------------------
 def planted():
     anchor = "fever cough patient"

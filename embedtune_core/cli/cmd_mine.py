@@ -144,13 +144,8 @@ def command(
         raise EmbedtuneError(f"{out} is a folder", hint="give a file name such as mined.jsonl")
 
     bundle = load_data(app.registry, data, dataset_type=dataset_type)
-    if component.meta.get("input") == "nli":
-        if bundle.dataset_type != "nli":
-            raise DataError(
-                f"miner '{miner}' needs NLI data (premise, hypothesis, label), got type '{bundle.dataset_type}'",
-                hint="use --type nli with an NLI file",
-            )
-        dataset, training_type = bundle.train, "nli"
+    if component.meta.get("input") == "nli" and bundle.dataset_type == "nli":
+        dataset, training_type = bundle.train, "nli"  # the NLI records themselves, labels included
     else:
         dataset, training_type = to_training_dataset(bundle)
     corpus, categories = None, None
