@@ -72,6 +72,12 @@ def _dataset(columns: dict[str, list]) -> Any:
     return datasets.Dataset.from_dict(columns)
 
 
+def column_values(dataset: Any, name: str) -> list:
+    """One column of a ``datasets.Dataset`` as a Python list (fast: no per-row access)."""
+    values = dataset[name]
+    return values if isinstance(values, list) else values[:]
+
+
 def _columns_of(dataset: Any) -> list[str]:
     return list(dataset.column_names)
 
@@ -113,7 +119,7 @@ def nli_to_triplets(dataset: Any) -> tuple[Any, str]:
     entail: dict[str, list[str]] = {}
     contra: dict[str, list[str]] = {}
     first_text: dict[str, str] = {}
-    for premise, hypothesis, label in zip(dataset["premise"], dataset["hypothesis"], dataset["label"]):
+    for premise, hypothesis, label in zip(column_values(dataset, "premise"), column_values(dataset, "hypothesis"), column_values(dataset, "label")):
         key = normalise_text(premise)
         first_text.setdefault(key, premise)
         if label == 0:
@@ -201,9 +207,9 @@ def to_ir(dataset: Any, dataset_type: str) -> IRData:
     corpus: dict[str, str] = {}
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
-    anchors = dataset["anchor"]
-    positives = dataset["positive"]
-    negatives = [dataset[c] for c in negative_columns]
+    anchors = column_values(dataset, "anchor")
+    positives = column_values(dataset, "positive")
+    negatives = [column_values(dataset, c) for c in negative_columns]
     for row, (anchor, positive) in enumerate(zip(anchors, positives)):
         query_id = _text_id("q", anchor)
         queries.setdefault(query_id, anchor)
@@ -220,7 +226,7 @@ def _anchor_keys(data: Any) -> list[str]:
     if isinstance(data, IRData):
         return [normalise_text(t) for t in data.queries.values()]
     first = _columns_of(data)[0]
-    return [normalise_text(t) for t in data[first]]
+    return [normalise_text(t) for t in column_values(data, first)]
 
 
 def split_train_eval(data: Any, fraction: float, seed: int = 42) -> tuple[Any, Any]:
@@ -282,7 +288,7 @@ def check_leakage(train: Any, evaluation: Any, dataset_type: str | None = None) 
     if isinstance(evaluation, DataBundle):
         evaluation = evaluation.train
     seen = set(_anchor_keys(train))
-    texts = list(evaluation.queries.values()) if isinstance(evaluation, IRData) else list(evaluation[_columns_of(evaluation)[0]])
+    texts = list(evaluation.queries.values()) if isinstance(evaluation, IRData) else column_values(evaluation, _columns_of(evaluation)[0])
     leaked: dict[str, str] = {}
     for text in texts:
         key = normalise_text(text)

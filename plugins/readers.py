@@ -77,6 +77,16 @@ def _type_reader(dataset_type: str) -> Callable[[Any, dict], Any]:
     return factory
 
 
+def _bundled_reader(name: str) -> Callable[[Any, dict], Any]:
+    def factory(source: Any, options: dict) -> Any:
+        from embedtune_plugins.bundled import load_bundled
+
+        return load_bundled(name, options)
+
+    factory.__name__ = f"bundled_{name.replace('-', '_')}"
+    return factory
+
+
 @hookimpl
 def register_dataset_readers(register):
     for dataset_type, description in TYPE_DESCRIPTIONS.items():
@@ -84,3 +94,16 @@ def register_dataset_readers(register):
             register("ir", read_ir, description=description, dataset_type="ir")
         else:
             register(dataset_type, _type_reader(dataset_type), description=description, dataset_type=dataset_type)
+    from embedtune_plugins.bundled import BUNDLED
+
+    for name, spec in BUNDLED.items():
+        register(
+            name,
+            _bundled_reader(name),
+            description=spec["description"],
+            dataset_type=spec["dataset_type"],
+            bundled=True,
+            size=spec["size"],
+            licence=spec["licence"],
+            package=spec["package"],
+        )

@@ -297,3 +297,17 @@ def test_eval_ir_converts_row_eval_splits(registry):
     assert sorted(ir.queries.values()) == sorted(bundle.eval["anchor"])
     sts = load_data(registry, sample("sts.jsonl"), dataset_type="sts")
     assert eval_ir(sts) is None
+
+
+def test_bom_and_crlf_files(registry, tmp_path):
+    jsonl = tmp_path / "crlf.jsonl"
+    jsonl.write_bytes(b"\xef\xbb\xbf" + b'{"anchor": "q1", "positive": "a1"}\r\n\r\n{"anchor": "q2", "positive": "a2"}\r\n')
+    assert load_data(registry, str(jsonl), dataset_type="pairs").train.to_list() == [
+        {"anchor": "q1", "positive": "a1"},
+        {"anchor": "q2", "positive": "a2"},
+    ]
+    csv_path = tmp_path / "crlf.csv"
+    csv_path.write_bytes(b"\xef\xbb\xbfanchor,positive\r\nq1,a1\r\nq2,\r\n")
+    with pytest.raises(DataError) as err:
+        load_data(registry, str(csv_path), dataset_type="pairs")
+    assert err.value.line == 3 and err.value.key == "positive"
