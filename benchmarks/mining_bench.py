@@ -10,7 +10,7 @@
    every document in Python per query, so it runs on ``--bm25-ref-queries`` queries and its
    per-query time is compared.
 
-Data: the bundled HPO IR set when a bundled reader ``hpo`` is installed, else synthetic text
+Data: the bundled HPO IR set when the bundled reader ``hpo-lay`` is installed (hpo-lay), else synthetic text
 (``--synthetic`` forces it). The issue's GPU figure is 20k queries over 100k passages:
 ``--queries 20000 --corpus 100000 --device cuda``.
 
@@ -59,11 +59,11 @@ def synthetic(n_queries: int, n_corpus: int, seed: int = 0) -> tuple[list[str], 
 
 def bundled_hpo(registry, n_queries: int, n_corpus: int):
     """(queries, positives, corpus) from the bundled HPO set, or None when it is not installed."""
-    if not registry.has("dataset_reader", "hpo") or not registry.get("dataset_reader", "hpo").meta.get("bundled"):
+    if not registry.has("dataset_reader", "hpo-lay") or not registry.get("dataset_reader", "hpo-lay").meta.get("bundled"):
         return None
     from embedtune_core.data import load_data, to_training_dataset
 
-    bundle = load_data(registry, "builtin:hpo")
+    bundle = load_data(registry, "builtin:hpo-lay")
     dataset, _ = to_training_dataset(bundle)
     dataset = dataset.select(range(min(n_queries, len(dataset))))
     corpus = list(bundle.corpus or [])[:n_corpus]

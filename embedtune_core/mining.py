@@ -224,7 +224,7 @@ class PairData:
             q, d = self.positive_pairs()
             self._positive_keys = np.unique(q * len(self.corpus) + d)
         keys = np.asarray(query_ids, dtype=np.int64) * len(self.corpus) + np.asarray(doc_ids, dtype=np.int64)
-        return np.isin(keys, self._positive_keys) & (np.asarray(doc_ids) >= 0)
+        return _member(keys, self._positive_keys) & (np.asarray(doc_ids) >= 0)
 
     def is_same_text(self, query_ids: Any, doc_ids: Any) -> Any:
         """Boolean array: the corpus text's normalised form equals one of the query's positives'
@@ -241,7 +241,17 @@ class PairData:
         doc_ids = np.asarray(doc_ids, dtype=np.int64)
         safe = np.where(doc_ids >= 0, doc_ids, 0)
         keys = np.asarray(query_ids, dtype=np.int64) * groups + self.text_group[safe]
-        return np.isin(keys, self._same_text_keys) & (doc_ids >= 0)
+        return _member(keys, self._same_text_keys) & (doc_ids >= 0)
+
+
+def _member(keys: Any, sorted_unique: Any) -> Any:
+    """``np.isin(keys, sorted_unique)`` for an already sorted, unique array (no re-sorting)."""
+    import numpy as np
+
+    if len(sorted_unique) == 0:
+        return np.zeros(np.shape(keys), dtype=bool)
+    where = np.searchsorted(sorted_unique, keys)
+    return sorted_unique[np.minimum(where, len(sorted_unique) - 1)] == keys
 
 
 def _text_column(dataset: Any, names: Sequence[str], fallback: int) -> str:
@@ -678,41 +688,40 @@ def fill_short(
     import numpy as np
 
     negatives, scores = selection.negatives, selection.scores
-    n = negatives.shape[1]
     candidates = np.arange(len(data.corpus), dtype=np.int64) if pool is None else np.asarray(pool, dtype=np.int64)
     filled = np.zeros(negatives.shape, dtype=bool)
-    short = [q for q in np.asarray(query_ids).tolist() if (negatives[q] < 0).any()]
-    for q in short:
-        need = int((negatives[q] < 0).sum())
-        taken = set(negatives[q][negatives[q] >= 0].tolist())
-        for _ in range(rounds):
-            if need == 0 or len(candidates) == 0:
-                break
-            draw = candidates[rng.choice(len(candidates), size=min(len(candidates), 4 * need + 4), replace=False)]
-            draw = np.array([d for d in dict.fromkeys(draw.tolist()) if d not in taken], dtype=np.int64)
-            if not len(draw):
-                continue
-            qs = np.full(len(draw), q, dtype=np.int64)
-            ok = ~data.is_known_positive(qs, draw) & ~data.is_same_text(qs, draw)
-            draw = draw[ok]
-            if not len(draw):
-                continue
-            s = np.asarray(score(np.full(len(draw), q, dtype=np.int64), draw), dtype=np.float32)
-            pos = selection.positive_scores[q]
-            good = np.ones(len(draw), dtype=bool)
-            if guards.absolute_margin is not None:
-                good &= ~(s + guards.absolute_margin > pos)
-            if guards.relative_margin is not None:
-                good &= ~(s > pos - abs(pos) * guards.relative_margin)
-            if guards.max_score is not None:
-                good &= ~(s > guards.max_score)
-            for d, value in zip(draw[good][:need].tolist(), s[good][:need].tolist()):
-                slot = int(np.flatnonzero(negatives[q] < 0)[0])
-                negatives[q, slot] = d
-                scores[q, slot] = value
-                filled[q, slot] = True
+    query_ids = np.asarray(query_ids, dtype=np.int64)
+    short = query_ids[(negatives[query_ids] < 0).any(axis=1)]
+    for _ in range(rounds):
+        if not len(short) or not len(candidates):
+            break
+        need = (negatives[short] < 0).sum(axis=1)
+        width = int(min(len(candidates), 4 * need.max() + 4))
+        draws = candidates[rng.integers(0, len(candidates), size=(len(short), width))]
+        rows = np.repeat(short[:, None], width, axis=1)
+        ok = ~data.is_known_positive(rows, draws) & ~data.is_same_text(rows, draws)
+        ok &= ~(draws[:, :, None] == negatives[short][:, None, :]).any(axis=2)
+        values = np.full(draws.shape, np.nan, dtype=np.float32)
+        values[ok] = np.asarray(score(rows[ok], draws[ok]), dtype=np.float32)
+        pos = selection.positive_scores[short][:, None]
+        if guards.absolute_margin is not None:
+            ok &= ~(values + guards.absolute_margin > pos)
+        if guards.relative_margin is not None:
+            ok &= ~(values > pos - np.abs(pos) * guards.relative_margin)
+        if guards.max_score is not None:
+            ok &= ~(values > guards.max_score)
+        for r, q in enumerate(short.tolist()):
+            free = np.flatnonzero(negatives[q] < 0)
+            taken = set(negatives[q][negatives[q] >= 0].tolist())
+            for d, value in zip(draws[r][ok[r]].tolist(), values[r][ok[r]].tolist()):
+                if not len(free):
+                    break
+                if d in taken:
+                    continue
+                slot, free = free[0], free[1:]
+                negatives[q, slot], scores[q, slot], filled[q, slot] = d, value, True
                 taken.add(d)
-                need -= 1
+        short = short[(negatives[short] < 0).any(axis=1)]
     selection.filled = filled
     stats.extra["negatives_filled"] = int(filled.sum())
 
