@@ -96,8 +96,7 @@ class DenseSource(CandidateSource):
             scores, idx = top_k(q, self.corpus_emb, depth, device=self.device)
         if self.faiss_index is not None or self.device.startswith("cuda"):
             # exact float32 scores for the guards (the search may run in float16)
-            safe = np.where(idx >= 0, idx, 0)
-            scores = np.where(idx >= 0, np.einsum("bd,bkd->bk", q, self.corpus_emb[safe]), -np.inf).astype(np.float32)
+            scores = gather_scores(q, self.corpus_emb, idx)
         # best first, ties by corpus position, whatever the backend
         order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -scores), axis=1)
         scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
@@ -107,6 +106,20 @@ class DenseSource(CandidateSource):
         import numpy as np
 
         return np.einsum("ij,ij->i", self.query_emb[query_ids], self.corpus_emb[doc_ids]).astype(np.float32)
+
+
+def gather_scores(queries: Any, corpus_emb: Any, idx: Any, block: int = 64) -> Any:
+    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf),
+    a block of queries at a time (memory O(block x k x dim))."""
+    import numpy as np
+
+    out = np.full(idx.shape, -np.inf, dtype=np.float32)
+    for start in range(0, len(idx), block):
+        part = idx[start : start + block]
+        safe = np.where(part >= 0, part, 0)
+        values = np.einsum("bd,bkd->bk", queries[start : start + block], corpus_emb[safe])
+        out[start : start + block] = np.where(part >= 0, values, -np.inf)
+    return out
 
 
 def _faiss() -> Any:
@@ -370,7 +383,7 @@ class PoolSource(CandidateSource):
                 continue
             s, i = top_k(self.query_emb[query_ids[rows]], self.corpus_emb[pool], min(depth, len(pool)), device=self.device)
             if self.device.startswith("cuda"):
-                s = np.einsum("bd,bkd->bk", self.query_emb[query_ids[rows]], self.corpus_emb[pool[i]]).astype(np.float32)
+                s = gather_scores(self.query_emb[query_ids[rows]], self.corpus_emb, pool[i])
                 order = np.lexsort((i, -s), axis=1)
                 s, i = np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
             out_s[rows, : s.shape[1]] = s

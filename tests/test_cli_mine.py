@@ -167,3 +167,26 @@ def test_dense_mining_with_the_bundled_minilm(tmp_path, registry):
     rows = assert_hard_negatives(out, 2, registry)
     stats = json.loads(result.stdout)["stats"]
     assert stats["mean_score_gap"] > 0 and len(rows) == stats["extra"]["rows_out"]
+
+
+@pytest.mark.parametrize("miner", ["dense", "bm25", "partial-match", "domain-confusion", "curriculum", "contradiction"])
+def test_every_miner_on_bundled_data(miner, tiny_model, registry, tmp_path):
+    out = tmp_path / f"{miner}.jsonl"
+    if miner == "contradiction":
+        args = ["--data", "builtin:hpo-nli", "--miner", miner, "-n", 2, "-O", "short=fill"]
+    else:
+        options = ["-O", "base_options.short=fill"] if miner == "curriculum" else ["-O", "short=fill"]
+        args = ["--data", "builtin:construction-faq", "--miner", miner, "-n", 2, *options]
+    result = mine(*args, "-o", out, "--json", model=None if miner == "contradiction" else tiny_model)
+    assert result.exit_code == 0, result
+    rows = assert_hard_negatives(out, 2, registry)
+    assert len(rows) == json.loads(result.stdout)["rows"]
+
+
+def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    result = mine("--data", DATA / "pairs.jsonl", "--type", "pairs", "--miner", "dense", "--device", "cuda", "-o", tmp_path / "o.jsonl")
+    assert result.exit_code == 2 and "no CUDA device" in result.stderr and "Traceback" not in result.output

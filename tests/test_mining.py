@@ -591,3 +591,15 @@ def test_docs_list_every_builtin_miner_and_guard():
         assert f"`{name}`" in text, name
     for option in GUARD_OPTIONS:
         assert f"`{option}`" in text, option
+
+
+def test_gather_scores_is_exact_and_masks_padding():
+    from embedtune_plugins.miners import gather_scores
+
+    rng = np.random.default_rng(0)
+    q, c = rng.normal(size=(130, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    idx = rng.integers(-1, 50, size=(130, 7))
+    got = gather_scores(q, c, idx, block=16)
+    full = q @ c.T
+    expected = np.where(idx >= 0, np.take_along_axis(full, np.maximum(idx, 0), axis=1), -np.inf)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)

@@ -154,6 +154,11 @@ def command(
     elif bundle.corpus:
         corpus = list(bundle.corpus)
 
+    if device and device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: no CUDA device is available", hint="leave --device out, or use --device cpu")
     accepted = getattr(component.factory, "own_options", {}) or {}
     if device and "device" in accepted:
         miner_options.setdefault("device", device)
