@@ -62,7 +62,7 @@ class Guards:
     min_score: float | None = None
     cross_encoder: Any = None
     sampling: str = "top"
-    short: str = "drop"
+    short: str = "fill"
     guard_scores: str = "auto"
     batch_size: int = 1024
     explicit: frozenset = frozenset()
@@ -87,7 +87,7 @@ GUARD_OPTIONS: dict[str, tuple[Any, str]] = {
     "min_score": ((float, type(None)), "keep a negative only if score >= min_score"),
     "cross_encoder": (object, "cross-encoder model (name, folder or CrossEncoder) to rescore candidates"),
     "sampling": (SAMPLING, "top: hardest of the window; random: a seeded sample of it"),
-    "short": (SHORT, "anchors with fewer negatives than asked: drop their rows, or fill with random corpus texts"),
+    "short": (SHORT, "anchors with fewer negatives than asked: fill with random corpus texts that pass the guards, or drop their rows"),
     "guard_scores": (GUARD_SCORES, "scores the margins compare: the retrieval's, or the model's cosine"),
     "batch_size": (int, "queries processed together"),
 }
@@ -738,8 +738,8 @@ def build_result(
     """The output dataset and the final statistics.
 
     ``hard-negatives``: one row per input row, columns anchor, positive, negative_1..n; an anchor
-    with fewer than n negatives loses its rows (all n columns must hold a text) unless the miner
-    filled it (``short="fill"``). ``triplets``: one row (anchor, positive, negative) per input
+    still short of n negatives after filling (``short="fill"``, the default) or with
+    ``short="drop"`` loses its rows (all n columns must hold a text). ``triplets``: one row (anchor, positive, negative) per input
     row and negative, so short anchors keep what they have. ``queries_short`` counts the anchors
     that got fewer negatives than asked before any filling.
     """

@@ -500,7 +500,7 @@ class ContradictionMiner:
     all labelled negatives of an anchor are pooled as its candidates.
 
     Options: ``sampling`` (top: the first n contradictions in data order; random: a seeded
-    sample), ``short`` (drop or fill with random hypotheses of other premises). Contradictions
+    sample), ``short`` (fill, the default, with random hypotheses of other premises; or drop). Contradictions
     are labelled negatives, so no score margin applies; a contradiction whose text equals one of
     the premise's entailments (or the premise) is dropped as a likely false negative.
     """
@@ -508,7 +508,7 @@ class ContradictionMiner:
     name = "contradiction"
     own_options = {
         "sampling": (("top", "random"), "top", "top: the first n contradictions; random: a seeded sample"),
-        "short": (("drop", "fill"), "drop", "premises with fewer contradictions than asked: drop, or fill with other premises' hypotheses"),
+        "short": (("drop", "fill"), "fill", "premises with fewer contradictions than asked: fill with other premises' hypotheses, or drop"),
     }
 
     def __init__(self, **options: Any) -> None:

@@ -60,8 +60,8 @@ def assert_hard_negatives(path, n, registry):
     "miner, extra",
     [
         ("dense", ["-O", "relative_margin=0.02"]),
-        ("bm25", ["-O", "short=fill"]),
-        ("partial-match", ["-O", "short=fill"]),
+        ("bm25", []),
+        ("partial-match", []),
         ("domain-confusion", ["-O", "relative_margin=0.01"]),
         ("curriculum", ["-O", "base=dense", "-O", "base_options.relative_margin=0.02"]),
     ],
@@ -118,7 +118,7 @@ def test_refuses_to_overwrite_and_overwrites_when_asked(tmp_path):
 
 def test_nothing_mined_is_an_error_and_writes_nothing(tmp_path):
     out = tmp_path / "none.jsonl"
-    result = mine("--data", DATA / "nli.jsonl", "--type", "nli", "--miner", "contradiction", "-n", 5, "-o", out)
+    result = mine("--data", DATA / "nli.jsonl", "--type", "nli", "--miner", "contradiction", "-n", 5, "-O", "short=drop", "-o", out)
     assert result.exit_code == 2 and "no anchor got 5 negative(s)" in result.stderr
     assert not out.exists()
 
@@ -173,10 +173,9 @@ def test_dense_mining_with_the_bundled_minilm(tmp_path, registry):
 def test_every_miner_on_bundled_data(miner, tiny_model, registry, tmp_path):
     out = tmp_path / f"{miner}.jsonl"
     if miner == "contradiction":
-        args = ["--data", "builtin:hpo-nli", "--miner", miner, "-n", 2, "-O", "short=fill"]
+        args = ["--data", "builtin:hpo-nli", "--miner", miner, "-n", 2]
     else:
-        options = ["-O", "base_options.short=fill"] if miner == "curriculum" else ["-O", "short=fill"]
-        args = ["--data", "builtin:construction-faq", "--miner", miner, "-n", 2, *options]
+        args = ["--data", "builtin:construction-faq", "--miner", miner, "-n", 2]
     result = mine(*args, "-o", out, "--json", model=None if miner == "contradiction" else tiny_model)
     assert result.exit_code == 0, result
     rows = assert_hard_negatives(out, 2, registry)

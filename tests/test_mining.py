@@ -125,14 +125,14 @@ def test_contradiction_miner(registry, tmp_path):
     from embedtune_core.data import load_data
 
     bundle = load_data(registry, str(ROOT / "tests" / "data" / "nli.jsonl"), dataset_type="nli")
-    result = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={})
+    result = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={"short": "drop"})
     check_valid(result, 1)
     premise = "A man inspects the uniform of a figure in some East Asian country."
     row = next(r for r in result.dataset if r["anchor"] == premise)
     assert row["positive"] == "A man is looking at a uniform." and row["negative_1"] == "The man is sleeping."
     # one premise has an entailment but no contradiction: counted short and dropped
     assert result.stats.queries_short == result.stats.queries - len(result.dataset)
-    filled = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=2, options={"short": "fill"})
+    filled = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=2, options={})  # fill is the default
     check_valid(filled, 2)
     assert len(filled.dataset) == filled.stats.queries
     assert filled.stats.extra["negatives_filled"] > 0
@@ -148,7 +148,7 @@ def test_contradiction_drops_a_contradiction_equal_to_an_entailment(registry):
             "label": [0, 2, 2, 2],
         }
     )
-    result = run_miner(registry, "contradiction", nli, "nli", num_negatives=2, options={})
+    result = run_miner(registry, "contradiction", nli, "nli", num_negatives=2, options={"short": "drop"})
     assert result.dataset.to_list() == [
         {"anchor": "A dog runs in the park.", "positive": "A dog is running.", "negative_1": "The dog is asleep.", "negative_2": "A cat sits."}
     ]
@@ -168,8 +168,8 @@ def test_contradiction_pools_labelled_negatives_of_triplets(registry):
     bundle = load_data(registry, str(ROOT / "tests" / "data" / "nli.jsonl"), dataset_type="nli")
     triplets, kind = to_training_dataset(bundle)
     assert kind == "triplets"
-    from_triplets = run_miner(registry, "contradiction", triplets, kind, num_negatives=1, options={})
-    from_nli = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={})
+    from_triplets = run_miner(registry, "contradiction", triplets, kind, num_negatives=1, options={"short": "drop"})
+    from_nli = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={"short": "drop"})
     check_valid(from_triplets, 1)
     assert from_triplets.dataset.to_list() == from_nli.dataset.to_list()
 
@@ -243,12 +243,13 @@ def test_random_sampling_is_seeded_and_within_the_window(registry, pairs, corpus
 
 
 def test_short_anchors_are_dropped_or_filled_and_counted(registry, pairs, corpus):
-    opts = {"relative_margin": 0.5, "range_max": 6}
+    opts = {"relative_margin": 0.5, "range_max": 6, "short": "drop"}
     dropped = run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options=opts, encoder=WordCountEncoder(), corpus=corpus)
     assert dropped.stats.queries_short > 0
     assert len(dropped.dataset) == len(ROWS) - dropped.stats.extra["rows_dropped_short"]
     assert dropped.stats.extra["rows_dropped_short"] == dropped.stats.queries_short
     filled = run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options={**opts, "short": "fill"}, encoder=WordCountEncoder(), corpus=corpus)
+    assert filled.stats.as_dict() == run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options={"relative_margin": 0.5, "range_max": 6}, encoder=WordCountEncoder(), corpus=corpus).stats.as_dict()  # the default
     check_valid(filled, 4)
     assert len(filled.dataset) == len(ROWS)
     assert filled.stats.queries_short == dropped.stats.queries_short
@@ -341,12 +342,12 @@ def test_partial_match_prefers_shared_key_terms_and_drops_full_matches(registry)
         "dosage of ibuprofen",  # shares a plain content word
         "weather report for tomorrow",  # shares nothing
     ]
-    result = run_miner(registry, "partial-match", ds, "pairs", num_negatives=2, options={"guard_scores": "retrieval"}, corpus=corpus)
+    result = run_miner(registry, "partial-match", ds, "pairs", num_negatives=2, options={"guard_scores": "retrieval", "short": "drop"}, corpus=corpus)
     row = result.dataset[0]
     assert [row["negative_1"], row["negative_2"]] == ["aspirin side effects in adults", "dosage of ibuprofen"]
     assert result.stats.extra["dropped"]["max_overlap"] == 1
     assert result.stats.dropped_false_negatives >= 1
-    short = run_miner(registry, "partial-match", ds, "pairs", num_negatives=3, options={"guard_scores": "retrieval"}, corpus=corpus)
+    short = run_miner(registry, "partial-match", ds, "pairs", num_negatives=3, options={"guard_scores": "retrieval", "short": "drop"}, corpus=corpus)
     assert len(short.dataset) == 0 and short.stats.queries_short == 1
 
 
@@ -453,10 +454,10 @@ def paraphrase_data(seed=0, n_rows=30, n_corpus=300):
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}), corpus
 
 
-SETTINGS = [
-    {"relative_margin": 0.02},
-    {"range_min": 2, "range_max": 25, "relative_margin": None},
-    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None},
+SETTINGS = [  # short=drop: what mine_hard_negatives does with anchors short of negatives
+    {"relative_margin": 0.02, "short": "drop"},
+    {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop"},
+    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop"},
 ]
 
 
@@ -469,7 +470,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     model = SentenceTransformer(tiny_model, device="cpu")
     reference = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="n-tuple", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None},
+        **{k: v for k, v in settings.items() if v is not None and k != "short"},
     )
     ours = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus)
     assert len(ours.dataset) > 0
@@ -488,7 +489,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     # triplets agree as a multiset too
     ref_triplets = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="triplet", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None},
+        **{k: v for k, v in settings.items() if v is not None and k != "short"},
     )
     our_triplets = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus, output="triplets")
     assert sorted(map(tuple, (r.values() for r in ref_triplets.to_list()))) == sorted(map(tuple, (r.values() for r in our_triplets.dataset.to_list())))
@@ -502,7 +503,7 @@ def test_bm25_miner_matches_bm25s(registry):
 
     ds, corpus = paraphrase_data(seed=3, n_rows=20, n_corpus=150)
     n, depth_extra = 3, 1
-    result = run_miner(registry, "bm25", ds, "pairs", num_negatives=n, options={"relative_margin": None, "guard_scores": "retrieval", "range_max": 10}, corpus=corpus)
+    result = run_miner(registry, "bm25", ds, "pairs", num_negatives=n, options={"relative_margin": None, "guard_scores": "retrieval", "range_max": 10, "short": "drop"}, corpus=corpus)
     full_corpus = list(dict.fromkeys(corpus + list(ds["positive"])))
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(full_corpus, stopwords="en", show_progress=False), show_progress=False)
