@@ -1,0 +1,29 @@
+"""embedtune-legal: legal and regulatory data sets and a duty-aware negative miner for embedtune.
+
+Installed, it registers through the ``embedtune`` entry point ``legal``; its components are named
+``legal:NAME`` (or just ``NAME`` while no other plugin uses the name).
+"""
+
+from embedtune_core import hookimpl
+
+__version__ = "0.1.0"
+
+
+@hookimpl
+def register_dataset_readers(register):
+    from embedtune_legal import readers
+
+    register("regulatory-faq", readers.regulatory_faq, dataset_type="ir", bundled=True)
+    register("wordnet-law", readers.wordnet_law, dataset_type="ir", bundled=True)
+    register("wordnet-law-synonyms", readers.wordnet_law_synonyms, dataset_type="pairs", bundled=True)
+
+
+@hookimpl
+def register_negative_miners(register):
+    from embedtune_legal.miners import DutyContrastMiner
+
+    register(
+        "duty-contrast",
+        DutyContrastMiner,
+        description="negatives sharing the positive's boilerplate but not its duty (modal, obligation, negation)",
+    )
