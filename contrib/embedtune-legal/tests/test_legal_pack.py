@@ -28,10 +28,14 @@ CLAUSES = [
 
 @pytest.fixture(scope="module")
 def registry():
-    """A registry holding this pack only, loaded as an explicit plugin module."""
+    """A registry holding this pack only, loaded through the entry point its pyproject declares
+    (so it works before the pack is installed too)."""
+    from importlib.metadata import EntryPoint
+
     from embedtune_core.registry import load_registry
 
-    plugin_set, registry = load_registry(only=[], modules=["embedtune_legal"], strict=True)
+    entry_point = EntryPoint(name="legal", value="embedtune_legal", group="embedtune")
+    plugin_set, registry = load_registry(entry_points=[entry_point], strict=True)
     return registry
 
 
@@ -39,7 +43,7 @@ def test_pack_registers_its_components(registry):
     assert registry.names("dataset_reader") == ["regulatory-faq", "wordnet-law", "wordnet-law-synonyms"]
     assert registry.names("negative_miner") == ["duty-contrast"]
     for kind, name in [("dataset_reader", "regulatory-faq"), ("negative_miner", "duty-contrast")]:
-        assert registry.get(kind, f"embedtune_legal:{name}").name == name
+        assert registry.get(kind, f"legal:{name}").name == name
     assert registry.get("dataset_reader", "wordnet-law").meta == {"dataset_type": "ir", "bundled": True}
 
 
