@@ -13,8 +13,11 @@ __version__ = "0.1.0"
 def register_dataset_readers(register):
     from embedtune_finance import readers
 
-    register("wordnet-finance", readers.wordnet_finance, dataset_type="ir", bundled=True)
-    register("wordnet-finance-synonyms", readers.wordnet_finance_synonyms, dataset_type="pairs", bundled=True)
+    register("wordnet-finance", readers.wordnet_finance, dataset_type="ir", bundled=True,
+             description="finance IR: WordNet finance and economics, definition -> term "
+             "(1,251 synsets, split by concept)")
+    register("wordnet-finance-synonyms", readers.wordnet_finance_synonyms, dataset_type="pairs", bundled=True,
+             description="pairs: finance terms WordNet lists as synonyms (split by connected terms)")
 
 
 @hookimpl

@@ -13,9 +13,12 @@ __version__ = "0.1.0"
 def register_dataset_readers(register):
     from embedtune_legal import readers
 
-    register("regulatory-faq", readers.regulatory_faq, dataset_type="ir", bundled=True)
-    register("wordnet-law", readers.wordnet_law, dataset_type="ir", bundled=True)
-    register("wordnet-law-synonyms", readers.wordnet_law_synonyms, dataset_type="pairs", bundled=True)
+    register("regulatory-faq", readers.regulatory_faq, dataset_type="ir", bundled=True,
+             description="regulatory IR: building-regulation FAQ, question -> answer (503 pairs, split by question)")
+    register("wordnet-law", readers.wordnet_law, dataset_type="ir", bundled=True,
+             description="legal IR: WordNet law domain, definition -> term (609 synsets, split by concept)")
+    register("wordnet-law-synonyms", readers.wordnet_law_synonyms, dataset_type="pairs", bundled=True,
+             description="pairs: legal terms WordNet lists as synonyms (split by connected terms)")
 
 
 @hookimpl

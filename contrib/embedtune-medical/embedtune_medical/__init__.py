@@ -13,8 +13,10 @@ __version__ = "0.1.0"
 def register_dataset_readers(register):
     from embedtune_medical import readers
 
-    register("hpo-synonyms", readers.hpo_synonyms, dataset_type="ir", bundled=True)
-    register("icd10", readers.icd10, dataset_type="ir", bundled=True)
+    register("hpo-synonyms", readers.hpo_synonyms, dataset_type="ir", bundled=True,
+             description="medical IR: HPO exact and layperson synonym -> term name and definition (split by term)")
+    register("icd10", readers.icd10, dataset_type="ir", bundled=True,
+             description="medical IR: ICD-10 subcategory description -> its category (split by category)")
 
 
 @hookimpl

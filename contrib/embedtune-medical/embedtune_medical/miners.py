@@ -3,7 +3,8 @@ confusable expansions of clinical abbreviations.
 
 Two phenotypes under the same parent in the HPO read alike and mean different things (*Mitral
 stenosis* and *Mitral regurgitation* are both an *Abnormal mitral valve physiology*); so do two
-expansions of one abbreviation (*MS*: multiple sclerosis, mitral stenosis, morphine sulfate). For each (anchor, positive) row the miner finds the term the positive names (an exact
+expansions of one abbreviation (*MS*: multiple sclerosis, mitral stenosis, morphine sulfate).
+For each (anchor, positive) row the miner finds the term the positive names (an exact
 name, synonym or document match, else the longest name it mentions; an abbreviation in the
 anchor is expanded to find it), then picks, in order:
 
@@ -123,7 +124,8 @@ class OntologySiblingsMiner:
                  fill: str = "random", relative_margin: float = 0.05, use_model: bool = True) -> None:
         check_miner_options(self.name, fill=fill, relative_margin=relative_margin)
         if ontology not in ONTOLOGIES:
-            raise ComponentError(f"miner '{self.name}': ontology must be one of {', '.join(ONTOLOGIES)}, got {ontology!r}")
+            raise ComponentError(
+                f"miner '{self.name}': ontology must be one of {', '.join(ONTOLOGIES)}, got {ontology!r}")
         self.ontology = ontology
         self.abbreviations = bool(abbreviations)
         self.cousins = bool(cousins)

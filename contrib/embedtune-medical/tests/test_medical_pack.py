@@ -146,7 +146,8 @@ def test_siblings_and_abbreviations_picked_in_order(registry, doc):
 
 def test_icd10_ontology(registry):
     corpus = ["Cholera", "Typhoid and paratyphoid fevers", "Acute myocardial infarction", "Shigellosis"]
-    dataset = Dataset.from_dict({"anchor": ["Cholera due to Vibrio cholerae 01, biovar eltor"], "positive": ["Cholera"]})
+    dataset = Dataset.from_dict({"anchor": ["Cholera due to Vibrio cholerae 01, biovar eltor"],
+                                 "positive": ["Cholera"]})
     miner = registry.create("negative_miner", "ontology-siblings", ontology="icd10", fill="none")
     result = miner.mine(MiningRequest(dataset=dataset, dataset_type="ir", num_negatives=2, corpus=corpus,
                                       output="triplets"))
