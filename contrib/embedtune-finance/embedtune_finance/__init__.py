@@ -8,6 +8,14 @@ from embedtune_core import hookimpl
 
 __version__ = "0.1.0"
 
+#: what `embedtune data list` shows for each bundled set (checked against the readers by the tests)
+BUNDLED_SETS = {
+    "wordnet-finance": {"size": "train 966 queries over 927 documents; test 283 queries over 1,203 documents",
+                        "licence": "WordNet 3.0 licence"},
+    "wordnet-finance-synonyms": {"size": "train 995 pairs; test 199 pairs",
+                                 "licence": "WordNet 3.0 licence"},
+}
+
 
 @hookimpl
 def register_dataset_readers(register):
@@ -15,9 +23,11 @@ def register_dataset_readers(register):
 
     register("wordnet-finance", readers.wordnet_finance, dataset_type="ir", bundled=True,
              description="finance IR: WordNet finance and economics, definition -> term "
-             "(1,251 synsets, split by concept)")
+             "(1,251 synsets, split by concept)",
+             **BUNDLED_SETS["wordnet-finance"])
     register("wordnet-finance-synonyms", readers.wordnet_finance_synonyms, dataset_type="pairs", bundled=True,
-             description="pairs: finance terms WordNet lists as synonyms (split by connected terms)")
+             description="pairs: finance terms WordNet lists as synonyms (split by connected terms)",
+             **BUNDLED_SETS["wordnet-finance-synonyms"])
 
 
 @hookimpl

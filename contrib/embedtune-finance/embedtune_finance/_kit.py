@@ -316,3 +316,15 @@ def pick_negatives(
     stats.mean_score_gap = float(np.mean(gaps)) if gaps else None
     stats.extra = {"picked_by": by_tier, "pool_size": len(pool)}
     return MiningResult(dataset=Dataset.from_dict(data), stats=stats)
+
+
+def describe_size(bundle: DataBundle) -> str:
+    """``"train N queries over M documents; test ..."`` (or ``"train N pairs; test M pairs"``):
+    the size line ``embedtune data list`` shows for a bundled set."""
+    def part(data) -> str:
+        if isinstance(data, IRData):
+            return f"{len(data.queries):,} queries over {len(data.corpus):,} documents"
+        return f"{len(data):,} pairs"
+
+    text = f"train {part(bundle.train)}"
+    return text + (f"; test {part(bundle.eval)}" if bundle.eval is not None else "")

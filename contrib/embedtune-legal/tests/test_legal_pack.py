@@ -44,7 +44,8 @@ def test_pack_registers_its_components(registry):
     assert registry.names("negative_miner") == ["duty-contrast"]
     for kind, name in [("dataset_reader", "regulatory-faq"), ("negative_miner", "duty-contrast")]:
         assert registry.get(kind, f"legal:{name}").name == name
-    assert registry.get("dataset_reader", "wordnet-law").meta == {"dataset_type": "ir", "bundled": True}
+    meta = registry.get("dataset_reader", "wordnet-law").meta
+    assert meta["dataset_type"] == "ir" and meta["bundled"] is True
 
 
 def test_entry_point_is_declared():
@@ -226,3 +227,13 @@ def test_shipped_data_is_small_and_carries_the_wordnet_licence():
     data = PACK / "embedtune_legal" / "data"
     assert (data / "wordnet_law.jsonl").stat().st_size < 3_000_000
     assert "WordNet 3.0 Copyright 2006 by Princeton University" in (data / "WORDNET_LICENSE.txt").read_text()
+
+
+def test_bundled_set_sizes_match_what_the_readers_give(registry):
+    from embedtune_core.data import load_data
+    from embedtune_legal._kit import describe_size
+
+    for component in registry.components("dataset_reader"):
+        assert component.meta["bundled"] and component.meta["licence"]
+        bundle = load_data(registry, f"builtin:{component.name}")
+        assert component.meta["size"] == describe_size(bundle), component.name

@@ -44,7 +44,8 @@ def test_pack_registers_its_components(registry):
     assert registry.names("dataset_reader") == ["hpo-synonyms", "icd10"]
     assert registry.names("negative_miner") == ["ontology-siblings"]
     assert registry.get("negative_miner", "medical:ontology-siblings").plugin == "medical"
-    assert registry.get("dataset_reader", "medical:icd10").meta == {"dataset_type": "ir", "bundled": True}
+    meta = registry.get("dataset_reader", "medical:icd10").meta
+    assert meta["dataset_type"] == "ir" and meta["bundled"] is True
 
 
 def test_entry_point_is_declared():
@@ -181,3 +182,13 @@ def test_recommended_pipeline_names_this_packs_components(registry):
 
 def test_shipped_data_is_small():
     assert (PACK / "embedtune_medical" / "data" / "abbreviations.tsv").stat().st_size < 3_000_000
+
+
+def test_bundled_set_sizes_match_what_the_readers_give(registry):
+    from embedtune_core.data import load_data
+    from embedtune_medical._kit import describe_size
+
+    for component in registry.components("dataset_reader"):
+        assert component.meta["bundled"] and component.meta["licence"]
+        bundle = load_data(registry, f"builtin:{component.name}")
+        assert component.meta["size"] == describe_size(bundle), component.name
