@@ -630,10 +630,13 @@ def _is_out_of_memory(exc: BaseException) -> bool:
     oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
     if isinstance(exc, MemoryError) or (oom_types and isinstance(exc, oom_types)):
         return True
-    return isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
 def _out_of_memory_error(exc: BaseException, config: TrainingConfig, loss: Any, step: int, device: str) -> TrainingError:
+    import torch
+
     cached = isinstance(loss, st_losses().CachedMultipleNegativesRankingLoss) or isinstance(
         getattr(loss, "loss", None), st_losses().CachedMultipleNegativesRankingLoss
     )
@@ -644,7 +647,9 @@ def _out_of_memory_error(exc: BaseException, config: TrainingConfig, loss: Any, 
     else:
         hint = (f"use a smaller batch (e.g. -s training.batch_size={smaller}), or --loss cached-mnrl, which trains "
                 "large batches in constant memory; training.gradient_checkpointing = true also saves memory")
-    where = "GPU" if device.startswith("cuda") else "CPU"
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None), getattr(torch.cuda, "OutOfMemoryError", None)) if t)
+    on_gpu = isinstance(exc, oom_types) or "cuda" in str(exc).lower() or "mps" in str(exc).lower()
+    where = "GPU" if on_gpu else "CPU"
     return TrainingError(
         f"out of {where} memory at step {step} with batch size {config.batch_size}", key="training.batch_size", hint=hint
     )
