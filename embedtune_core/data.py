@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
-from embedtune_core.types import DATASET_TYPES, DataBundle
+from embedtune_core.types import DATASET_TYPES, DataBundle, IRData
 
 BUILTIN_PREFIX = "builtin:"
 
@@ -52,3 +52,258 @@ def load_data(
             hint=f"drop the type or use --type {bundle.dataset_type}",
         )
     return bundle
+
+
+# -- conversions ----------------------------------------------------------------------------------
+def normalise_text(text: str) -> str:
+    """The key two texts share when they are the same up to case and spacing."""
+    return " ".join(str(text).split()).casefold()
+
+
+def _text_id(prefix: str, text: str) -> str:
+    import hashlib
+
+    return prefix + hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _dataset(columns: dict[str, list]) -> Any:
+    import datasets
+
+    return datasets.Dataset.from_dict(columns)
+
+
+def column_values(dataset: Any, name: str) -> list:
+    """One column of a ``datasets.Dataset`` as a Python list (fast: no per-row access)."""
+    values = dataset[name]
+    return values if isinstance(values, list) else values[:]
+
+
+def _columns_of(dataset: Any) -> list[str]:
+    return list(dataset.column_names)
+
+
+def _negative_columns(names: list[str]) -> list[str]:
+    import re
+
+    numbered = sorted((int(m.group(1)), n) for n in names if (m := re.match(r"^negative_(\d+)$", n)))
+    return [n for _, n in numbered]
+
+
+def conventional_columns(dataset: Any, dataset_type: str) -> list[str]:
+    """The type's columns, in order, that ``dataset`` must have (a clear error when it lacks one)."""
+    if dataset_type not in DATASET_TYPES or dataset_type == "ir":
+        raise DataError(f"'{dataset_type}' is not a row dataset type", hint="types: pairs, triplets, sts, nli, hard-negatives")
+    names = _columns_of(dataset)
+    wanted = list(DATASET_TYPES[dataset_type])
+    if dataset_type == "hard-negatives":
+        wanted += _negative_columns(names)
+        if len(wanted) == 2:
+            raise DataError("hard-negatives data has no negative_1 ... negative_N columns", hint=f"columns: {', '.join(names)}")
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise DataError(
+            f"{dataset_type} data lacks column(s) {', '.join(missing)}",
+            hint=f"columns found: {', '.join(names)}; expected {', '.join(wanted)}",
+        )
+    return wanted
+
+
+def nli_to_triplets(dataset: Any) -> tuple[Any, str]:
+    """NLI records -> (anchor=premise, positive=entailment, negative=contradiction) triplets.
+
+    Each entailment hypothesis of a premise is paired with one of the same premise's
+    contradiction hypotheses (cycling through them), so every entailment is used once. Premises
+    without a contradiction are dropped; when no premise has one, the result is (premise,
+    entailment) pairs and the training type is ``pairs``.
+    """
+    entail: dict[str, list[str]] = {}
+    contra: dict[str, list[str]] = {}
+    first_text: dict[str, str] = {}
+    for premise, hypothesis, label in zip(column_values(dataset, "premise"), column_values(dataset, "hypothesis"), column_values(dataset, "label")):
+        key = normalise_text(premise)
+        first_text.setdefault(key, premise)
+        if label == 0:
+            entail.setdefault(key, []).append(hypothesis)
+        elif label == 2:
+            contra.setdefault(key, []).append(hypothesis)
+    anchors, positives, negatives = [], [], []
+    for key, hypotheses in entail.items():
+        wrong = contra.get(key)
+        if not wrong:
+            continue
+        for i, hypothesis in enumerate(hypotheses):
+            anchors.append(first_text[key])
+            positives.append(hypothesis)
+            negatives.append(wrong[i % len(wrong)])
+    if anchors:
+        return _dataset({"anchor": anchors, "positive": positives, "negative": negatives}), "triplets"
+    pairs = [(first_text[k], h) for k, hs in entail.items() for h in hs]
+    if not pairs:
+        raise DataError(
+            "the NLI data has no entailment records",
+            hint="training uses (premise, entailment, contradiction) triplets: label 0 = entailment, 2 = contradiction",
+        )
+    return _dataset({"anchor": [p for p, _ in pairs], "positive": [h for _, h in pairs]}), "pairs"
+
+
+def ir_to_pairs(ir: IRData) -> Any:
+    """(anchor=query, positive=document) for every judgement with grade > 0, in query order."""
+    anchors, positives = [], []
+    for query_id, text in ir.queries.items():
+        for doc_id, grade in ir.qrels.get(query_id, {}).items():
+            if grade > 0 and doc_id in ir.corpus:
+                anchors.append(text)
+                positives.append(ir.corpus[doc_id])
+    if not anchors:
+        raise DataError("the IR data has no relevant (query, document) judgement to train on")
+    return _dataset({"anchor": anchors, "positive": positives})
+
+
+def to_training_dataset(bundle: DataBundle) -> tuple[Any, str]:
+    """The bundle's training data as ``(datasets.Dataset, training_type)``.
+
+    NLI becomes (anchor, positive, negative) triplets (training type ``triplets``); IR becomes
+    (anchor, positive) pairs from judgements with grade > 0 (training type ``pairs``); the other
+    types keep their type, with exactly the conventional columns in their order.
+    """
+    data, dataset_type = bundle.train, bundle.dataset_type
+    if data is None:
+        raise DataError("the data set has no training split", hint="give a source with training data")
+    if dataset_type == "ir":
+        if not isinstance(data, IRData):
+            raise DataError(f"IR training data must be an IRData, got {type(data).__name__}")
+        return ir_to_pairs(data), "pairs"
+    if dataset_type == "nli":
+        conventional_columns(data, "nli")
+        return nli_to_triplets(data)
+    columns = conventional_columns(data, dataset_type)
+    if _columns_of(data) != columns:
+        data = data.select_columns(columns)
+    return data, dataset_type
+
+
+def to_ir(dataset: Any, dataset_type: str) -> IRData:
+    """An IR evaluation set from row data: queries = unique anchors, corpus = every positive and
+    negative (deduplicated by text), qrels = each anchor -> its positives with grade 1.
+
+    Ids are derived from the text (``q`` / ``d`` + 12 hex digits of its SHA-1), so the same text
+    gets the same id in every split and run. NLI data is first turned into triplets. An
+    :class:`IRData` is returned unchanged.
+    """
+    if isinstance(dataset, IRData):
+        return dataset
+    if dataset_type == "ir":
+        raise DataError(f"IR data must be an IRData, got {type(dataset).__name__}")
+    if dataset_type == "sts":
+        raise DataError("STS pairs have scores, not relevant documents: they cannot become an IR set", hint="evaluate STS data by score correlation")
+    names = _columns_of(dataset)
+    if dataset_type == "nli" and "premise" in names:
+        dataset, _ = nli_to_triplets(dataset)
+        names = _columns_of(dataset)
+    for column in ("anchor", "positive"):
+        if column not in names:
+            raise DataError(f"cannot build an IR set: no '{column}' column", hint=f"columns: {', '.join(names)}")
+    negative_columns = [c for c in names if c == "negative"] + _negative_columns(names)
+    corpus: dict[str, str] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    anchors = column_values(dataset, "anchor")
+    positives = column_values(dataset, "positive")
+    negatives = [column_values(dataset, c) for c in negative_columns]
+    for row, (anchor, positive) in enumerate(zip(anchors, positives)):
+        query_id = _text_id("q", anchor)
+        queries.setdefault(query_id, anchor)
+        doc_id = _text_id("d", positive)
+        corpus.setdefault(doc_id, positive)
+        qrels.setdefault(query_id, {})[doc_id] = 1
+        for column in negatives:
+            negative = column[row]
+            corpus.setdefault(_text_id("d", negative), negative)
+    return IRData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def _anchor_keys(data: Any) -> list[str]:
+    if isinstance(data, IRData):
+        return [normalise_text(t) for t in data.queries.values()]
+    first = _columns_of(data)[0]
+    return [normalise_text(t) for t in column_values(data, first)]
+
+
+def split_train_eval(data: Any, fraction: float, seed: int = 42) -> tuple[Any, Any]:
+    """Split by anchor (first column) or query, so no anchor lands on both sides.
+
+    ``data`` is a :class:`DataBundle` (its ``train`` is split), a ``datasets.Dataset`` or an
+    :class:`IRData` (split by query text; the corpus is kept whole on both sides). ``fraction`` of
+    the distinct anchors (at least one, and at least one left for training) go to the eval side,
+    chosen by a shuffle seeded with ``seed``. Returns ``(train, eval)`` of the input's form;
+    ``eval`` is None when ``fraction`` is 0.
+    """
+    import random
+
+    if isinstance(data, DataBundle):
+        data = data.train
+    if data is None:
+        raise DataError("nothing to split: the data set has no training split")
+    if not 0.0 <= float(fraction) < 1.0:
+        raise DataError(f"eval fraction must be in [0, 1), got {fraction}", key="data.eval_fraction")
+    if fraction == 0:
+        return data, None
+    keys = _anchor_keys(data)
+    distinct = list(dict.fromkeys(keys))
+    if len(distinct) < 2:
+        raise DataError(
+            f"cannot split {len(distinct)} distinct anchor(s) into train and eval",
+            hint="give more data or a separate eval source (data.eval_source)",
+        )
+    order = sorted(distinct)
+    random.Random(seed).shuffle(order)
+    n_eval = min(max(1, round(len(order) * float(fraction))), len(order) - 1)
+    held_out = set(order[:n_eval])
+    if isinstance(data, IRData):
+        ids = list(data.queries)
+        eval_ids = [q for q, k in zip(ids, keys) if k in held_out]
+        train_ids = [q for q, k in zip(ids, keys) if k not in held_out]
+
+        def part(selected: list[str]) -> IRData:
+            return IRData(
+                corpus=data.corpus,
+                queries={q: data.queries[q] for q in selected},
+                qrels={q: dict(data.qrels.get(q, {})) for q in selected},
+            )
+
+        return part(train_ids), part(eval_ids)
+    eval_rows = [i for i, k in enumerate(keys) if k in held_out]
+    train_rows = [i for i, k in enumerate(keys) if k not in held_out]
+    return data.select(train_rows), data.select(eval_rows)
+
+
+def check_leakage(train: Any, evaluation: Any, dataset_type: str | None = None) -> list[str]:
+    """Anchors (or IR query texts) of ``evaluation`` that also occur in ``train``, compared up to
+    case and spacing, in ``evaluation``'s order, each once. ``dataset_type`` is accepted for
+    symmetry with the other helpers; the anchor is the first column of every row type."""
+    if train is None or evaluation is None:
+        return []
+    if isinstance(train, DataBundle):
+        train = train.train
+    if isinstance(evaluation, DataBundle):
+        evaluation = evaluation.train
+    seen = set(_anchor_keys(train))
+    texts = list(evaluation.queries.values()) if isinstance(evaluation, IRData) else column_values(evaluation, _columns_of(evaluation)[0])
+    leaked: dict[str, str] = {}
+    for text in texts:
+        key = normalise_text(text)
+        if key in seen and key not in leaked:
+            leaked[key] = text
+    return list(leaked.values())
+
+
+def eval_ir(bundle: DataBundle) -> IRData | None:
+    """The bundle's IR evaluation set: its eval split as is (IR) or converted with :func:`to_ir`;
+    None when the bundle has no eval split or its type cannot be ranked (STS)."""
+    if bundle.eval is None:
+        return None
+    if isinstance(bundle.eval, IRData):
+        return bundle.eval
+    if bundle.dataset_type == "sts":
+        return None
+    return to_ir(bundle.eval, bundle.dataset_type)

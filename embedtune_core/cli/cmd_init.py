@@ -1,0 +1,47 @@
+"""`embedtune init`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from embedtune_core.types import DATASET_TYPES
+
+#: data settings of the starter pipeline for each dataset type
+STARTER_DATA = {
+    "ir": {"source": "builtin:hpo-lay"},
+    "pairs": {"source": "data/pairs.jsonl", "type": "pairs"},
+    "triplets": {"source": "data/triplets.jsonl", "type": "triplets"},
+    "sts": {"source": "data/sts.jsonl", "type": "sts"},
+    "nli": {"source": "data/nli.jsonl", "type": "nli"},
+    "hard-negatives": {"source": "data/hard-negatives.jsonl", "type": "hard-negatives"},
+}
+
+
+@click.command("init")
+@click.option("--type", "dataset_type", type=click.Choice(list(DATASET_TYPES)), default="ir", show_default=True,
+              help="Dataset type the pipeline trains on.")
+@click.option("-o", "--output", default="pipeline.toml", show_default=True, type=click.Path(dir_okay=False),
+              help="File to write.")
+@click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
+def command(dataset_type: str, output: str, force: bool) -> None:
+    """Write a commented starter pipeline for a dataset type.
+
+    Every key is listed with its default and what it does; edit the data source and run it
+    with `embedtune run FILE`.
+    """
+    from embedtune_core import io as eio
+    from embedtune_core.errors import EmbedtuneError
+    from embedtune_core.starter import starter_toml
+
+    path = Path(output)
+    if path.exists() and not force:
+        raise EmbedtuneError("file exists; not overwritten", file=path, hint="pass --force or choose another -o")
+    values: dict = {"": {"name": f"my-{dataset_type}-run"}, "data": dict(STARTER_DATA[dataset_type])}
+    if dataset_type != "sts":
+        values["mining"] = {"miner": "dense", "num_negatives": 1}
+    else:
+        values[""]["steps"] = ["evaluate-before", "train", "evaluate-after"]
+    eio.write_text(path, starter_toml(values, file_name=path.name))
+    click.echo(f"wrote {path}; run it with: embedtune run {path}")

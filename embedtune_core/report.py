@@ -1,0 +1,212 @@
+"""The run report: ``report.md`` and a self-contained ``report.html`` with plots.
+
+Plots are drawn with matplotlib (Agg) and inlined as SVG, so the HTML opens offline.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import html
+import io
+from pathlib import Path
+from typing import Any
+
+from embedtune_core import io as eio
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return str(value)
+
+
+def comparison_rows(before: dict[str, float] | None, after: dict[str, float] | None) -> list[dict[str, Any]]:
+    """One row per metric: before, after, absolute and relative change (None where unknown)."""
+    before = before or {}
+    after = after or {}
+    rows = []
+    for metric in list(dict.fromkeys([*before, *after])):
+        b, a = before.get(metric), after.get(metric)
+        delta = (a - b) if a is not None and b is not None else None
+        rel = (delta / b * 100.0) if delta is not None and b else None
+        rows.append({"metric": metric, "before": b, "after": a, "change": delta, "relative": rel})
+    return rows
+
+
+def comparison_table(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
+    """A plain-text before/after table."""
+    rows = comparison_rows(before, after)
+    headers = ["metric", "before", "after", "change", "relative"]
+    cells = [headers] + [
+        [r["metric"], _fmt(r["before"]), _fmt(r["after"]),
+         "–" if r["change"] is None else f"{r['change']:+.4f}",
+         "–" if r["relative"] is None else f"{r['relative']:+.1f}%"]
+        for r in rows
+    ]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _markdown_table(rows: list[dict[str, Any]]) -> str:
+    out = ["| metric | before | after | change | relative |", "|---|---:|---:|---:|---:|"]
+    for r in rows:
+        change = "–" if r["change"] is None else f"{r['change']:+.4f}"
+        rel = "–" if r["relative"] is None else f"{r['relative']:+.1f}%"
+        out.append(f"| {r['metric']} | {_fmt(r['before'])} | {_fmt(r['after'])} | {change} | {rel} |")
+    return "\n".join(out)
+
+
+def _svg(fig: Any) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg"):]
+
+
+def _plots(metrics: dict[str, Any], log_history: list[dict[str, Any]]) -> dict[str, str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots: dict[str, str] = {}
+    losses = [(row["step"], row["loss"]) for row in log_history if "loss" in row and "step" in row]
+    eval_losses = [(row["step"], row["eval_loss"]) for row in log_history if "eval_loss" in row and "step" in row]
+    if losses:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        ax.plot(*zip(*losses), marker="o", markersize=3, label="training loss", color="#1f77b4")
+        if eval_losses:
+            ax.plot(*zip(*eval_losses), marker="s", markersize=3, label="eval loss", color="#ff7f0e")
+        ax.set_xlabel("step")
+        ax.set_ylabel("loss")
+        ax.set_title("Loss")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        plots["loss"] = _svg(fig)
+    before, after = metrics.get("before") or {}, metrics.get("after") or {}
+    names = [m for m in dict.fromkeys([*before, *after])]
+    if names and (before or after):
+        import numpy as np
+
+        fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(names) + 2), 3.2))
+        x = np.arange(len(names))
+        width = 0.38
+        if before:
+            ax.bar(x - width / 2, [before.get(n, 0) for n in names], width, label="before", color="#9aa5b1")
+        if after:
+            ax.bar(x + width / 2, [after.get(n, 0) for n in names], width, label="after", color="#2ca02c")
+        ax.set_xticks(x, names, rotation=20)
+        ax.set_ylim(0, 1)
+        ax.set_title("Before and after training")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend()
+        plots["bars"] = _svg(fig)
+    dims = metrics.get("dims") or {}
+    headline = metrics.get("headline_metric") or (names[0] if names else None)
+    if dims and headline and len(dims) > 1:
+        ordered = sorted(dims.items(), key=lambda kv: int(kv[0]))
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for stage, color in (("before", "#9aa5b1"), ("after", "#2ca02c")):
+            points = [(int(d), v[stage][headline]) for d, v in ordered if v.get(stage) and headline in v[stage]]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=stage, color=color)
+        ax.set_xscale("log", base=2)
+        ax.set_xticks([int(d) for d, _ in ordered], [str(d) for d, _ in ordered])
+        ax.set_xlabel("embedding dim")
+        ax.set_ylabel(headline)
+        ax.set_title(f"{headline} against embedding dim")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        plots["dims"] = _svg(fig)
+    return plots
+
+
+def _dim_rows(metrics: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
+    dims = metrics.get("dims") or {}
+    return [(d, comparison_rows(v.get("before"), v.get("after"))) for d, v in sorted(dims.items(), key=lambda kv: -int(kv[0]))]
+
+
+def render_markdown(metrics: dict[str, Any], config_toml: str, stats: dict[str, Any]) -> str:
+    lines = [f"# embedtune run: {metrics.get('name', '')}", ""]
+    lines.append(f"Model `{metrics.get('model', '')}` on `{metrics.get('data', '')}`, {metrics.get('finished', '')}.")
+    lines += ["", "## Before and after", "", _markdown_table(comparison_rows(metrics.get("before"), metrics.get("after")))]
+    for dim, rows in _dim_rows(metrics):
+        lines += ["", f"### Embedding dim {dim}", "", _markdown_table(rows)]
+    if stats:
+        lines += ["", "## Data and training", "", "| item | value |", "|---|---|"]
+        lines += [f"| {k} | {_fmt(v)} |" for k, v in stats.items()]
+    lines += ["", "## Config", "", "```toml", config_toml.rstrip(), "```", ""]
+    return "\n".join(lines)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:60rem;color:#1b1f24;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.3rem .8rem;border-bottom:1px solid #eee;text-align:right}
+td:first-child,th:first-child{text-align:left}.up{color:#1a7f37}.down{color:#cf222e}
+.plots{display:flex;flex-wrap:wrap;gap:1rem}.plots figure{margin:0}svg{max-width:100%;height:auto}
+pre{background:#f6f8fa;padding:1rem;overflow:auto}.meta{color:#57606a}
+"""
+
+
+def _html_table(rows: list[dict[str, Any]]) -> str:
+    out = ["<table><tr><th>metric</th><th>before</th><th>after</th><th>change</th><th>relative</th></tr>"]
+    for r in rows:
+        cls = "" if r["change"] is None else (" class=up" if r["change"] > 0 else " class=down" if r["change"] < 0 else "")
+        change = "–" if r["change"] is None else f"{r['change']:+.4f}"
+        rel = "–" if r["relative"] is None else f"{r['relative']:+.1f}%"
+        out.append(
+            f"<tr><td>{html.escape(r['metric'])}</td><td>{_fmt(r['before'])}</td><td>{_fmt(r['after'])}</td>"
+            f"<td{cls}>{change}</td><td{cls}>{rel}</td></tr>"
+        )
+    out.append("</table>")
+    return "".join(out)
+
+
+def render_html(metrics: dict[str, Any], config_toml: str, stats: dict[str, Any], log_history: list[dict[str, Any]]) -> str:
+    plots = _plots(metrics, log_history)
+    title = html.escape(f"embedtune run: {metrics.get('name', '')}")
+    parts = [
+        "<!doctype html><html><head><meta charset=utf-8>",
+        f"<title>{title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{title}</h1>",
+        f"<p class=meta>Model <code>{html.escape(str(metrics.get('model', '')))}</code> on "
+        f"<code>{html.escape(str(metrics.get('data', '')))}</code>, {html.escape(str(metrics.get('finished', '')))}</p>",
+        "<h2>Before and after</h2>",
+        _html_table(comparison_rows(metrics.get("before"), metrics.get("after"))),
+        "<div class=plots>",
+    ]
+    for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss")):
+        if key in plots:
+            parts.append(f"<figure>{plots[key]}<figcaption>{caption}</figcaption></figure>")
+    parts.append("</div>")
+    dim_rows = _dim_rows(metrics)
+    if dim_rows:
+        parts.append("<h2>Per embedding dim</h2>")
+        for dim, rows in dim_rows:
+            parts.append(f"<h3>dim {html.escape(str(dim))}</h3>" + _html_table(rows))
+    if stats:
+        parts.append("<h2>Data and training</h2><table>")
+        parts += [f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in stats.items()]
+        parts.append("</table>")
+    parts.append(f"<h2>Config</h2><pre>{html.escape(config_toml)}</pre></body></html>")
+    return "\n".join(parts)
+
+
+def write_report(run_dir: str | Path, metrics: dict[str, Any], config_toml: str, stats: dict[str, Any],
+                 log_history: list[dict[str, Any]]) -> tuple[Path, Path]:
+    """Write ``report.md`` and ``report.html`` into ``run_dir`` (each atomically)."""
+    run_dir = Path(run_dir)
+    metrics = dict(metrics)
+    metrics.setdefault("finished", _dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
+    md = eio.write_text(run_dir / "report.md", render_markdown(metrics, config_toml, stats))
+    page = eio.write_text(run_dir / "report.html", render_html(metrics, config_toml, stats, log_history))
+    return md, page
