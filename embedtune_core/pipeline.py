@@ -38,3 +38,243 @@ def check_components(config: RunConfig, registry: Any, *, source: str | None = N
             registry.get(kind, name)
         except ComponentError as exc:
             raise ConfigError(exc.message, file=source, key=key, hint=exc.hint) from None
+
+
+# -- running a pipeline -------------------------------------------------------------------------
+
+STATE_FILE = "state.json"
+
+
+class _Progress:
+    """Step messages on stderr (nothing when quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            import click
+
+            click.echo(f"» {message}", err=True)
+
+
+def _load_state(run_dir) -> dict[str, Any]:
+    import json
+
+    path = run_dir / STATE_FILE
+    if path.exists():
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            return {}
+    return {}
+
+
+def _save_state(run_dir, state: dict[str, Any]) -> None:
+    from embedtune_core import io as eio
+
+    eio.write_json(run_dir / STATE_FILE, state)
+
+
+def _matryoshka_dims(loss: Any) -> list[int]:
+    dims = getattr(loss, "matryoshka_dims", None)
+    return [int(d) for d in dims] if dims else []
+
+
+def _dims_json(results: dict[Any, dict[str, float]] | None) -> dict[str, dict[str, float]]:
+    return {str(k): v for k, v in (results or {}).items() if k is not None}
+
+
+def _limit_dataset(dataset: Any, limit: int | None) -> Any:
+    if limit is None or dataset is None:
+        return dataset
+    from embedtune_core.types import IRData
+
+    if isinstance(dataset, IRData):
+        keep = list(dataset.queries)[:limit]
+        return IRData(
+            corpus=dataset.corpus,
+            queries={q: dataset.queries[q] for q in keep},
+            qrels={q: dataset.qrels[q] for q in keep if q in dataset.qrels},
+        )
+    return dataset.select(range(min(limit, len(dataset))))
+
+
+def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
+    """Read the training data and the held-out data, split if needed, apply limits.
+
+    Returns ``{"bundle", "train", "train_type", "eval", "eval_type", "dataset_type"}`` where
+    ``train`` is the training ``datasets.Dataset`` and ``eval`` what the evaluation step gets.
+    """
+    from embedtune_core.data import eval_ir, load_data, split_train_eval, to_training_dataset
+
+    data = config.data
+    options = dict(data.options)
+    if data.columns:
+        options["columns"] = dict(data.columns)
+    bundle = load_data(registry, data.source, dataset_type=data.type, reader=data.reader, options=options)
+    dataset_type = bundle.dataset_type
+    if data.eval_source:
+        eval_bundle = load_data(registry, data.eval_source, dataset_type=data.type or dataset_type,
+                                reader=data.reader, options=options)
+        bundle.eval = eval_bundle.eval if eval_bundle.eval is not None else eval_bundle.train
+    if bundle.eval is None:
+        bundle.train, bundle.eval = split_train_eval(bundle, data.eval_fraction, config.training.seed)
+    train, train_type = to_training_dataset(bundle)
+    train = _limit_dataset(train, data.limit)
+    if dataset_type == "sts":
+        eval_input, eval_type = bundle.eval, "sts"
+    else:
+        eval_input, eval_type = eval_ir(bundle), "ir"
+    eval_input = _limit_dataset(eval_input, data.eval_limit)
+    return {"bundle": bundle, "train": train, "train_type": train_type, "eval": eval_input,
+            "eval_type": eval_type, "dataset_type": dataset_type}
+
+
+def run_pipeline(
+    config: RunConfig,
+    registry: Any,
+    plugin_set: Any = None,
+    *,
+    overwrite: bool = False,
+    resume: bool = False,
+    quiet: bool = False,
+) -> dict[str, Any]:
+    """Run every step of ``config`` and write the run folder; returns what ``metrics.json`` holds.
+
+    Steps already finished in an interrupted run (mining, the base model's evaluation, training
+    checkpoints) are reused with ``resume=True``.
+    """
+    import datetime as dt
+
+    from embedtune_core import io as eio
+    from embedtune_core.configio import to_toml
+    from embedtune_core.encoding import Encoder
+    from embedtune_core.evaluation import evaluate_model
+    from embedtune_core.models import load_model
+    from embedtune_core.report import comparison_table, write_report
+    from embedtune_core.training import build_loss, prepare_run_dir, recommend_loss, save_model, train
+
+    progress = _Progress(quiet)
+    check_components(config, registry)
+    hook = plugin_set.manager.hook if plugin_set is not None else None
+    run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
+    state = _load_state(run_dir) if resume else {}
+    config_toml = to_toml(config.to_dict())
+    eio.write_text(run_dir / "config.toml", config_toml)
+    if hook:
+        hook.run_started(config=config, run_dir=run_dir)
+
+    progress.step(f"reading {config.data.source}")
+    data = prepare_data(config, registry)
+    dataset_type = data["dataset_type"]
+    train_dataset, train_type = data["train"], data["train_type"]
+
+    progress.step(f"loading model {config.model.name}")
+    model = load_model(config.model.name, device=config.model.device,
+                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
+    loss_name = config.loss.name or recommend_loss(dataset_type)
+    loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
+    dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
+    metric_specs = list(config.evaluation.metrics)
+    eval_kwargs = dict(registry=registry, metrics=metric_specs, dims=dims or None,
+                       batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
+                       show_progress=not quiet)
+    stats: dict[str, Any] = {"dataset type": dataset_type, "training examples": len(train_dataset)}
+    if data["eval_type"] == "ir":
+        stats["eval queries"] = len(data["eval"].queries)
+        stats["eval corpus"] = len(data["eval"].corpus)
+    elif data["eval"] is not None:
+        stats["eval examples"] = len(data["eval"])
+
+    steps = list(config.steps)
+    mining_stats = None
+    if "mine" in steps and config.mining.miner:
+        mined_path = run_dir / "mined.jsonl"
+        if resume and mined_path.exists() and "mining" in state:
+            import datasets
+
+            progress.step("reusing mined negatives from the interrupted run")
+            train_dataset = datasets.Dataset.from_json(str(mined_path))
+            mining_stats = state["mining"]
+        else:
+            from embedtune_core.mining import run_miner
+
+            progress.step(f"mining hard negatives with '{config.mining.miner}'")
+            miner_model = model if not config.mining.model else load_model(config.mining.model, device=config.model.device)
+            encoder = Encoder(miner_model, batch_size=config.evaluation.batch_size, show_progress=not quiet)
+            result = run_miner(
+                registry, config.mining.miner, train_dataset, train_type,
+                num_negatives=config.mining.num_negatives, options=dict(config.mining.options),
+                encoder=encoder, corpus=data["bundle"].corpus, output=config.mining.output,
+                seed=config.training.seed,
+            )
+            train_dataset = result.dataset
+            mining_stats = result.stats.as_dict()
+            eio.write_jsonl(mined_path, train_dataset.to_list())
+            state["mining"] = mining_stats
+            _save_state(run_dir, state)
+        train_type = config.mining.output
+        stats["training examples after mining"] = len(train_dataset)
+        stats["candidates dropped as likely false negatives"] = mining_stats.get("dropped_false_negatives")
+
+    before = after = None
+    if "evaluate-before" in steps and data["eval"] is not None:
+        if resume and "before" in state:
+            before = {(None if k == "full" else int(k)): v for k, v in state["before"].items()}
+        else:
+            progress.step("evaluating the base model")
+            before = evaluate_model(model, data["eval"], data["eval_type"], **eval_kwargs)
+            state["before"] = {("full" if k is None else str(k)): v for k, v in before.items()}
+            _save_state(run_dir, state)
+        if hook:
+            hook.evaluation_finished(stage="before", results=before, run_dir=run_dir)
+
+    train_result = None
+    if "train" in steps:
+        progress.step(f"training with '{loss_name}' on {len(train_dataset)} examples")
+        callbacks = []
+        for name in config.training.callbacks:
+            options = dict(config.training.callback_options.get(name, {}))
+            callbacks.append(registry.create("callback", name, **options))
+        train_result = train(
+            model, train_dataset, loss, config.training, run_dir,
+            callbacks=callbacks, resume=resume, registry=registry, quiet=quiet,
+            loss_name=loss_name,
+        )
+        save_model(model, run_dir / "model")
+        stats["training steps"] = train_result.global_step
+        if train_result.training_loss is not None:
+            stats["final training loss"] = float(train_result.training_loss)
+
+    if "evaluate-after" in steps and data["eval"] is not None:
+        progress.step("evaluating the tuned model")
+        after = evaluate_model(model, data["eval"], data["eval_type"], **eval_kwargs)
+        if hook:
+            hook.evaluation_finished(stage="after", results=after, run_dir=run_dir)
+
+    metrics: dict[str, Any] = {
+        "name": config.name,
+        "model": config.model.name,
+        "data": config.data.source,
+        "loss": loss_name,
+        "headline_metric": metric_specs[0] if metric_specs else None,
+        "before": (before or {}).get(None),
+        "after": (after or {}).get(None),
+        "dims": {},
+        "training": {"steps": train_result.global_step, "loss": train_result.training_loss,
+                     "stopped_early": train_result.stopped_early} if train_result else None,
+        "mining": mining_stats,
+        "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    }
+    for dim in sorted({*(_dims_json(before)), *(_dims_json(after))}, key=int, reverse=True):
+        metrics["dims"][dim] = {"before": _dims_json(before).get(dim), "after": _dims_json(after).get(dim)}
+    eio.write_json(run_dir / "metrics.json", metrics)
+    log_history = train_result.log_history if train_result else []
+    write_report(run_dir, metrics, config_toml, stats, log_history)
+    state["finished"] = True
+    _save_state(run_dir, state)
+    if hook:
+        hook.run_finished(run_dir=run_dir, metrics=metrics)
+    metrics["table"] = comparison_table(metrics["before"], metrics["after"])
+    return metrics
