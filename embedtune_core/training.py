@@ -118,6 +118,27 @@ def loss_accepts(registry: Any, name: str, options: Mapping[str, Any] | None = N
     return accepts
 
 
+def check_loss_accepts(registry: Any, name: str, dataset_type: str, options: Mapping[str, Any] | None = None) -> None:
+    """Raise :class:`ComponentError` when loss ``name`` (with ``options``) does not train on
+    ``dataset_type``, naming the loss the guide recommends instead."""
+    recommended = recommend_loss(dataset_type)
+    options = dict(options or {})
+    accepts = loss_accepts(registry, name, options)
+    if accepts is None or dataset_type in accepts:
+        return
+    component = registry.get("loss", name)
+    label = f"loss '{name}'"
+    wraps = component.meta.get("wraps")
+    if wraps:
+        label += f" ({wraps} '{options.get(wraps, _default_option(component.factory, wraps))}')"
+    trains_on = ", ".join(accepts) if accepts else "no dataset type"
+    raise ComponentError(
+        f"{label} trains on {trains_on}, but the data is {dataset_type}; use {recommended}",
+        key="loss.name",
+        hint=f"drop --loss to get {recommended}, or give data of type {' / '.join(accepts) or '-'}",
+    )
+
+
 def build_loss(registry: Any, name: str | None, model: Any, dataset_type: str, options: Mapping[str, Any] | None = None) -> Any:
     """Build loss ``name`` (the guide's choice for ``dataset_type`` when None) for ``model``.
 
@@ -126,22 +147,9 @@ def build_loss(registry: Any, name: str | None, model: Any, dataset_type: str, o
     """
     import torch
 
-    recommended = recommend_loss(dataset_type)
-    name = name or recommended
+    name = name or recommend_loss(dataset_type)
     options = dict(options or {})
-    accepts = loss_accepts(registry, name, options)
-    if accepts is not None and dataset_type not in accepts:
-        component = registry.get("loss", name)
-        label = f"loss '{name}'"
-        wraps = component.meta.get("wraps")
-        if wraps:
-            label += f" ({wraps} '{options.get(wraps, _default_option(component.factory, wraps))}')"
-        trains_on = ", ".join(accepts) if accepts else "no dataset type"
-        raise ComponentError(
-            f"{label} trains on {trains_on}, but the data is {dataset_type}; use {recommended}",
-            key="loss.name",
-            hint=f"drop --loss to get {recommended}, or give data of type {' / '.join(accepts) or '-'}",
-        )
+    check_loss_accepts(registry, name, dataset_type, options)
     try:
         loss = registry.create("loss", name, model, **options)
     except ComponentError:
@@ -193,6 +201,14 @@ def fit_dataset(dataset: Any, loss: Any) -> Any:
     if dataset is None or not _is_triplet_loss(loss):
         return dataset
     columns = list(dataset.column_names)
+    texts = [c for c in columns if c not in ("label", "labels", "score", "scores")]
+    if len(texts) < 3:
+        from embedtune_core.errors import DataError
+
+        raise DataError(
+            f"the triplet loss needs (anchor, positive, negative) rows, but the data has {', '.join(columns)}",
+            key="loss.name", hint="use mnrl, which trains on pairs, or give data with negatives",
+        )
     negatives = [c for c in columns[2:] if c == "negative" or c.startswith("negative_")]
     if len(columns) <= 3 or len(negatives) < 2:
         return dataset
@@ -264,6 +280,35 @@ def check_report_to(target: str, *, key: str = "training.report_to", error: type
     return name
 
 
+def check_training_config(config: TrainingConfig, *, has_eval: bool, device: str | None = None) -> tuple[bool, bool, int | None, Any]:
+    """Check the settings that depend on each other, the machine or installed packages (a
+    :class:`ConfigError` otherwise); returns ``(fp16, bf16, save_steps, report_to)``."""
+    fp16, bf16 = resolve_precision(config.precision, device)
+    evaluate = bool(config.eval_steps)
+    if evaluate and not has_eval:
+        raise ConfigError("training.eval_steps needs evaluation data", key="training.eval_steps",
+                          hint="give held-out data (data.eval_source or data.eval_fraction > 0) or unset eval_steps")
+    if config.load_best_model_at_end and not evaluate:
+        raise ConfigError("load_best_model_at_end needs evaluation during training", key="training.load_best_model_at_end",
+                          hint="set training.eval_steps too")
+    if config.early_stopping_patience and not evaluate:
+        raise ConfigError("early stopping needs evaluation during training", key="training.early_stopping_patience",
+                          hint="set training.eval_steps too")
+    if not evaluate and any(str(n).split(":")[-1] == "early-stopping" for n in config.callbacks):
+        raise ConfigError("the early-stopping callback needs evaluation during training", key="training.callbacks",
+                          hint="set training.eval_steps too")
+    save_steps = config.save_steps
+    if config.load_best_model_at_end:
+        save_steps = save_steps or config.eval_steps
+        if save_steps % config.eval_steps:
+            raise ConfigError(
+                f"with load_best_model_at_end, save_steps ({save_steps}) must be a multiple of eval_steps ({config.eval_steps})",
+                key="training.save_steps", hint=f"e.g. save_steps = {config.eval_steps}",
+            )
+    report_to = [check_report_to(t) for t in config.report_to] or "none"
+    return fp16, bf16, save_steps, report_to
+
+
 def training_arguments(
     config: TrainingConfig,
     output_dir: str | os.PathLike,
@@ -290,27 +335,8 @@ def training_arguments(
         sampler = samplers.NO_DUPLICATES if in_batch_negatives else samplers.BATCH_SAMPLER
     else:
         sampler = samplers(config.batch_sampler)
-    fp16, bf16 = resolve_precision(config.precision, device)
-
+    fp16, bf16, save_steps, report_to = check_training_config(config, has_eval=has_eval, device=device)
     evaluate = bool(config.eval_steps)
-    if evaluate and not has_eval:
-        raise ConfigError("training.eval_steps needs evaluation data", key="training.eval_steps",
-                          hint="give held-out data (data.eval_source or data.eval_fraction > 0) or unset eval_steps")
-    if config.load_best_model_at_end and not evaluate:
-        raise ConfigError("load_best_model_at_end needs evaluation during training", key="training.load_best_model_at_end",
-                          hint="set training.eval_steps too")
-    if config.early_stopping_patience and not evaluate:
-        raise ConfigError("early stopping needs evaluation during training", key="training.early_stopping_patience",
-                          hint="set training.eval_steps too")
-    save_steps = config.save_steps
-    if config.load_best_model_at_end:
-        save_steps = save_steps or config.eval_steps
-        if save_steps % config.eval_steps:
-            raise ConfigError(
-                f"with load_best_model_at_end, save_steps ({save_steps}) must be a multiple of eval_steps ({config.eval_steps})",
-                key="training.save_steps", hint=f"e.g. save_steps = {config.eval_steps}",
-            )
-    report_to = [check_report_to(t) for t in config.report_to] or "none"
 
     kwargs: dict[str, Any] = dict(
         output_dir=str(Path(output_dir) / CHECKPOINTS),
@@ -376,6 +402,24 @@ def _has_finished_model(path: Path) -> bool:
     return (path / "model" / "modules.json").exists() or (path / "metrics.json").exists()
 
 
+def check_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> None:
+    """Raise what :func:`prepare_run_dir` would raise, without creating or changing anything."""
+    path = Path(path)
+    if overwrite and resume:
+        raise ConfigError("--overwrite and --resume cannot be used together",
+                          hint="--resume continues the run in the folder; --overwrite starts a new one")
+    if path.exists() and not path.is_dir():
+        raise RunFolderError("the run folder path is a file", file=path, hint="choose another --output")
+    if not _is_main_process():
+        return
+    if path.is_dir() and any(path.iterdir()) and not resume and not overwrite:
+        raise RunFolderError(
+            "run folder already exists and is not empty",
+            file=path,
+            hint="pass --overwrite to replace it (kept aside until the new run finishes) or --resume to continue its training",
+        )
+
+
 def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume: bool = False) -> Path:
     """Create the run folder ``path`` and return it.
 
@@ -386,21 +430,11 @@ def prepare_run_dir(path: str | os.PathLike, *, overwrite: bool = False, resume:
     with a finished model.
     """
     path = Path(path)
-    if overwrite and resume:
-        raise ConfigError("--overwrite and --resume cannot be used together",
-                          hint="--resume continues the run in the folder; --overwrite starts a new one")
-    if path.exists() and not path.is_dir():
-        raise RunFolderError("the run folder path is a file", file=path, hint="choose another --output")
+    check_run_dir(path, overwrite=overwrite, resume=resume)
     if not _is_main_process():
         path.mkdir(parents=True, exist_ok=True)
         return path
     if path.is_dir() and any(path.iterdir()) and not resume:
-        if not overwrite:
-            raise RunFolderError(
-                "run folder already exists and is not empty",
-                file=path,
-                hint="pass --overwrite to replace it (kept aside until the new run finishes) or --resume to continue its training",
-            )
         aside = replaced_path(path)
         if aside.exists():
             if _has_finished_model(aside) and not _has_finished_model(path):
@@ -450,7 +484,7 @@ def save_model(model: Any, path: str | os.PathLike) -> Path:
     from embedtune_core.io import atomic_path
 
     path = Path(path)
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, _hf_progress_bars(False):
         model.save(str(tmp), safe_serialization=True)
     return path
 
@@ -701,6 +735,11 @@ def _build_callbacks(config: TrainingConfig, registry: Any, run_dir: Path, quiet
     return out
 
 
+def _kind_of(callback: Any) -> tuple[str, str]:
+    cls = type(callback)
+    return cls.__module__, cls.__qualname__
+
+
 def train(
     model: Any,
     train_dataset: Any,
@@ -722,7 +761,8 @@ def train(
     ``output_dir`` is the run folder (see :func:`prepare_run_dir`); checkpoints go to its
     ``checkpoints`` folder. ``resume=True`` continues from the newest complete checkpoint (from
     step 0 when there is none). Callbacks named in ``config.callbacks`` are built from
-    ``registry``; ``callbacks`` adds callback objects. ``dataset_name`` names the training data
+    ``registry`` with ``config.callback_options``; ``callbacks`` adds callback objects (one of
+    the same class as a callback the config names is left out: the config's is used). ``dataset_name`` names the training data
     in the model card. The weights are left in ``model``; save them with :func:`save_model`.
     """
     from sentence_transformers import SentenceTransformerTrainer
@@ -763,7 +803,8 @@ def train(
             card.add_tags("embedtune")
 
     extra = _build_callbacks(config, registry, run_dir, quiet)
-    extra += list(callbacks)
+    built = {_kind_of(c) for c in extra}
+    extra += [c for c in callbacks if _kind_of(c) not in built]
     nan_guard = next((c for c in extra if getattr(c, "is_nan_guard", False)), None)
     if nan_guard is None:
         nan_guard = make_nan_guard()
