@@ -229,3 +229,55 @@ def test_matryoshka_embeddings_truncated_to_each_dim_still_work(registry, model,
     after = {dim: in_batch_retrieval_loss(model, dim) for dim in dims}
     for dim in dims:
         assert after[dim] < before[dim], (dim, before, after)
+
+
+# -- the documented custom loss -----------------------------------------------------------------
+def docs_example(heading):
+    """The first python code block under ``heading`` in docs/writing-plugins.md, as a module."""
+    import pathlib
+    import re
+    import types
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    module = types.ModuleType(f"docs_example_{heading.replace(' ', '_')}")
+    exec(compile(code, f"docs/writing-plugins.md ({heading})", "exec"), module.__dict__)
+    return module, code
+
+
+def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plugin, model, tmp_path):
+    from embedtune_core.registry import build_registry
+
+    module, code = docs_example("A custom loss")
+    assert len(code.strip().splitlines()) <= 22
+    throwaway_plugin(module, "docs-losses")
+    registry = build_registry(plugin_set)
+    component = registry.get("loss", "cosine-margin")
+    assert component.plugin == "docs-losses" and set(component.meta["accepts"]) == {"pairs", "triplets", "hard-negatives"}
+    with pytest.raises(ComponentError, match="trains on pairs, triplets, hard-negatives, but the data is sts"):
+        build_loss(registry, "cosine-margin", model, "sts", {})
+    loss = build_loss(registry, "cosine-margin", model, "pairs", {"margin": "0.9"})
+    assert isinstance(loss, module.CosineMarginLoss) and loss.margin == 0.9
+    data = columns("pairs")
+    before = batch_loss(loss, model, data)
+    config = TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])
+    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", quiet=True, loss_name="cosine-margin")
+    assert result.global_step == 6 and batch_loss(loss, model, data) < before
+    wrapped = build_loss(registry, "matryoshka", model, "pairs", {"base": "cosine-margin", "dims": [32, 16]})
+    assert isinstance(wrapped.loss, module.CosineMarginLoss)
+
+
+def test_docs_custom_callback_example_gets_its_options(plugin_set, throwaway_plugin, model, tmp_path, capsys):
+    from embedtune_core.registry import build_registry
+
+    module, _ = docs_example("A custom callback")
+    throwaway_plugin(module, "docs-callbacks")
+    registry = build_registry(plugin_set)
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    config = TrainingConfig(max_steps=2, batch_size=4, eval_steps=1, callbacks=["print-eval-loss"],
+                            callback_options={"print-eval-loss": {"prefix": "dev"}})
+    train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"), registry=registry,
+          quiet=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dev ")]
+    assert [line.split()[1] for line in lines] == ["1", "2"]
