@@ -1,10 +1,68 @@
-"""Encoding texts to embeddings, shared by evaluation and negative mining."""
+"""Encoding texts to embeddings, shared by evaluation and negative mining.
+
+:func:`encode` gives the embeddings ``model.encode`` gives (same length-sorted batches, same
+tokenisation, prompt and truncation settings), faster:
+
+- texts are sorted by length once, longest first, so each batch pads little;
+- tokenisation runs ahead of the model in background threads (the fast tokenizers and torch both
+  release the GIL), so the model never waits for the next batch;
+- on a GPU the forward pass runs in half precision (autocast, fp16; bf16 on request), batches
+  are copied from pinned memory without blocking, and embeddings stay on the GPU until the end
+  (one transfer instead of one per batch).
+"""
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+import contextlib
+from collections import deque
+from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+
+
+def _default_prompt(model: Any) -> str | None:
+    """The prompt ``model.encode`` prepends when none is given (the default prompt, if any)."""
+    name = getattr(model, "default_prompt_name", None)
+    prompts = getattr(model, "prompts", None) or {}
+    return prompts.get(name) if name is not None else None
+
+
+def _tokenizer_call(model: Any, prompt: str | None):
+    """A function ``texts -> features`` tokenising as ``model.encode`` does."""
+    preprocess = getattr(model, "preprocess", None)
+    if preprocess is not None:
+        return lambda batch: preprocess(batch, prompt=prompt)
+    # Older sentence-transformers: tokenize(), prompt prepended to the text.
+    if prompt:
+        return lambda batch: model.tokenize([prompt + t for t in batch])
+    return model.tokenize
+
+
+def _batches_ahead(tokenize, batches: list[list[str]], *, workers: int, ahead: int, pin: bool) -> Iterator[Any]:
+    """Yield the features of each batch in order while background threads tokenise the next
+    ``ahead`` batches."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def work(batch: list[str]) -> Any:
+        features = tokenize(batch)
+        if pin:
+            features = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in features.items()}
+        return features
+
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedtune-tokenize") as pool:
+        pending: deque = deque()
+        next_batch = 0
+        try:
+            while pending or next_batch < len(batches):
+                while next_batch < len(batches) and len(pending) < ahead:
+                    pending.append(pool.submit(work, batches[next_batch]))
+                    next_batch += 1
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 def encode(
@@ -14,32 +72,107 @@ def encode(
     batch_size: int = 128,
     normalize: bool = True,
     show_progress: bool = False,
+    precision: str = "auto",
+    device: str | None = None,
+    workers: int | None = None,
 ) -> np.ndarray:
-    """Embeddings of ``texts`` as a float32 array (rows L2-normalised when ``normalize``)."""
-    if len(texts) == 0:
-        from embedtune_core.models import embedding_dim
+    """Embeddings of ``texts`` as a float32 array (rows L2-normalised when ``normalize``).
 
+    ``precision``: "auto" (fp16 on CUDA, fp32 elsewhere), "fp32", "fp16" or "bf16" (the last two
+    only change anything on a GPU). ``device``: where to run (the model's device when None).
+    ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None).
+    """
+    from embedtune_core.models import embedding_dim
+
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if len(texts) == 0:
         return np.zeros((0, embedding_dim(model)), dtype=np.float32)
-    emb = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        convert_to_numpy=True,
-        normalize_embeddings=normalize,
-        show_progress_bar=show_progress,
-    )
-    return np.asarray(emb, dtype=np.float32)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    import torch
+
+    target = torch.device(device) if device is not None else torch.device(model.device)
+    if device is not None and torch.device(model.device) != target:
+        model.to(target)
+    on_gpu = target.type == "cuda"
+    half = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(precision)
+    if precision == "auto" and on_gpu:
+        half = torch.float16
+    autocast = torch.autocast("cuda", dtype=half) if on_gpu and half is not None else contextlib.nullcontext()
+
+    # The order model.encode uses: longest text first.
+    order = np.argsort([-len(t) for t in texts])
+    batches = [[texts[i] for i in order[s : s + batch_size]] for s in range(0, len(texts), batch_size)]
+    tokenize = _tokenizer_call(model, _default_prompt(model))
+    truncate_dim = getattr(model, "truncate_dim", None)
+    workers = workers or (2 if on_gpu else 1)
+
+    progress = None
+    if show_progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=len(texts), desc="Encoding", unit="text")
+    chunks = []
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode(), autocast:
+            for batch, features in zip(
+                batches, _batches_ahead(tokenize, batches, workers=workers, ahead=2 * workers + 2, pin=on_gpu)
+            ):
+                features = {
+                    k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                    for k, v in features.items()
+                }
+                embeddings = model(features)["sentence_embedding"]
+                if truncate_dim:
+                    embeddings = embeddings[:, :truncate_dim]
+                embeddings = embeddings.float()
+                if normalize:
+                    embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+                chunks.append(embeddings if on_gpu else embeddings.numpy())
+                if progress is not None:
+                    progress.update(len(batch))
+    finally:
+        if was_training:
+            model.train()
+        if progress is not None:
+            progress.close()
+    stacked = torch.cat(chunks).cpu().numpy() if on_gpu else np.concatenate(chunks)
+    out = np.empty_like(stacked, dtype=np.float32)
+    out[order] = stacked
+    return out
 
 
 class Encoder:
     """A callable ``texts -> embeddings`` bound to one model and its settings."""
 
-    def __init__(self, model: Any, *, batch_size: int = 128, normalize: bool = True, show_progress: bool = False):
+    def __init__(
+        self,
+        model: Any,
+        *,
+        batch_size: int = 128,
+        normalize: bool = True,
+        show_progress: bool = False,
+        precision: str = "auto",
+        device: str | None = None,
+    ):
         self.model = model
         self.batch_size = batch_size
         self.normalize = normalize
         self.show_progress = show_progress
+        self.precision = precision
+        self.device = device
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return encode(
-            self.model, texts, batch_size=self.batch_size, normalize=self.normalize, show_progress=self.show_progress
+            self.model,
+            texts,
+            batch_size=self.batch_size,
+            normalize=self.normalize,
+            show_progress=self.show_progress,
+            precision=self.precision,
+            device=self.device,
         )

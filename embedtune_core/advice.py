@@ -1,0 +1,132 @@
+"""Hyperparameter advice from the domain fine-tuning guide, applied to a data set.
+
+The guide: 1 epoch for small sets; batch as large as memory allows, since with in-batch-negative
+losses every other example of the batch is a negative (batch - 1 of them); warmup 10% of the
+steps (15-20% if the loss oscillates early); MNRL for anything with positives, CoSENT for scored
+pairs; enough data for the type; no duplicates; no leakage; texts that fit the model.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+SMALL_DATA = 10_000  # examples; below this one epoch is enough
+#: texts encoded per training example, by the type the loss trains on
+TEXTS_PER_EXAMPLE = {"pairs": 2, "ir": 2, "triplets": 3, "nli": 3, "sts": 2, "hard-negatives": 3}
+
+
+def model_shape(model_folder: str) -> dict[str, Any]:
+    """hidden size, layers, heads and parameter count read from a model folder's config.json
+    (no weights loaded); empty when unknown."""
+    import json
+    from pathlib import Path
+
+    folder = Path(model_folder)
+    candidates = [folder / "config.json"] + sorted(folder.glob("*/config.json"))
+    for path in candidates:
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if "hidden_size" in config:
+            hidden = int(config["hidden_size"])
+            layers = int(config.get("num_hidden_layers", 12))
+            vocab = int(config.get("vocab_size", 30522))
+            intermediate = int(config.get("intermediate_size", 4 * hidden))
+            params = vocab * hidden + layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+            return {"hidden": hidden, "layers": layers, "heads": int(config.get("num_attention_heads", 12)),
+                    "parameters": params}
+    return {}
+
+
+def max_batch_for_memory(shape: dict[str, Any], seq_len: int, texts_per_example: int, memory_gb: float) -> int | None:
+    """Largest power-of-two batch whose training memory fits ``memory_gb``.
+
+    Activations per text and layer follow Korthikanti et al. (2022): about 34*s*h + 5*a*s^2 bytes
+    in 16-bit precision; weights, gradients and AdamW states take 16 bytes per parameter. Leaves
+    30% headroom. None when the model's shape is unknown.
+    """
+    if not shape:
+        return None
+    s, h, a, layers = seq_len, shape["hidden"], shape["heads"], shape["layers"]
+    per_text = layers * (34 * s * h + 5 * a * s * s)
+    budget = memory_gb * (1024 ** 3) * 0.7 - 16 * shape["parameters"]
+    if budget <= 0:
+        return 0
+    batch = int(budget // (per_text * texts_per_example))
+    return 2 ** int(math.log2(batch)) if batch >= 1 else 0
+
+
+def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: dict[str, Any],
+           memory_gb: float | None, device: str) -> dict[str, Any]:
+    """Advice for one data set. ``stats`` is what ``embedtune_core.datastats.bundle_stats`` gives."""
+    from embedtune_core.training import recommend_loss
+
+    size = stats["minimum"]["size"]
+    required = stats["minimum"]["required"]
+    train_split = stats["splits"]["train"]
+    tokens = train_split.get("tokens", {})
+    p95 = max((int(t.get("p95", 0)) for t in tokens.values() if t.get("count")), default=128)
+    seq_len = max(16, min(int(stats.get("max_seq_length") or 512), int(2 ** math.ceil(math.log2(max(p95, 16))))))
+    loss = recommend_loss(dataset_type)
+    texts = TEXTS_PER_EXAMPLE.get(dataset_type, 2)
+    advice: dict[str, Any] = {"dataset_type": dataset_type, "examples": size, "model": model_name, "loss": loss}
+    notes: list[str] = []
+    # epochs
+    advice["epochs"] = 1
+    notes.append(
+        f"epochs: 1 — {size:,} examples is a small set; more epochs overfit it" if size < SMALL_DATA
+        else f"epochs: 1 — {size:,} examples; add a second epoch only if the eval metric still rises at the end"
+    )
+    # batch
+    in_batch = loss in {"mnrl", "cached-mnrl"}
+    if memory_gb is None:
+        batch = 32 if device == "cpu" else 64
+        reason = "on CPU, 32 keeps steps short" if device == "cpu" else "no memory size given (--memory-gb)"
+    else:
+        fit = max_batch_for_memory(shape, seq_len, texts, memory_gb)
+        batch = min(fit or 64, 1024)
+        reason = f"the largest power of two that fits {memory_gb:g} GB at {seq_len} tokens"
+    batch = max(2, min(batch, 2 ** int(math.log2(max(2, size // 4)))))
+    advice["batch_size"] = batch
+    if in_batch:
+        notes.append(f"batch_size: {batch} ({reason}); each example then has {batch - 1} in-batch negatives — as large as memory allows")
+        if memory_gb is not None and (max_batch_for_memory(shape, seq_len, texts, memory_gb) or 0) < 256 and size >= 2048:
+            notes.append("loss: cached-mnrl reaches batches of 1,000+ in constant memory (mini_batch_size 32) if the batch above is small")
+    else:
+        notes.append(f"batch_size: {batch} ({reason})")
+    steps = max(1, math.ceil(size / batch)) * advice["epochs"]
+    advice["steps"] = steps
+    advice["warmup_ratio"] = 0.1
+    notes.append(f"warmup_ratio: 0.1 — {max(1, round(steps * 0.1))} of {steps} steps; use 0.15–0.2 if the loss oscillates early")
+    hidden = shape.get("hidden")
+    lr = 2e-5 if (hidden or 768) >= 768 else 5e-5
+    advice["learning_rate"] = lr
+    notes.append(f"learning_rate: {lr:g} — " + ("base-size model" if lr == 2e-5 else f"small model (hidden size {hidden})"))
+    notes.append(f"loss: {loss} — " + ("scored pairs train with CoSENT" if loss == "cosent" else f"in-batch negatives suit {dataset_type} data"))
+    # checks
+    warnings: list[str] = []
+    if required and size < required:
+        warnings.append(f"only {size:,} training {stats['minimum']['unit']}; the guide's minimum for {dataset_type} is {required:,}")
+    for split, data in stats["splits"].items():
+        for key in ("duplicate_records", "duplicate_queries", "duplicate_documents"):
+            if data.get(key):
+                warnings.append(f"{split}: {data[key]} {key.replace('_', ' ')} — remove them (duplicates in a batch become false negatives)")
+        for field, summary in data.get("tokens", {}).items():
+            over = summary.get("over_max_seq_length")
+            if over:
+                warnings.append(f"{split}: {over} {field} text(s) longer than max_seq_length {stats.get('max_seq_length')} are truncated")
+    for name, leak in stats.get("leakage", {}).items():
+        if leak.get("count"):
+            warnings.append(f"leakage ({name.replace('_', ' ')}): {leak['count']} anchor(s) on both sides, e.g. {leak['examples'][:1]}")
+    advice["max_seq_length"] = seq_len
+    notes.append(f"max_seq_length: {seq_len} covers 95% of the texts (p95 {p95} tokens)")
+    advice["notes"] = notes
+    advice["warnings"] = warnings
+    advice["config"] = {
+        "training": {"epochs": advice["epochs"], "batch_size": batch, "warmup_ratio": 0.1, "learning_rate": lr},
+        "loss": {"name": loss},
+        "model": {"max_seq_length": seq_len},
+    }
+    return advice

@@ -1,0 +1,56 @@
+"""`embedtune advise`."""
+
+from __future__ import annotations
+
+import click
+
+from embedtune_core.cli.main import AppContext, pass_app
+from embedtune_core.types import DATASET_TYPES
+
+
+@click.command("advise")
+@click.option("--data", "source", required=True, help="Data: file, folder or builtin:NAME.")
+@click.option("--type", "dataset_type", type=click.Choice(list(DATASET_TYPES)), help="Dataset type (bundled sets know theirs).")
+@click.option("--model", default=None, help="Model to tune (default: the bundled MiniLM).")
+@click.option("--memory-gb", type=float, default=None, help="Accelerator memory per device, for the batch size.")
+@click.option("--device", type=click.Choice(["cpu", "gpu"]), default=None, help="Where training runs (default: detected).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_app
+def command(app: AppContext, source: str, dataset_type: str | None, model: str | None, memory_gb: float | None,
+            device: str | None, as_json: bool) -> None:
+    """Apply the fine-tuning guide's hyperparameter advice to a data set.
+
+    Epochs (1 for small sets), batch size (as large as memory allows: in-batch negatives =
+    batch - 1), warmup (10%, 15-20% if early oscillation), learning rate, which loss; and checks:
+    minimum size for the type, duplicates, leakage, texts longer than the model's max length.
+    """
+    from embedtune_core.advice import advise, model_shape
+    from embedtune_core.data import load_data
+    from embedtune_core.datastats import bundle_stats, load_token_counter
+    from embedtune_core.models import DEFAULT_MODEL, resolve_model
+
+    model = model or DEFAULT_MODEL
+    bundle = load_data(app.registry, source, dataset_type=dataset_type)
+    counter = load_token_counter(model)
+    stats = bundle_stats(bundle, counter)
+    if device is None:
+        import torch
+
+        device = "gpu" if torch.cuda.is_available() else "cpu"
+        if device == "gpu" and memory_gb is None:
+            memory_gb = torch.cuda.get_device_properties(0).total_memory / 1024 ** 3
+    result = advise(stats, dataset_type=bundle.dataset_type, model_name=model, shape=model_shape(resolve_model(model)),
+                    memory_gb=memory_gb, device=device)
+    if as_json:
+        from embedtune_core.cli.output import echo_json
+
+        echo_json(result)
+        return
+    click.echo(f"{source}: {result['examples']:,} {bundle.dataset_type} training examples, model {model}")
+    for note in result["notes"]:
+        click.echo(f"  {note}")
+    for warning in result["warnings"]:
+        click.echo(f"  warning: {warning}")
+    click.echo("as config overrides: " + " ".join(
+        f"-s {section}.{key}={value}" for section, values in result["config"].items() for key, value in values.items()
+    ))

@@ -1,0 +1,107 @@
+"""The shared encoder gives model.encode's embeddings."""
+
+import numpy as np
+import pytest
+
+from embedtune_core.encoding import Encoder, encode
+from embedtune_core.testing import TINY_CORPUS
+
+
+@pytest.fixture(scope="module")
+def model(tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(tiny_model, device="cpu")
+
+
+def sample_texts(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    words = " ".join(TINY_CORPUS).split()
+    texts = [" ".join(rng.choice(words, int(rng.integers(1, 60)))) for _ in range(n)]
+    return texts + ["", "   padded   ", texts[0], "Ünïcödé wörds ✓"]
+
+
+def reference(model, texts, normalize=True):
+    return model.encode(texts, batch_size=32, normalize_embeddings=normalize, convert_to_numpy=True,
+                        show_progress_bar=False)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 1000])
+@pytest.mark.parametrize("normalize", [True, False])
+def test_same_embeddings_as_model_encode(model, batch_size, normalize):
+    texts = sample_texts(120)
+    ours = encode(model, texts, batch_size=batch_size, normalize=normalize)
+    assert ours.dtype == np.float32 and ours.shape == (len(texts), 32)
+    np.testing.assert_allclose(ours, reference(model, texts, normalize), atol=1e-5, rtol=0)
+    if normalize:
+        np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_default_prompt_and_truncate_dim_as_model_encode(model):
+    texts = sample_texts(50, seed=1)
+    saved = (dict(model.prompts), model.default_prompt_name, model.truncate_dim)
+    try:
+        model.prompts = {"query": "query: "}
+        model.default_prompt_name = "query"
+        model.truncate_dim = 16
+        ours = encode(model, texts, batch_size=16)
+        theirs = reference(model, texts)
+        assert ours.shape == (len(texts), 16)
+        np.testing.assert_allclose(ours, theirs, atol=1e-5, rtol=0)
+        # the prompt changes the embeddings, so it was applied
+        model.default_prompt_name = None
+        assert np.abs(encode(model, texts, batch_size=16) - ours).max() > 1e-3
+    finally:
+        model.prompts, model.default_prompt_name, model.truncate_dim = saved
+
+
+def test_empty_input_and_encoder(model):
+    assert encode(model, []).shape == (0, 32)
+    encoder = Encoder(model, batch_size=8)
+    texts = sample_texts(20, seed=2)
+    np.testing.assert_allclose(encoder(texts), reference(model, texts), atol=1e-5, rtol=0)
+
+
+def test_tokenizer_error_reaches_the_caller(model, monkeypatch):
+    calls = {"n": 0}
+    original = model.preprocess
+
+    def failing(batch, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("tokenizer broke")
+        return original(batch, **kwargs)
+
+    monkeypatch.setattr(model, "preprocess", failing)
+    with pytest.raises(RuntimeError, match="tokenizer broke"):
+        encode(model, sample_texts(100), batch_size=10)
+
+
+def test_training_mode_is_restored(model):
+    model.train()
+    try:
+        encode(model, ["a text"])
+        assert model.training
+    finally:
+        model.eval()
+
+
+def test_bad_arguments(model):
+    with pytest.raises(ValueError, match="precision"):
+        encode(model, ["x"], precision="fp8")
+    with pytest.raises(ValueError, match="batch_size"):
+        encode(model, ["x"], batch_size=0)
+
+
+@pytest.mark.slow
+def test_minilm_same_embeddings_as_model_encode():
+    import re
+
+    from embedtune_core.models import load_model
+
+    model = load_model("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
+    texts = [re.sub(r"\s+", " ", t) for t in sample_texts(60, seed=3)]
+    texts += ["Abnormality of the cardiovascular system", "Short stature and delayed bone age" * 12]
+    ours = encode(model, texts, batch_size=16)
+    assert ours.shape == (len(texts), 384)
+    np.testing.assert_allclose(ours, reference(model, texts), atol=1e-5, rtol=0)
