@@ -219,6 +219,16 @@ def run_pipeline(
             )
             train_dataset = result.dataset
             mining_stats = result.stats.as_dict()
+            if len(train_dataset) == 0:
+                from embedtune_core.errors import EmbedtuneError
+
+                raise EmbedtuneError(
+                    f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
+                    f"as a likely false negative ({mining_stats['dropped_false_negatives']} dropped)",
+                    key="mining.options",
+                    hint="loosen the guards (e.g. -s mining.options.relative_margin=0.01) or keep short anchors "
+                         "(-s mining.options.short=fill)",
+                )
             eio.write_jsonl(mined_path, train_dataset.to_list())
             state["mining"] = mining_stats
             _save_state(run_dir, state)
@@ -241,14 +251,14 @@ def run_pipeline(
     train_result = None
     if "train" in steps:
         progress.step(f"training with '{loss_name}' on {len(train_dataset)} examples")
-        callbacks = []
-        for name in config.training.callbacks:
-            options = dict(config.training.callback_options.get(name, {}))
-            callbacks.append(registry.create("callback", name, **options))
+        training_config = config.training
+        if (mining_stats or {}).get("extra", {}).get("ordered") and training_config.batch_sampler == "auto":
+            import attrs
+
+            training_config = attrs.evolve(training_config, batch_sampler="sequential")
         train_result = train(
-            model, train_dataset, loss, config.training, run_dir,
-            callbacks=callbacks, resume=resume, registry=registry, quiet=quiet,
-            loss_name=loss_name,
+            model, train_dataset, loss, training_config, run_dir,
+            resume=resume, registry=registry, quiet=quiet, loss_name=loss_name, dataset_name=config.data.source,
         )
         save_model(model, run_dir / "model")
         stats["training steps"] = train_result.global_step
@@ -266,7 +276,7 @@ def run_pipeline(
         "model": config.model.name,
         "data": config.data.source,
         "loss": loss_name,
-        "headline_metric": metric_specs[0] if metric_specs else None,
+        "headline_metric": metric_specs[0] if metric_specs else next(iter((after or before or {}).get(None) or {}), None),
         "before": (before or {}).get(None),
         "after": (after or {}).get(None),
         "dims": {},
