@@ -58,6 +58,22 @@ class _Progress:
             click.echo(f"» {message}", err=True)
 
 
+def _silence_libraries() -> None:
+    """No progress bars or advisory logs from the libraries underneath (for --quiet / --json)."""
+    import os
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    try:
+        import datasets
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    except (ImportError, AttributeError):  # pragma: no cover - older versions
+        pass
+
+
 def _load_state(run_dir) -> dict[str, Any]:
     import json
 
@@ -164,6 +180,8 @@ def run_pipeline(
     )
 
     progress = _Progress(quiet)
+    if quiet:
+        _silence_libraries()
     check_components(config, registry)
     hook = plugin_set.manager.hook if plugin_set is not None else None
     run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
