@@ -140,28 +140,3 @@ def test_each_packs_pipeline_runs_on_a_slice(pack, tiny_model, tmp_path, registr
     assert metrics["mining"]["negatives_written"] > 0
     assert (tmp_path / config.name / "metrics.json").exists()
 
-
-def test_shared_helpers_are_the_same_in_every_pack():
-    """Each pack is its own distribution and carries its own copy of the helpers; the copies
-    must not drift apart."""
-    def source(pack, module):
-        text = (ROOT / "contrib" / f"embedtune-{pack}" / f"embedtune_{pack}" / module).read_text(encoding="utf-8")
-        return text.replace(f"embedtune_{pack}", "embedtune_PACK")
-
-    assert source("legal", "_kit.py") == source("medical", "_kit.py") == source("finance", "_kit.py")
-    assert source("medical", "_taxonomy.py") == source("finance", "_taxonomy.py")
-
-
-def test_ir_split_keeps_questions_sharing_an_answer_together():
-    from embedtune_legal._kit import ir_bundle
-
-    rows = [(f"q{i}", f"question {i}", f"d{i // 2}", f"answer {i // 2}") for i in range(40)]
-    rows.append(("q-dup", "question 0", "d-other", "another answer to question 0"))
-    bundle = ir_bundle(rows, eval_fraction=0.3, seed=5, source="test", info={})
-    train, held = bundle.train, bundle.eval
-    assert held.queries and train.queries and not set(train.queries) & set(held.queries)
-    for i in range(0, 40, 2):  # questions 2k and 2k+1 share answer k: same side of the split
-        assert (f"q{i}" in held.queries) == (f"q{i + 1}" in held.queries)
-    assert set(held.qrels.get("q0", {})) | set(train.qrels.get("q0", {})) == {"d0", "d-other"}
-    assert not {d for q in held.qrels for d in held.qrels[q]} & set(train.corpus)
-    assert ir_bundle(rows, eval_fraction=0.3, seed=5, source="test", info={}).eval.queries == held.queries

@@ -3,7 +3,7 @@
 ``data/wordnet_finance.jsonl`` holds the 1,251 synsets whose topic domain is finance, economics,
 banking, accounting, commerce, business, tax, the stock market or investing, plus WordNet's
 ``noun.possession`` nouns (money, securities, debts, payments), extracted by
-``scripts/extract_wordnet.py`` from Debian's ``wordnet-base``.
+``contrib/tools/extract_wordnet.py --pack finance`` from Debian's ``wordnet-base``.
 
 - ``wordnet-finance``: definition -> term retrieval (a finance reverse dictionary), or term ->
   definition with ``direction = "term-definition"``.
@@ -20,8 +20,7 @@ from importlib import resources
 from typing import Any
 
 from embedtune_core.errors import DataError
-
-from embedtune_finance._kit import ir_bundle, pairs_bundle, reader_options
+from embedtune_core.packkit import ir_bundle, pairs_bundle, reader_options
 
 WORDNET_FILE = "wordnet_finance.jsonl"
 WORDNET_INFO = {

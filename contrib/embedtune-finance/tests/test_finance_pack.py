@@ -166,7 +166,7 @@ def test_shipped_data_is_small_and_carries_the_wordnet_licence():
 
 def test_bundled_set_sizes_match_what_the_readers_give(registry):
     from embedtune_core.data import load_data
-    from embedtune_finance._kit import describe_size
+    from embedtune_core.packkit import describe_size
 
     for component in registry.components("dataset_reader"):
         assert component.meta["bundled"] and component.meta["licence"]

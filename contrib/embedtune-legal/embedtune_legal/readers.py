@@ -4,8 +4,8 @@
   Planning and Building Act, contracts, liability, tax deductions), from the PyPI package
   ``zaragoza-construction-faq`` (CC-BY-4.0). Question -> answer retrieval.
 - ``wordnet-law``: the 609 synsets of WordNet 3.0 whose topic domain is law, shipped in this
-  package (``data/wordnet_law.jsonl``, extracted by ``scripts/extract_wordnet.py``). Definition
-  -> term retrieval (a legal reverse dictionary), or term -> definition.
+  package (``data/wordnet_law.jsonl``, extracted by ``contrib/tools/extract_wordnet.py --pack
+  legal``). Definition -> term retrieval (a legal reverse dictionary), or term -> definition.
 - ``wordnet-law-synonyms``: pairs of legal terms that WordNet lists as synonyms.
 
 All three are split deterministically by question / concept, never by row.
@@ -19,8 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from embedtune_core.errors import DataError
-
-from embedtune_legal._kit import ir_bundle, pairs_bundle, reader_options
+from embedtune_core.packkit import ir_bundle, pairs_bundle, reader_options
 
 FAQ_DISTRIBUTION = "zaragoza-construction-faq"
 FAQ_FILE = "zaragoza_construction_faq/data/faq-en.jsonl"

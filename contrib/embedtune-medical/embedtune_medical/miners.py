@@ -25,9 +25,8 @@ from importlib import resources
 from typing import Any, Sequence
 
 from embedtune_core.errors import ComponentError
-
-from embedtune_medical._kit import check_miner_options, jaccard, pick_negatives, pool_of, words
-from embedtune_medical._taxonomy import Taxonomy, concept_index, normal
+from embedtune_core.packkit import check_miner_options, jaccard, pick_negatives, pool_of, words
+from embedtune_core.taxonomy import Taxonomy, concept_index, normal
 
 ONTOLOGIES = ("hpo", "icd10")
 

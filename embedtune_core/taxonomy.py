@@ -1,5 +1,11 @@
 """A small is-a taxonomy: concepts with terms, definitions and parents; which concept a text is
-about; which concepts are its siblings (same parent) and cousins (same grandparent)."""
+about; which concepts are its siblings (same parent) and cousins (same grandparent).
+
+For miners that pick negatives from a domain's hierarchy (an ontology, a thesaurus, WordNet's
+hypernyms): a sibling of the concept a positive names is a good hard negative, an ancestor or a
+descendant never is (:meth:`Taxonomy.related`). :func:`concept_index` maps a candidate pool to
+concepts once, for :func:`embedtune_core.packkit.pick_negatives` tiers. Standard library only.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,12 @@ from typing import Any, Iterable, Mapping, Sequence
 _TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 
 
+__all__ = ["Taxonomy", "concept_index", "normal"]
+
+
 def normal(text: str) -> str:
+    """``text`` lower-cased, as its words joined by single spaces (hyphens and apostrophes
+    inside a word kept): the key terms are matched on."""
     return " ".join(_TOKEN.findall(text.lower()))
 
 
@@ -75,6 +86,7 @@ class Taxonomy:
 
     # -- neighbours -----------------------------------------------------------------------------
     def ancestors(self, cid: str) -> frozenset[str]:
+        """Every concept above ``cid`` (parents, their parents, ...) plus its given grandparents."""
         cached = self._ancestors.get(cid)
         if cached is not None:
             return cached

@@ -1,5 +1,24 @@
-"""Helpers shared by this pack's readers and miner: deterministic splits, data bundles, picking
-negatives. Only the public embedtune API is used, so the pack installs on its own."""
+"""Helpers for pack authors: the parts every domain pack's readers and miners need.
+
+Readers
+    :func:`reader_options` checks a reader's options (``eval_fraction``, ``seed`` and the
+    reader's own) and raises :class:`~embedtune_core.errors.DataError` naming a bad key.
+    :func:`ir_bundle` and :func:`pairs_bundle` build a :class:`~embedtune_core.types.DataBundle`
+    from rows, holding out whole connected groups (a query with every document it is judged
+    against, a term with all its synonyms), so nothing held out is ever trained on; the split is
+    fixed by :func:`hash_fraction` / :func:`eval_groups` and is the same on every machine.
+    :func:`describe_size` is the one-line size a bundle shows in ``embedtune data list``.
+
+Miners
+    :func:`check_miner_options` checks the common ``fill`` and ``relative_margin`` options,
+    :func:`pool_of` gives a request's candidate texts and :func:`pick_negatives` walks the tiers
+    of candidates a miner proposes per row, keeping the hardest usable ones with false-negative
+    guards and writing the :class:`~embedtune_core.types.MiningResult`. :func:`words` and
+    :func:`jaccard` compare texts by their words.
+
+Importing this module is cheap: numpy and ``datasets`` are imported inside the functions that
+need them, and torch never.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +28,12 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from embedtune_core.errors import DataError
 from embedtune_core.types import DataBundle, IRData, MiningResult, MiningStats
+
+__all__ = [
+    "DEFAULT_EVAL_FRACTION", "DEFAULT_SEED", "FILL_CHOICES", "CandidateFn", "check_miner_options",
+    "describe_size", "eval_groups", "hash_fraction", "ir_bundle", "jaccard", "pairs_bundle",
+    "pick_negatives", "pool_of", "reader_options", "words",
+]
 
 DEFAULT_EVAL_FRACTION = 0.2
 DEFAULT_SEED = 13
@@ -174,10 +199,12 @@ def pairs_bundle(
 
 # -- text ---------------------------------------------------------------------------------------
 def words(text: str) -> list[str]:
+    """The lower-cased runs of letters and digits in ``text``: ``"Non-Compete" -> ["non", "compete"]``."""
     return _WORD.findall(text.lower())
 
 
 def jaccard(a: set[str], b: set[str]) -> float:
+    """``|a & b| / |a | b|``; 0.0 when both are empty."""
     if not a and not b:
         return 0.0
     return len(a & b) / len(a | b)
@@ -190,6 +217,8 @@ FILL_CHOICES = ("random", "none")
 
 
 def check_miner_options(miner: str, *, fill: str, relative_margin: float) -> None:
+    """Raise :class:`~embedtune_core.errors.ComponentError` naming ``miner`` unless ``fill`` is
+    one of :data:`FILL_CHOICES` and ``relative_margin`` is in [0, 1)."""
     from embedtune_core.errors import ComponentError
 
     if fill not in FILL_CHOICES:

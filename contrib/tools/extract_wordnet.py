@@ -1,18 +1,25 @@
-"""Extract WordNet 3.0's law domain into the small data file shipped with embedtune-legal.
+"""Extract one topic domain of WordNet 3.0 into a domain pack's data file (legal or finance).
 
 Reads the WordNet database files of Debian's ``wordnet-base`` package (``apt-get install
-wordnet-base``; files under ``/usr/share/wordnet``) and writes one JSON line per synset whose
-topic domain is law (or one of law's sub-domains: civil law, case law, legislation, ...), with
-its hypernyms and their hypernyms (by synset id, for finding sibling and cousin terms):
+wordnet-base``; files under ``/usr/share/wordnet``) and writes one JSON line per synset of the
+pack's domain, with its hypernyms and their hypernyms (by synset id, for finding sibling and
+cousin terms):
 
-    {"id": "08441203-n", "pos": "n", "terms": ["law", "jurisprudence"], "definition": "...",
-     "examples": ["..."], "hypernyms": ["..."], "grand_hypernyms": ["..."], "antonyms": [["term", "antonym"]],
-     "domain": "law"}
+    {"id": "13417410-n", "pos": "n", "terms": ["bond", "bond certificate"], "definition": "...",
+     "examples": ["..."], "hypernyms": ["..."], "grand_hypernyms": ["..."], "antonyms": [],
+     "domain": "possession"}
 
 plus ``WORDNET_LICENSE.txt`` beside it (WordNet's licence asks that its notice travel with every
 copy). The output is sorted by synset id, so a rerun gives the same bytes.
 
-    python scripts/extract_wordnet.py [--wordnet-dir /usr/share/wordnet] [--out embedtune_legal/data]
+- ``--pack legal`` -> ``embedtune_legal/data/wordnet_law.jsonl``: every synset whose topic domain
+  is law or one of law's sub-domains (civil law, case law, legislation, ...).
+- ``--pack finance`` -> ``embedtune_finance/data/wordnet_finance.jsonl``: every synset whose topic
+  domain is finance, economics, banking, accounting, commerce, business, tax, the stock market or
+  investing (or a sub-domain of one of these), plus every noun of WordNet's ``noun.possession``
+  file (money, securities, debts, payments, taxes, ...).
+
+    python contrib/tools/extract_wordnet.py --pack legal|finance [--wordnet-dir /usr/share/wordnet] [--out DIR]
 """
 
 from __future__ import annotations
@@ -21,14 +28,48 @@ import argparse
 import json
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-#: topic-domain synsets (offset, pos) that define this pack's domain; sub-domains (hyponyms of
-#: these that are themselves topic domains) are added automatically.
-DOMAIN_ROOTS = {("08441203", "n"): "law", ("00611143", "n"): "law"}
-#: whole lexicographer files to include as well (none for law)
-LEXNAMES: dict[str, str] = {}
-OUTPUT_NAME = "wordnet_law.jsonl"
+
+@dataclass(frozen=True)
+class Domain:
+    """One pack's slice of WordNet."""
+
+    #: topic-domain synsets (offset, pos) -> label; sub-domains (hyponyms of these that are
+    #: themselves topic domains) are added automatically.
+    roots: dict[tuple[str, str], str]
+    #: whole lexicographer files (by number) to include as well -> label
+    lexnames: dict[str, str]
+    output_name: str
+
+
+DOMAINS = {
+    "legal": Domain(
+        roots={("08441203", "n"): "law", ("00611143", "n"): "law"},
+        lexnames={},
+        output_name="wordnet_law.jsonl",
+    ),
+    "finance": Domain(
+        roots={
+            ("06150633", "n"): "finance",
+            ("06149484", "n"): "economics",
+            ("01100658", "n"): "banking",
+            ("01100273", "n"): "banking",
+            ("05662532", "n"): "accounting",
+            ("00618734", "n"): "accounting",
+            ("01090446", "n"): "commerce",
+            ("01094725", "n"): "business",
+            ("08061042", "n"): "business",
+            ("07966927", "n"): "business",
+            ("13308999", "n"): "tax",
+            ("04323026", "n"): "stock market",
+            ("01099436", "n"): "investing",
+        },
+        lexnames={"21": "possession"},  # noun.possession: money, securities, debts, ...
+        output_name="wordnet_finance.jsonl",
+    ),
+}
 
 POS_FILES = {"n": "noun", "v": "verb", "a": "adj", "r": "adv"}
 
@@ -109,9 +150,9 @@ def split_gloss(gloss: str) -> tuple[str, list[str]]:
     return definition, examples
 
 
-def domain_members(synsets: dict) -> dict[tuple[str, str], str]:
+def domain_members(synsets: dict, domain: Domain) -> dict[tuple[str, str], str]:
     """Synset key -> domain label, for the roots, their sub-domains and every member."""
-    roots = dict(DOMAIN_ROOTS)
+    roots = dict(domain.roots)
     stack = list(roots)
     while stack:  # sub-domains: hyponyms of a root
         key = stack.pop()
@@ -125,14 +166,15 @@ def domain_members(synsets: dict) -> dict[tuple[str, str], str]:
         for symbol, target, pos, _ in synset["pointers"]:
             if symbol == ";c" and (target, pos) in roots:
                 members.setdefault(key, roots[(target, pos)])
-        if key[1] == "n" and synset["lexfile"] in LEXNAMES:
-            members.setdefault(key, LEXNAMES[synset["lexfile"]])
+        if key[1] == "n" and synset["lexfile"] in domain.lexnames:
+            members.setdefault(key, domain.lexnames[synset["lexfile"]])
     return members
 
 
-def extract(wordnet_dir: Path) -> list[dict]:
+def extract(wordnet_dir: Path, domain: Domain) -> list[dict]:
+    """The rows of ``domain``'s data file, sorted by synset id."""
     synsets = read_synsets(wordnet_dir)
-    members = domain_members(synsets)
+    members = domain_members(synsets, domain)
     rows = []
     for key in sorted(members):
         synset = synsets[key]
@@ -164,22 +206,25 @@ def extract(wordnet_dir: Path) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    here = Path(__file__).resolve().parent.parent
-    default_out = here / here.name.replace("embedtune-", "embedtune_") / "data"
+    contrib = Path(__file__).resolve().parent.parent
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pack", required=True, choices=sorted(DOMAINS), help="the pack whose data file to write")
     parser.add_argument("--wordnet-dir", type=Path, default=Path("/usr/share/wordnet"))
-    parser.add_argument("--out", type=Path, default=default_out, help="folder for the data file")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for the data file (default: the pack's embedtune_PACK/data in contrib/)")
     args = parser.parse_args(argv)
+    domain = DOMAINS[args.pack]
+    out = args.out or contrib / f"embedtune-{args.pack}" / f"embedtune_{args.pack}" / "data"
     if not (args.wordnet_dir / "data.noun").exists():
         print(f"error: no WordNet database in {args.wordnet_dir}; apt-get install wordnet-base", file=sys.stderr)
         return 2
-    rows = extract(args.wordnet_dir)
-    args.out.mkdir(parents=True, exist_ok=True)
-    target = args.out / OUTPUT_NAME
+    rows = extract(args.wordnet_dir, domain)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / domain.output_name
     with open(target, "w", encoding="utf-8", newline="\n") as handle:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
-    (args.out / "WORDNET_LICENSE.txt").write_text(LICENSE, encoding="utf-8")
+    (out / "WORDNET_LICENSE.txt").write_text(LICENSE, encoding="utf-8")
     print(f"wrote {len(rows)} synsets to {target}")
     return 0
 
