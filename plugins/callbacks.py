@@ -1,4 +1,9 @@
-"""Built-in training callbacks: a JSONL metrics log (more in later modules of this file)."""
+"""Built-in training callbacks: a JSONL metrics log, a progress bar, early stopping, the NaN guard
+and a bridge to the Trainer's reporting integrations (tensorboard, wandb).
+
+Any ``transformers.TrainerCallback`` works as a callback; a pack registers a factory that
+returns one.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import os
 from typing import Any
 
 from embedtune_core import hookimpl
+from embedtune_core.errors import ComponentError
 
 
 def metrics_log(path: str | None = None) -> Any:
@@ -29,6 +35,74 @@ def metrics_log(path: str | None = None) -> Any:
     return MetricsLogCallback(path)
 
 
+def progress(show_eval: Any = True) -> Any:
+    """A progress bar over the training steps with the latest loss (on by default; --quiet hides it)."""
+    from embedtune_core.training import make_progress
+
+    return make_progress(show_eval=_flag("progress", "show_eval", show_eval))
+
+
+def early_stopping(patience: Any = 3, threshold: Any = 0.0) -> Any:
+    """Stop when the eval loss has not improved for `patience` evaluations (needs eval_steps)."""
+    from transformers import EarlyStoppingCallback
+
+    try:
+        patience_value = int(patience)
+        threshold_value = float(threshold)
+    except (TypeError, ValueError):
+        raise ComponentError(
+            f"callback 'early-stopping' options must be numbers: patience={patience!r}, threshold={threshold!r}",
+            key="training.callback_options",
+        ) from None
+    if patience_value < 1 or threshold_value < 0:
+        raise ComponentError("callback 'early-stopping' needs patience >= 1 and threshold >= 0", key="training.callback_options")
+    return EarlyStoppingCallback(early_stopping_patience=patience_value, early_stopping_threshold=threshold_value)
+
+
+def nan_guard() -> Any:
+    """Stop training when the loss is NaN or infinite, keeping the last good checkpoint (always on)."""
+    from embedtune_core.training import make_nan_guard
+
+    return make_nan_guard()
+
+
+def report_to(to: str = "tensorboard", log_dir: str | None = None) -> Any:
+    """Send the training logs to tensorboard or wandb (the package must be installed)."""
+    from embedtune_core.training import check_report_to
+
+    name = check_report_to(to, key="training.callback_options.report-to.to", error=ComponentError)
+    if name == "wandb":
+        from transformers.integrations import WandbCallback
+
+        return WandbCallback()
+    from transformers.integrations import TensorBoardCallback
+
+    writer = None
+    if log_dir:
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:  # tensorboardX only
+            from tensorboardX import SummaryWriter
+        writer = SummaryWriter(log_dir=str(log_dir))
+    return TensorBoardCallback(tb_writer=writer)
+
+
+def _flag(callback: str, option: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"true", "yes", "on", "1"}:
+        return True
+    if text in {"false", "no", "off", "0"}:
+        return False
+    raise ComponentError(f"callback '{callback}' option '{option}' must be true or false, got {value!r}",
+                         key="training.callback_options")
+
+
 @hookimpl
 def register_callbacks(register):
     register("metrics-log", metrics_log)
+    register("progress", progress)
+    register("early-stopping", early_stopping)
+    register("nan-guard", nan_guard)
+    register("report-to", report_to)

@@ -1,3 +1,784 @@
-"""Built-in miners plugin."""
+"""Built-in negative miners: bm25, dense, contradiction, partial-match, domain-confusion and
+curriculum.
+
+The retrieval-based ones (bm25, dense, partial-match, domain-confusion) share the guards of
+``embedtune_core.mining``; see ``docs/mining.md`` for every option and its default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
 
 from embedtune_core import hookimpl
+from embedtune_core.mining import CandidateSource, RetrievalMiner, _pad
+
+#: what each miner needs a model for: "required" (it ranks or scores with it), "guards" (it
+#: uses it, when there is one, for the margin guards), "no"
+MODEL_USE = {
+    "bm25": "guards",
+    "dense": "required",
+    "contradiction": "no",
+    "partial-match": "guards",
+    "domain-confusion": "required",
+    "curriculum": "required",
+}
+
+MODEL_OPTIONS = {
+    "model": ((str, type(None)), None, "model to encode with when the request brings no encoder (default: bundled MiniLM)"),
+    "device": ((str, type(None)), None, "torch device for encoding and top-k (default: cuda when available)"),
+    "encode_batch_size": (int, 128, "texts per encoding batch when the miner loads its own model"),
+}
+
+
+def request_encoder(request: Any, options: dict) -> Any:
+    """The request's encoder, or one for ``options['model']`` (default: the bundled MiniLM)."""
+    if request.encoder is not None:
+        return request.encoder
+    from embedtune_core.encoding import Encoder
+    from embedtune_core.models import DEFAULT_MODEL, load_model
+
+    model = load_model(options.get("model") or DEFAULT_MODEL, device=options.get("device"))
+    return Encoder(model, batch_size=options.get("encode_batch_size") or 128)
+
+
+def _embed(encoder: Any, texts: list[str]) -> Any:
+    import numpy as np
+
+    return np.ascontiguousarray(np.asarray(encoder(texts), dtype=np.float32))
+
+
+def _device(options: dict) -> str:
+    if options.get("device"):
+        return options["device"]
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+# -- dense --------------------------------------------------------------------------------------
+class DenseSource(CandidateSource):
+    """Top-k by inner product of normalised embeddings: torch in chunks (GPU when there is one),
+    or a faiss flat index for large corpora when faiss is installed."""
+
+    name = "dense"
+    dense = True
+
+    def __init__(self, query_emb: Any, corpus_emb: Any, *, device: str = "cpu", index: str = "auto", faiss_min_corpus: int = 500_000):
+        super().__init__()
+        self.query_emb = query_emb
+        self.corpus_emb = corpus_emb
+        self.device = device
+        self.faiss_index = None
+        use_faiss = index == "faiss" or (index == "auto" and len(corpus_emb) >= faiss_min_corpus and _faiss() is not None)
+        if use_faiss:
+            faiss = _faiss()
+            if faiss is None:
+                from embedtune_core.errors import ConfigError
+
+                raise ConfigError("index=faiss needs the faiss package", key="mining.options.index", hint="pip install faiss-cpu, or use index=torch")
+            flat = faiss.IndexFlatIP(corpus_emb.shape[1])
+            if device.startswith("cuda") and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
+                flat = faiss.index_cpu_to_all_gpus(flat)
+            flat.add(corpus_emb)
+            self.faiss_index = flat
+        self.backend = "faiss" if self.faiss_index is not None else "torch"
+
+    def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        from embedtune_core.retrieval import top_k
+
+        q = self.query_emb[query_ids]
+        if self.faiss_index is not None:
+            scores, idx = self.faiss_index.search(q, depth)
+        else:
+            scores, idx = top_k(q, self.corpus_emb, depth, device=self.device)
+        if self.faiss_index is not None or self.device.startswith("cuda"):
+            # exact float32 scores for the guards (the search may run in float16)
+            scores = gather_scores(q, self.corpus_emb, idx)
+        # best first, ties by corpus position, whatever the backend
+        order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -scores), axis=1)
+        scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
+        return _pad(np.asarray(scores, dtype=np.float32), np.asarray(idx, dtype=np.int64), depth)
+
+    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+        import numpy as np
+
+        return np.einsum("ij,ij->i", self.query_emb[query_ids], self.corpus_emb[doc_ids]).astype(np.float32)
+
+
+def gather_scores(queries: Any, corpus_emb: Any, idx: Any, block: int = 64) -> Any:
+    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf),
+    a block of queries at a time (memory O(block x k x dim))."""
+    import numpy as np
+
+    out = np.full(idx.shape, -np.inf, dtype=np.float32)
+    for start in range(0, len(idx), block):
+        part = idx[start : start + block]
+        safe = np.where(part >= 0, part, 0)
+        values = np.einsum("bd,bkd->bk", queries[start : start + block], corpus_emb[safe])
+        out[start : start + block] = np.where(part >= 0, values, -np.inf)
+    return out
+
+
+def _faiss() -> Any:
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+class DenseMiner(RetrievalMiner):
+    """Hardest negatives by the model's cosine similarity, through the guards."""
+
+    name = "dense"
+    own_options = {
+        **MODEL_OPTIONS,
+        "index": (("auto", "torch", "faiss"), "auto", "top-k backend: faiss for corpora of faiss_min_corpus texts when installed"),
+        "faiss_min_corpus": (int, 500_000, "corpus size from which index=auto uses faiss"),
+    }
+
+    def source(self, data: Any, request: Any) -> CandidateSource:
+        encoder = request_encoder(request, self.options)
+        corpus_emb = _embed(encoder, data.corpus)
+        query_emb = _embed(encoder, data.queries)
+        return DenseSource(
+            query_emb,
+            corpus_emb,
+            device=_device(self.options),
+            index=self.options["index"],
+            faiss_min_corpus=self.options["faiss_min_corpus"],
+        )
+
+
+# -- bm25 ---------------------------------------------------------------------------------------
+def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[str]]:
+    """bm25s' tokenizer (lower-cased words of 2+ characters, English stopwords removed)."""
+    import bm25s
+
+    return bm25s.tokenize(list(texts), stopwords=stopwords, return_ids=False, show_progress=False)
+
+
+class BM25Source(CandidateSource):
+    """BM25 top-k with bm25s. A text that shares no term with the query is no candidate."""
+
+    name = "bm25"
+
+    def __init__(self, data: Any, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stopwords: str | None = "en", backend: str = "numpy"):
+        super().__init__()
+        import bm25s
+        import numpy as np
+        import scipy.sparse as sp
+
+        self.retriever = bm25s.BM25(k1=k1, b=b, method=method, backend=backend)
+        self.retriever.index(bm25_tokenize(data.corpus, stopwords), show_progress=False)
+        self.query_tokens = bm25_tokenize(data.queries, stopwords)
+        vocab = self.retriever.vocab_dict
+        n_docs, n_terms = len(data.corpus), len(self.retriever.scores["indptr"]) - 1
+        s = self.retriever.scores
+        self.doc_term = sp.csc_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_docs, n_terms)).tocsr()
+        rows, cols = [], []
+        for q, tokens in enumerate(self.query_tokens):
+            ids = [vocab[t] for t in tokens if t in vocab]
+            rows.extend([q] * len(ids))
+            cols.extend(ids)
+        self.query_term = sp.csr_matrix(
+            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(data.queries), n_terms)
+        )
+        self.query_term.sum_duplicates()
+
+    def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        tokens = [self.query_tokens[q] for q in query_ids.tolist()]
+        docs, scores = self.retriever.retrieve(tokens, k=depth, show_progress=False, n_threads=0)
+        docs = np.asarray(docs, dtype=np.int64)
+        scores = np.asarray(scores, dtype=np.float32)
+        docs = np.where(scores > 0, docs, -1)
+        return scores, docs
+
+    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+        import numpy as np
+
+        query_ids, doc_ids = np.asarray(query_ids), np.asarray(doc_ids)
+        if len(query_ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        q = self.query_term[query_ids]
+        out = np.asarray(self.doc_term[doc_ids].multiply(q).sum(axis=1)).ravel()
+        extra = self.retriever.nonoccurrence_array
+        if extra is not None:
+            out = out + q @ extra
+        return out.astype(np.float32)
+
+
+class BM25Miner(RetrievalMiner):
+    """Lexical hard negatives: BM25 top-k (bm25s), through the guards."""
+
+    name = "bm25"
+    own_options = {
+        **MODEL_OPTIONS,
+        "k1": (float, 1.5, "BM25 term-frequency saturation"),
+        "b": (float, 0.75, "BM25 length normalisation"),
+        "method": (("lucene", "robertson", "atire", "bm25l", "bm25+"), "lucene", "BM25 variant (bm25s)"),
+        "stopwords": ((str, type(None)), "en", "stopword list for bm25s' tokenizer (None: keep all words)"),
+        "backend": (("numpy", "numba", "auto"), "numpy", "bm25s retrieval backend"),
+    }
+
+    def source(self, data: Any, request: Any) -> CandidateSource:
+        o = self.options
+        return BM25Source(data, k1=o["k1"], b=o["b"], method=o["method"], stopwords=o["stopwords"], backend=o["backend"])
+
+
+# -- partial match ------------------------------------------------------------------------------
+_WORD = re.compile(r"(?u)\b\w\w+\b")
+
+
+def entity_terms(text: str) -> set[str]:
+    """Words that look like names or codes: capitalised after the first word, all capitals, or
+    containing a digit (lower-cased)."""
+    out = set()
+    for i, match in enumerate(_WORD.finditer(text)):
+        word = match.group(0)
+        if any(c.isdigit() for c in word) or (len(word) > 1 and word.isupper()) or (i > 0 and word[0].isupper()):
+            out.add(word.lower())
+    return out
+
+
+class OverlapSource(CandidateSource):
+    """Candidates sharing key terms with the query, ranked by the share of the query's key-term
+    weight they cover (IDF-weighted content words, entity-like words weighted up).
+
+    Texts covering more than ``max_overlap`` of it are likely relevant and are dropped
+    (reason ``max_overlap``); texts sharing fewer than ``min_shared`` terms are no candidates."""
+
+    name = "overlap"
+
+    def __init__(self, data: Any, *, stopwords: str | None = "en", entity_weight: float = 2.0, min_shared: int = 1, max_overlap: float = 0.8, block: int = 64):
+        super().__init__()
+        import numpy as np
+        import scipy.sparse as sp
+
+        self.data = data
+        self.min_shared = min_shared
+        self.max_overlap = max_overlap
+        self.block = block
+        doc_tokens = bm25_tokenize(data.corpus, stopwords)
+        query_tokens = bm25_tokenize(data.queries, stopwords)
+        vocab: dict[str, int] = {}
+        rows, cols = [], []
+        for d, tokens in enumerate(doc_tokens):
+            for t in set(tokens) - {""}:
+                rows.append(d)
+                cols.append(vocab.setdefault(t, len(vocab)))
+        n_docs, n_terms = len(data.corpus), max(len(vocab), 1)
+        self.doc_term = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n_docs, n_terms))
+        df = np.bincount(np.asarray(cols, dtype=np.int64), minlength=n_terms)
+        idf = np.log1p((n_docs - df + 0.5) / (df + 0.5)).astype(np.float32)
+        q_rows, q_cols, q_vals = [], [], []
+        for q, tokens in enumerate(query_tokens):
+            entities = entity_terms(data.queries[q])
+            for t in set(tokens):
+                if t in vocab:
+                    q_rows.append(q)
+                    q_cols.append(vocab[t])
+                    q_vals.append(idf[vocab[t]] * (entity_weight if t in entities else 1.0))
+        self.query_weight = sp.csr_matrix((np.asarray(q_vals, dtype=np.float32), (q_rows, q_cols)), shape=(len(data.queries), n_terms))
+        self.query_binary = self.query_weight.copy()
+        self.query_binary.data[:] = 1.0
+        self.query_total = np.asarray(self.query_weight.sum(axis=1)).ravel().astype(np.float32)
+        self.doc_size = np.maximum(np.diff(self.doc_term.indptr), 1).astype(np.float32)
+        self.dropped = {"max_overlap": 0}
+
+    def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
+        out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
+        doc_t = self.doc_term.T.tocsr()
+        for start in range(0, len(query_ids), self.block):
+            qids = query_ids[start : start + self.block]
+            weight = (self.query_weight[qids] @ doc_t).tocsr()
+            shared = (self.query_binary[qids] @ doc_t).tocsr()
+            for r, q in enumerate(qids.tolist()):
+                lo, hi = weight.indptr[r], weight.indptr[r + 1]
+                docs = weight.indices[lo:hi].astype(np.int64)
+                if not len(docs) or self.query_total[q] <= 0:
+                    continue
+                overlap = weight.data[lo:hi] / self.query_total[q]
+                count = np.asarray(shared[r, docs].todense()).ravel()
+                ok = count >= self.min_shared
+                docs, overlap, count = docs[ok], overlap[ok], count[ok]
+                over = overlap > self.max_overlap + 1e-6
+                if over.any():
+                    positive = self.data.is_known_positive(np.full(int(over.sum()), q), docs[over])
+                    self.dropped["max_overlap"] += int((~positive).sum())
+                    self.seen_extra += int((~positive).sum())
+                docs, overlap, count = docs[~over], overlap[~over], count[~over]
+                focus = count / self.doc_size[docs]
+                order = np.lexsort((docs, -focus, -overlap))[:depth]
+                out_s[r, : len(order)] = overlap[order]
+                out_i[r, : len(order)] = docs[order]
+        return out_s, out_i
+
+    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+        import numpy as np
+
+        query_ids, doc_ids = np.asarray(query_ids), np.asarray(doc_ids)
+        if len(query_ids) == 0:
+            return np.zeros(0, dtype=np.float32)
+        weight = np.asarray(self.doc_term[doc_ids].multiply(self.query_weight[query_ids]).sum(axis=1)).ravel()
+        total = self.query_total[query_ids]
+        return np.where(total > 0, weight / np.where(total > 0, total, 1), 0).astype(np.float32)
+
+
+class PartialMatchMiner(RetrievalMiner):
+    """Negatives that share key terms or names with the query without covering it, through the guards."""
+
+    name = "partial-match"
+    own_options = {
+        **MODEL_OPTIONS,
+        "stopwords": ((str, type(None)), "en", "stopword list for bm25s' tokenizer"),
+        "entity_weight": (float, 2.0, "weight factor of name- or code-like query words"),
+        "min_shared": (int, 1, "a candidate shares at least this many key terms with the query"),
+        "max_overlap": (float, 0.8, "drop candidates covering more than this share of the query's key-term weight"),
+    }
+
+    def source(self, data: Any, request: Any) -> CandidateSource:
+        o = self.options
+        from embedtune_core.errors import ConfigError
+
+        if not 0.0 < o["max_overlap"] <= 1.0:
+            raise ConfigError("max_overlap must be in (0, 1]", key="mining.options.max_overlap")
+        return OverlapSource(data, stopwords=o["stopwords"], entity_weight=o["entity_weight"], min_shared=o["min_shared"], max_overlap=o["max_overlap"])
+
+
+# -- domain confusion ---------------------------------------------------------------------------
+class PoolSource(CandidateSource):
+    """Dense top-k of each query within its own pool of corpus texts (``pool_of[q]`` names a
+    pool of ``pools``)."""
+
+    name = "dense"
+    dense = True
+
+    def __init__(self, query_emb: Any, corpus_emb: Any, pool_of: Any, pools: dict[int, Any], *, device: str = "cpu"):
+        super().__init__()
+        self.query_emb, self.corpus_emb = query_emb, corpus_emb
+        self.pool_of, self.pools = pool_of, pools
+        self.device = device
+
+    def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        from embedtune_core.retrieval import top_k
+
+        out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
+        out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
+        keys = self.pool_of[query_ids]
+        for key in np.unique(keys).tolist():
+            rows = np.flatnonzero(keys == key)
+            pool = self.pools.get(key)
+            if pool is None or not len(pool):
+                continue
+            s, i = top_k(self.query_emb[query_ids[rows]], self.corpus_emb[pool], min(depth, len(pool)), device=self.device)
+            if self.device.startswith("cuda"):
+                s = gather_scores(self.query_emb[query_ids[rows]], self.corpus_emb, pool[i])
+                order = np.lexsort((i, -s), axis=1)
+                s, i = np.take_along_axis(s, order, axis=1), np.take_along_axis(i, order, axis=1)
+            out_s[rows, : s.shape[1]] = s
+            out_i[rows, : i.shape[1]] = pool[i]
+        return out_s, out_i
+
+    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+        import numpy as np
+
+        return np.einsum("ij,ij->i", self.query_emb[query_ids], self.corpus_emb[doc_ids]).astype(np.float32)
+
+
+def kmeans(embeddings: Any, clusters: int, seed: int) -> tuple[Any, Any]:
+    """``(labels, unit-length centroids)`` of spherical k-means: faiss when installed, else
+    scikit-learn."""
+    import numpy as np
+
+    faiss = _faiss()
+    if faiss is not None:
+        km = faiss.Kmeans(embeddings.shape[1], clusters, niter=25, seed=seed, spherical=True, verbose=False)
+        km.train(embeddings)
+        _, labels = km.index.search(embeddings, 1)
+        labels, centroids = labels.ravel().astype(np.int64), km.centroids
+    else:
+        from sklearn.cluster import KMeans
+
+        km = KMeans(n_clusters=clusters, n_init=1, random_state=seed).fit(embeddings)
+        labels, centroids = km.labels_.astype(np.int64), km.cluster_centers_
+    centroids = np.asarray(centroids, dtype=np.float32)
+    centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+    return labels, centroids
+
+
+class DomainConfusionMiner(RetrievalMiner):
+    """Negatives from the nearest other category (or k-means cluster of the corpus embeddings)."""
+
+    name = "domain-confusion"
+    own_options = {
+        **MODEL_OPTIONS,
+        "clusters": ((int, type(None)), None, "k-means clusters when there are no categories (default: sqrt(corpus/2), 2 to 100)"),
+        "neighbours": (int, 1, "how many nearest other categories negatives come from"),
+    }
+
+    def source(self, data: Any, request: Any) -> CandidateSource:
+        import numpy as np
+
+        from embedtune_core.errors import ConfigError, DataError
+
+        encoder = request_encoder(request, self.options)
+        corpus_emb = _embed(encoder, data.corpus)
+        query_emb = _embed(encoder, data.queries)
+        if data.categories is not None and any(c is not None for c in data.categories):
+            names = list(dict.fromkeys(c for c in data.categories if c is not None))
+            index = {c: i for i, c in enumerate(names)}
+            labels = np.array([index.get(c, -1) if c is not None else -1 for c in data.categories], dtype=np.int64)
+            if len(names) < 2:
+                raise DataError(f"domain-confusion needs at least 2 categories, the data has {len(names)}")
+            centroids = np.stack([corpus_emb[labels == i].mean(axis=0) for i in range(len(names))])
+            centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
+            how = "categories"
+        else:
+            k = self.options["clusters"] or int(min(100, max(2, round((len(data.corpus) / 2) ** 0.5))))
+            if k < 2 or k > len(data.corpus):
+                raise ConfigError(f"clusters must be between 2 and the corpus size ({len(data.corpus)}), got {k}", key="mining.options.clusters")
+            labels, centroids = kmeans(corpus_emb, k, request.seed)
+            names = [f"cluster-{i}" for i in range(k)]
+            how = "k-means"
+        n_groups = len(names)
+        neighbours = max(1, min(self.options["neighbours"], n_groups - 1))
+        similarity = centroids @ centroids.T
+        np.fill_diagonal(similarity, -np.inf)
+        nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :neighbours]
+        # each query belongs to the group of its positives (the most common), else its nearest centroid
+        group_of = np.empty(len(data.queries), dtype=np.int64)
+        for q, positives in enumerate(data.query_positives):
+            found = labels[positives]
+            found = found[found >= 0]
+            group_of[q] = np.bincount(found).argmax() if len(found) else int(np.argmax(centroids @ query_emb[q]))
+        pools = {g: np.flatnonzero(np.isin(labels, nearest[g])) for g in range(n_groups)}
+        self.groups = {
+            "groups": how,
+            "group_count": n_groups,
+            "nearest": {names[g]: [names[h] for h in nearest[g].tolist()] for g in range(min(n_groups, 50))},
+        }
+        return PoolSource(query_emb, corpus_emb, group_of, pools, device=_device(self.options))
+
+    def mine(self, request: Any) -> Any:
+        result = super().mine(request)
+        result.stats.extra.update(getattr(self, "groups", {}))
+        return result
+
+
+# -- contradiction ------------------------------------------------------------------------------
+NLI_LABEL_NAMES = {"entailment": 0, "neutral": 1, "contradiction": 2}
+
+
+def _nli_label(value: Any, record: int) -> int:
+    from embedtune_core.errors import DataError
+
+    if isinstance(value, str) and value.strip().lower() in NLI_LABEL_NAMES:
+        return NLI_LABEL_NAMES[value.strip().lower()]
+    if isinstance(value, (int,)) and not isinstance(value, bool) and value in (0, 1, 2):
+        return int(value)
+    raise DataError(
+        f"NLI label must be 0/1/2 or entailment/neutral/contradiction, got {value!r}", record=record, key="label"
+    )
+
+
+class ContradictionMiner:
+    """NLI: a premise's contradiction hypotheses are its negatives, its entailments its positives.
+
+    Takes NLI records (premise, hypothesis, label), or rows whose negatives are already
+    labelled (the (anchor, positive, negative) triplets training data is built from NLI): then
+    all labelled negatives of an anchor are pooled as its candidates.
+
+    Options: ``sampling`` (top: the first n contradictions in data order; random: a seeded
+    sample), ``short`` (fill, the default, with random hypotheses of other premises; or drop). Contradictions
+    are labelled negatives, so no score margin applies; a contradiction whose text equals one of
+    the premise's entailments (or the premise) is dropped as a likely false negative.
+    """
+
+    name = "contradiction"
+    own_options = {
+        "sampling": (("top", "random"), "top", "top: the first n contradictions; random: a seeded sample"),
+        "short": (("drop", "fill"), "fill", "premises with fewer contradictions than asked: fill with other premises' hypotheses, or drop"),
+    }
+
+    def __init__(self, **options: Any) -> None:
+        from embedtune_core.mining import parse_options
+
+        _, self.options = parse_options(self.name, options, self.own_options, guards=False)
+
+    @staticmethod
+    def group(dataset: Any) -> tuple[dict, dict, dict, int]:
+        """``(premise by key, entailments by key, contradictions by key, neutral count)`` from NLI
+        records, or from (anchor, positive, negative...) rows whose negatives are labelled ones
+        (the triplets training data built from NLI)."""
+        from embedtune_core.data import normalise_text
+        from embedtune_core.errors import DataError
+
+        columns = list(getattr(dataset, "column_names", []) or [])
+        premises: dict[str, str] = {}
+        entail: dict[str, list[str]] = {}
+        contra: dict[str, list[str]] = {}
+        neutral = 0
+        if {"premise", "hypothesis", "label"} <= set(columns):
+            records = zip(dataset["premise"], dataset["hypothesis"], dataset["label"])
+            for i, (premise, hypothesis, label) in enumerate(records):
+                if not isinstance(premise, str) or not isinstance(hypothesis, str) or not premise.strip() or not hypothesis.strip():
+                    raise DataError("premise and hypothesis must be non-empty text", record=i + 1)
+                key = normalise_text(premise)
+                premises.setdefault(key, premise)
+                label = _nli_label(label, i + 1)
+                if label == 0:
+                    entail.setdefault(key, []).append(hypothesis)
+                elif label == 2:
+                    contra.setdefault(key, []).append(hypothesis)
+                else:
+                    neutral += 1
+            return premises, entail, contra, neutral
+        negative_columns = [c for c in columns if c == "negative" or re.fullmatch(r"negative_\d+", c)]
+        if {"anchor", "positive"} <= set(columns) and negative_columns:
+            rows = zip(dataset["anchor"], dataset["positive"], *[dataset[c] for c in negative_columns])
+            for i, (anchor, positive, *negatives) in enumerate(rows):
+                if not all(isinstance(t, str) and t.strip() for t in (anchor, positive, *negatives)):
+                    raise DataError("anchor, positive and negatives must be non-empty text", record=i + 1)
+                key = normalise_text(anchor)
+                premises.setdefault(key, anchor)
+                entail.setdefault(key, []).append(positive)
+                contra.setdefault(key, []).extend(negatives)
+            return premises, entail, contra, neutral
+        raise DataError(
+            "the contradiction miner needs NLI data (premise, hypothesis, label) or rows with labelled negatives",
+            hint=f"columns found: {', '.join(columns) or 'none'}; use --type nli",
+        )
+
+    def mine(self, request: Any) -> Any:
+        import attrs
+        import datasets
+        import numpy as np
+
+        from embedtune_core.data import normalise_text
+        from embedtune_core.errors import DataError
+        from embedtune_core.mining import Guards, Selection, build_result, check_request, fill_short, prepare_pairs
+        from embedtune_core.types import MiningStats
+
+        check_request(request)
+        premises, entail, contra, neutral = self.group(request.dataset)
+        keys = [k for k in premises if k in entail]
+        if not keys:
+            raise DataError("the data has no entailment (positive): no (premise, positive) pair to add negatives to")
+        pairs = datasets.Dataset.from_dict(
+            {
+                "anchor": [premises[k] for k in keys for _ in dict.fromkeys(entail[k])],
+                "positive": [h for k in keys for h in dict.fromkeys(entail[k])],
+            }
+        )
+        hypotheses = list(dict.fromkeys(h for k in premises for h in contra.get(k, []) + entail.get(k, [])))
+        corpus = list(dict.fromkeys(hypotheses + list(request.corpus or [])))
+        data = prepare_pairs(attrs.evolve(request, dataset=pairs, corpus=corpus, categories=None))
+        where = {t: i for i, t in enumerate(data.corpus)}
+        n = request.num_negatives
+        stats = MiningStats()
+        dropped = {"known_positive": 0, "same_text": 0}
+        negatives = np.full((len(data.queries), n), -1, dtype=np.int64)
+        rng = np.random.default_rng(request.seed)
+        for q, anchor in enumerate(data.queries):
+            candidates = np.array([where[h] for h in dict.fromkeys(contra.get(normalise_text(anchor), []))], dtype=np.int64)
+            stats.candidates_seen += len(candidates)
+            if not len(candidates):
+                continue
+            qs = np.full(len(candidates), q)
+            known = data.is_known_positive(qs, candidates)
+            same = ~known & data.is_same_text(qs, candidates)
+            dropped["known_positive"] += int(known.sum())
+            dropped["same_text"] += int(same.sum())
+            candidates = candidates[~known & ~same]
+            if self.options["sampling"] == "random" and len(candidates) > n:
+                candidates = candidates[np.sort(rng.choice(len(candidates), size=n, replace=False))]
+            negatives[q, : min(n, len(candidates))] = candidates[:n]
+        stats.extra["dropped"] = dropped
+        selection = Selection(negatives=negatives, scores=None, positive_scores=np.zeros(len(data.queries), dtype=np.float32))
+        if self.options["short"] == "fill":
+            zero = lambda qs, ds: np.zeros(len(ds), dtype=np.float32)  # noqa: E731
+            pool = np.array([where[h] for h in corpus], dtype=np.int64)
+            selection.scores = np.zeros(negatives.shape, dtype=np.float32)
+            fill_short(data, selection, Guards(relative_margin=None), zero, rng, np.arange(len(data.queries)), stats, pool=pool)
+        result = build_result(data, selection, request, stats, score_gaps=False)
+        if request.encoder is not None:
+            result.stats.mean_score_gap = _encoder_gap(request.encoder, result.dataset)
+        result.stats.extra.update(
+            {
+                "premises": len(premises),
+                "premises_without_entailment": len(premises) - len(keys),
+                "neutral_ignored": neutral,
+                "score": "labels (no scores)" if request.encoder is None else "model cosine scores",
+            }
+        )
+        return result
+
+
+def _row_scores(encoder: Any, dataset: Any) -> tuple[Any, Any]:
+    """``(positive score per row, negative scores per row [rows, n])`` by the encoder's cosine."""
+    import numpy as np
+
+    columns = [c for c in dataset.column_names if c.startswith("negative")]
+    texts = list(dict.fromkeys(list(dataset["anchor"]) + list(dataset["positive"]) + [t for c in columns for t in dataset[c]]))
+    if not texts:
+        return np.zeros(0, dtype=np.float32), np.zeros((0, len(columns)), dtype=np.float32)
+    emb = _embed(encoder, texts)
+    at = {t: i for i, t in enumerate(texts)}
+    a = emb[[at[t] for t in dataset["anchor"]]]
+    pos = np.einsum("ij,ij->i", a, emb[[at[t] for t in dataset["positive"]]])
+    neg = np.stack([np.einsum("ij,ij->i", a, emb[[at[t] for t in dataset[c]]]) for c in columns], axis=1)
+    return pos.astype(np.float32), neg.astype(np.float32)
+
+
+def _encoder_gap(encoder: Any, dataset: Any) -> float | None:
+    if len(dataset) == 0:
+        return None
+    pos, neg = _row_scores(encoder, dataset)
+    return float((pos[:, None] - neg).mean())
+
+
+# -- curriculum ---------------------------------------------------------------------------------
+class CachingEncoder:
+    """Wraps an encoder so that each distinct text is encoded once."""
+
+    def __init__(self, encoder: Any) -> None:
+        self.encoder = encoder
+        self.index: dict[str, int] = {}
+        self.blocks: list[Any] = []
+        self._stacked = None
+
+    def __call__(self, texts: Any) -> Any:
+        import numpy as np
+
+        texts = list(texts)
+        missing = [t for t in dict.fromkeys(texts) if t not in self.index]
+        if missing:
+            emb = np.asarray(self.encoder(missing), dtype=np.float32)
+            base = len(self.index)
+            for i, t in enumerate(missing):
+                self.index[t] = base + i
+            self.blocks.append(emb)
+            self._stacked = None
+        if self._stacked is None:
+            if not self.blocks:
+                return np.zeros((0, 0), dtype=np.float32)
+            self._stacked = np.concatenate(self.blocks) if len(self.blocks) > 1 else self.blocks[0]
+            self.blocks = [self._stacked]
+        return self._stacked[[self.index[t] for t in texts]]
+
+
+class CurriculumMiner:
+    """Wraps another miner and orders its rows from easy to hard negatives, by score band.
+
+    Each row's hardness is the mean cosine of its negatives to the anchor minus the positive's
+    (by the model); rows are cut into ``bands`` equal-size bands of hardness. ``schedule``:
+    ``sequential`` writes band 1 (easiest) to band N once each; ``cumulative`` writes N stages,
+    stage k holding bands 1..k (easy rows repeat, the data grows harder stage by stage). Rows
+    are shuffled within a band (stage) unless ``shuffle_within`` is false. The result says
+    ``stats.extra["ordered"] = True``: train it with a sequential sampler
+    (``embedtune_core.mining.sequential_batch_sampler``), not a shuffling one.
+    """
+
+    name = "curriculum"
+    own_options = {
+        **MODEL_OPTIONS,
+        "base": (str, "dense", "the miner whose negatives are ordered"),
+        "base_options": (dict, {}, "options of the base miner"),
+        "bands": (int, 3, "number of hardness bands"),
+        "schedule": (("sequential", "cumulative"), "sequential", "bands once each, or growing stages"),
+        "shuffle_within": (bool, True, "shuffle rows within a band (else sort them by hardness)"),
+    }
+
+    def __init__(self, registry: Any = None, **options: Any) -> None:
+        from embedtune_core.errors import ConfigError
+        from embedtune_core.mining import parse_options
+
+        _, self.options = parse_options(self.name, options, self.own_options, guards=False)
+        if self.options["bands"] < 1:
+            raise ConfigError("bands must be >= 1", key="mining.options.bands")
+        base = self.options["base"]
+        if base.split(":")[-1] == "curriculum":
+            raise ConfigError("the curriculum miner cannot wrap itself", key="mining.options.base")
+        if registry is None:
+            from embedtune_core.registry import load_registry
+
+            _, registry = load_registry()
+        self.base = registry.create("negative_miner", base, **dict(self.options["base_options"]))
+
+    def mine(self, request: Any) -> Any:
+        import attrs
+        import numpy as np
+
+        from embedtune_core.mining import check_request
+
+        check_request(request)
+        encoder = CachingEncoder(request_encoder(request, self.options))
+        result = self.base.mine(attrs.evolve(request, encoder=encoder))
+        dataset, stats = result.dataset, result.stats
+        bands = self.options["bands"]
+        if len(dataset) == 0:
+            stats.extra.update({"ordered": True, "base": self.options["base"], "bands": []})
+            return result
+        pos, neg = _row_scores(encoder, dataset)
+        hardness = neg.mean(axis=1) - pos
+        rng = np.random.default_rng(request.seed)
+        rank = np.empty(len(hardness), dtype=np.int64)
+        rank[np.argsort(hardness, kind="stable")] = np.arange(len(hardness))
+        band = np.minimum(rank * bands // len(hardness), bands - 1)
+
+        def arrange(rows: Any) -> Any:
+            if self.options["shuffle_within"]:
+                return rng.permutation(rows)
+            return rows[np.argsort(hardness[rows], kind="stable")]
+
+        order = []
+        summary = []
+        for b in range(bands):
+            rows = np.flatnonzero(band == b)
+            summary.append(
+                {
+                    "band": b + 1,
+                    "rows": int(len(rows)),
+                    "hardness_min": float(hardness[rows].min()) if len(rows) else None,
+                    "hardness_max": float(hardness[rows].max()) if len(rows) else None,
+                }
+            )
+            if self.options["schedule"] == "cumulative":
+                order.append(arrange(np.flatnonzero(band <= b)))
+            else:
+                order.append(arrange(rows))
+        order = np.concatenate(order) if order else np.zeros(0, dtype=np.int64)
+        result.dataset = dataset.select(order.tolist())
+        stats.extra.update(
+            {
+                "ordered": True,
+                "base": self.options["base"],
+                "schedule": self.options["schedule"],
+                "bands": summary,
+                "rows_out": len(order),
+            }
+        )
+        if result.stats.mean_score_gap is None:
+            result.stats.mean_score_gap = float(-hardness.mean())
+        return result
+
+
+@hookimpl
+def register_negative_miners(register):
+    register("bm25", BM25Miner, description="lexical top-k with BM25 (bm25s), through the false-negative guards", model=MODEL_USE["bm25"])
+    register("dense", DenseMiner, description="top-k by the model's cosine similarity, through the false-negative guards", model=MODEL_USE["dense"])
+    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses as its negatives", model=MODEL_USE["contradiction"], input="nli")
+    register("partial-match", PartialMatchMiner, description="texts sharing key terms or names with the query without covering it", model=MODEL_USE["partial-match"])
+    register("domain-confusion", DomainConfusionMiner, description="negatives from the nearest other category or k-means cluster", model=MODEL_USE["domain-confusion"])
+    register("curriculum", CurriculumMiner, description="wraps a miner and orders its rows from easy to hard negatives", model=MODEL_USE["curriculum"])

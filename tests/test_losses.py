@@ -1,0 +1,283 @@
+"""The built-in losses: built through the registry they are sentence-transformers' own classes with
+the configured options, they reject bad options and mismatched data, and each one trains."""
+
+import pytest
+import torch
+
+from embedtune_core.config import TrainingConfig
+from embedtune_core.errors import ComponentError
+from embedtune_core.training import build_loss, fit_dataset, loss_accepts, recommend_loss, train
+from training_samples import columns, dataset
+
+
+@pytest.fixture
+def model(tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    model.eval()
+    return model
+
+
+def st():
+    from sentence_transformers.sentence_transformer import losses
+
+    return losses
+
+
+def batch_loss(loss, model, data):
+    """The loss of one batch holding all of ``data`` (a dict of columns), without dropout."""
+    model.eval()
+    text_columns = [c for c in data if c not in ("score", "label")]
+    features = [model.tokenize(data[c]) for c in text_columns]
+    labels = torch.tensor(data["score"], dtype=torch.float32) if "score" in data else None
+    with torch.no_grad():
+        return float(loss(features, labels))
+
+
+# -- the plugin builds sentence-transformers' class with the configured options -----------------
+def test_mnrl_is_sentence_transformers_mnrl_with_options(registry, model):
+    from sentence_transformers import util
+
+    loss = build_loss(registry, "mnrl", model, "pairs", {"scale": "10", "similarity": "dot"})
+    assert type(loss) is st().MultipleNegativesRankingLoss
+    assert loss.scale == 10.0 and loss.similarity_fct is util.dot_score
+    reference = st().MultipleNegativesRankingLoss(model, scale=10.0, similarity_fct=util.dot_score)
+    data = columns("pairs")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
+    default = build_loss(registry, "mnrl", model, "pairs", {})
+    assert default.scale == 20.0 and default.similarity_fct is util.cos_sim
+
+
+def test_cached_mnrl_matches_sentence_transformers(registry, model):
+    loss = build_loss(registry, "cached-mnrl", model, "pairs", {"mini_batch_size": "2", "scale": 30})
+    assert type(loss) is st().CachedMultipleNegativesRankingLoss
+    assert loss.mini_batch_size == 2 and loss.scale == 30.0
+    reference = st().CachedMultipleNegativesRankingLoss(model, scale=30.0, mini_batch_size=2)
+    plain = st().MultipleNegativesRankingLoss(model, scale=30.0)
+    data = columns("pairs")
+    value = batch_loss(loss, model, data)
+    assert value == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
+    assert value == pytest.approx(batch_loss(plain, model, data), rel=1e-5)  # same loss, less memory
+
+
+def test_cosent_matches_sentence_transformers(registry, model):
+    loss = build_loss(registry, "cosent", model, "sts", {"scale": "15"})
+    assert type(loss) is st().CoSENTLoss and loss.scale == 15.0
+    data = columns("sts")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(st().CoSENTLoss(model, scale=15.0), model, data), rel=1e-6)
+
+
+@pytest.mark.parametrize("distance,margin", [("manhattan", "0.3"), ("cosine", None), ("euclidean", None)])
+def test_triplet_matches_sentence_transformers(registry, model, distance, margin):
+    options = {"distance": distance} | ({"margin": margin} if margin is not None else {})
+    loss = build_loss(registry, "triplet", model, "triplets", options)
+    metric = getattr(st().TripletDistanceMetric, distance.upper())
+    expected_margin = float(margin) if margin is not None else {"cosine": 0.5}.get(distance, 5.0)
+    assert type(loss) is st().TripletLoss
+    assert loss.distance_metric is metric and loss.triplet_margin == expected_margin
+    reference = st().TripletLoss(model, distance_metric=metric, triplet_margin=expected_margin)
+    data = columns("triplets")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
+
+
+def test_matryoshka_matches_sentence_transformers(registry, model):
+    options = {"base": "mnrl", "base_options": {"scale": 10}, "dims": "32,16", "weights": [1, 0.5]}
+    loss = build_loss(registry, "matryoshka", model, "pairs", options)
+    assert type(loss) is st().MatryoshkaLoss and type(loss.loss) is st().MultipleNegativesRankingLoss
+    assert loss.matryoshka_dims == (32, 16) and loss.matryoshka_weights == (1.0, 0.5) and loss.loss.scale == 10.0
+    reference = st().MatryoshkaLoss(model, st().MultipleNegativesRankingLoss(model, scale=10.0), [32, 16], [1, 0.5])
+    data = columns("pairs")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
+
+
+def test_matryoshka_default_dims():
+    from embedtune_plugins.losses import default_matryoshka_dims
+
+    assert default_matryoshka_dims(384) == [384, 256, 128, 64]
+    assert default_matryoshka_dims(768) == [768, 512, 256, 128, 64]
+    assert default_matryoshka_dims(1024) == [1024, 512, 256, 128, 64]
+    assert default_matryoshka_dims(32) == [32, 16, 8]
+
+
+def test_matryoshka_default_dims_follow_the_model(registry, model):
+    loss = build_loss(registry, "matryoshka", model, "sts", {"base": "cosent"})
+    assert loss.matryoshka_dims == (32, 16, 8) and type(loss.loss) is st().CoSENTLoss
+
+
+# -- bad options and mismatched data ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name,options,words",
+    [
+        ("mnrl", {"similarity": "cos"}, ["similarity", "cosine, dot", "did you mean 'cosine'"]),
+        ("mnrl", {"scale": "big"}, ["scale", "must be a number"]),
+        ("mnrl", {"scale": 0}, ["scale", "greater than 0"]),
+        ("mnrl", {"temperature": 0.05}, ["bad options for loss 'mnrl'", "scale"]),
+        ("cached-mnrl", {"mini_batch_size": "0"}, ["mini_batch_size", "at least 1"]),
+        ("cached-mnrl", {"mini_batch_size": "many"}, ["mini_batch_size", "whole number"]),
+        ("triplet", {"distance": "l2"}, ["distance", "cosine, euclidean, manhattan"]),
+        ("triplet", {"margin": "-1"}, ["margin", "at least 0"]),
+        ("matryoshka", {"dims": [64, 32]}, ["dims", "exceed the model's embedding size 32"]),
+        ("matryoshka", {"dims": "32,16", "weights": "1"}, ["weights", "1 values for 2 dims"]),
+        ("matryoshka", {"base": "mnlr"}, ["unknown loss 'mnlr'", "did you mean 'mnrl'"]),
+        ("matryoshka", {"base": "matryoshka"}, ["cannot wrap 'matryoshka'"]),
+        ("matryoshka", {"base_options": "scale=3"}, ["base_options", "must be a table"]),
+        ("matryoshka", {"base_options": {"scale": "x"}}, ["loss 'mnrl' option 'scale'"]),
+    ],
+)
+def test_bad_loss_options_are_clear_errors(registry, model, name, options, words):
+    with pytest.raises(ComponentError) as info:
+        build_loss(registry, name, model, "triplets", options)
+    message = info.value.format()
+    for word in words:
+        assert word in message, message
+
+
+def test_recommended_losses():
+    assert {t: recommend_loss(t) for t in ("pairs", "triplets", "nli", "ir", "hard-negatives", "sts")} == {
+        "pairs": "mnrl", "triplets": "mnrl", "nli": "mnrl", "ir": "mnrl", "hard-negatives": "mnrl", "sts": "cosent"}
+
+
+def test_no_loss_named_uses_the_guides_choice(registry, model):
+    assert type(build_loss(registry, None, model, "sts", {})) is st().CoSENTLoss
+    assert type(build_loss(registry, None, model, "ir", {})) is st().MultipleNegativesRankingLoss
+
+
+def test_accepts_mismatch_is_an_error_before_training(registry, model):
+    with pytest.raises(ComponentError) as info:
+        build_loss(registry, "cosent", model, "pairs", {})
+    assert "loss 'cosent' trains on sts, but the data is pairs; use mnrl" in info.value.format()
+    with pytest.raises(ComponentError) as info:
+        build_loss(registry, "triplet", model, "pairs", {})
+    assert "trains on triplets, nli, hard-negatives, but the data is pairs" in info.value.format()
+    with pytest.raises(ComponentError) as info:
+        build_loss(registry, "mnrl", model, "sts", {})
+    assert "use cosent" in info.value.format()
+
+
+def test_matryoshka_accepts_what_its_base_accepts(registry, model):
+    assert set(loss_accepts(registry, "matryoshka", {})) == {"pairs", "triplets", "nli", "ir", "hard-negatives"}
+    assert loss_accepts(registry, "matryoshka", {"base": "cosent"}) == ("sts",)
+    with pytest.raises(ComponentError) as info:
+        build_loss(registry, "matryoshka", model, "pairs", {"base": "cosent"})
+    assert "loss 'matryoshka' (base 'cosent') trains on sts, but the data is pairs" in info.value.format()
+
+
+def test_losses_are_listed_with_what_they_accept(registry):
+    listed = {c.name: c.as_dict() for c in registry.components("loss")}
+    assert {"mnrl", "cached-mnrl", "cosent", "triplet", "matryoshka"} <= set(listed)
+    assert listed["cosent"]["accepts"] == ["sts"]
+    assert listed["mnrl"]["plugin"] == "losses"
+
+
+def test_triplet_reads_hard_negatives_as_one_triplet_per_negative(registry, model):
+    loss = build_loss(registry, "triplet", model, "hard-negatives", {})
+    fitted = fit_dataset(dataset("hard-negatives"), loss)
+    assert fitted.column_names == ["anchor", "positive", "negative"] and len(fitted) == 16
+    mnrl = build_loss(registry, "mnrl", model, "hard-negatives", {})
+    assert fit_dataset(dataset("hard-negatives"), mnrl).column_names == ["anchor", "positive", "negative_1", "negative_2"]
+
+
+# -- each loss trains --------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name,dataset_type,options",
+    [
+        ("mnrl", "pairs", {}),
+        ("mnrl", "hard-negatives", {}),
+        ("cached-mnrl", "pairs", {"mini_batch_size": 3}),
+        ("cosent", "sts", {}),
+        ("triplet", "triplets", {"distance": "cosine"}),
+        ("triplet", "hard-negatives", {}),
+        ("matryoshka", "pairs", {}),
+        ("matryoshka", "sts", {"base": "cosent", "dims": [32, 16]}),
+    ],
+)
+def test_each_loss_lowers_its_loss(registry, model, tmp_path, name, dataset_type, options):
+    loss = build_loss(registry, name, model, dataset_type, options)
+    data = fit_dataset(dataset(dataset_type), loss).to_dict()
+    before = batch_loss(loss, model, data)
+    config = TrainingConfig(max_steps=8, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1,
+                            callbacks=[])
+    result = train(model, dataset(dataset_type), loss, config, tmp_path / "run", quiet=True, loss_name=name)
+    after = batch_loss(loss, model, data)
+    assert result.global_step == 8 and result.reason == "completed"
+    assert after < before, (before, after)
+    logged = [row["loss"] for row in result.log_history if "loss" in row]
+    assert len(logged) == 8 and all(v == v for v in logged)
+
+
+def in_batch_retrieval_loss(model, dim):
+    """MNRL's loss of the sample pairs computed from embeddings truncated to ``dim``."""
+    from sentence_transformers import util
+
+    anchors = model.encode(columns("pairs")["anchor"], convert_to_tensor=True, truncate_dim=dim)
+    positives = model.encode(columns("pairs")["positive"], convert_to_tensor=True, truncate_dim=dim)
+    assert anchors.shape[1] == dim
+    scores = util.cos_sim(anchors, positives) * 20
+    return float(torch.nn.functional.cross_entropy(scores, torch.arange(len(anchors))))
+
+
+def test_matryoshka_embeddings_truncated_to_each_dim_still_work(registry, model, tmp_path):
+    loss = build_loss(registry, "matryoshka", model, "pairs", {})
+    dims = list(loss.matryoshka_dims)
+    assert dims == [32, 16, 8]
+    before = {dim: in_batch_retrieval_loss(model, dim) for dim in dims}
+    config = TrainingConfig(max_steps=10, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])
+    train(model, dataset("pairs"), loss, config, tmp_path / "run", quiet=True)
+    model.eval()
+    after = {dim: in_batch_retrieval_loss(model, dim) for dim in dims}
+    for dim in dims:
+        assert after[dim] < before[dim], (dim, before, after)
+
+
+# -- the documented custom loss -----------------------------------------------------------------
+def docs_example(heading):
+    """The first python code block under ``heading`` in docs/writing-plugins.md, as a module."""
+    import pathlib
+    import re
+    import types
+
+    text = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "writing-plugins.md").read_text(encoding="utf-8")
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    code = re.search(r"```python\n(.*?)```", section, flags=re.S).group(1)
+    module = types.ModuleType(f"docs_example_{heading.replace(' ', '_')}")
+    exec(compile(code, f"docs/writing-plugins.md ({heading})", "exec"), module.__dict__)
+    return module, code
+
+
+def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plugin, model, tmp_path):
+    from embedtune_core.registry import build_registry
+
+    module, code = docs_example("A custom loss")
+    assert len(code.strip().splitlines()) <= 22
+    throwaway_plugin(module, "docs-losses")
+    registry = build_registry(plugin_set)
+    component = registry.get("loss", "cosine-margin")
+    assert component.plugin == "docs-losses" and set(component.meta["accepts"]) == {"pairs", "triplets", "hard-negatives"}
+    with pytest.raises(ComponentError, match="trains on pairs, triplets, hard-negatives, but the data is sts"):
+        build_loss(registry, "cosine-margin", model, "sts", {})
+    loss = build_loss(registry, "cosine-margin", model, "pairs", {"margin": "0.9"})
+    assert isinstance(loss, module.CosineMarginLoss) and loss.margin == 0.9
+    data = columns("pairs")
+    before = batch_loss(loss, model, data)
+    config = TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])
+    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", quiet=True, loss_name="cosine-margin")
+    assert result.global_step == 6 and batch_loss(loss, model, data) < before
+    wrapped = build_loss(registry, "matryoshka", model, "pairs", {"base": "cosine-margin", "dims": [32, 16]})
+    assert isinstance(wrapped.loss, module.CosineMarginLoss)
+
+
+def test_docs_custom_callback_example_gets_its_options(plugin_set, throwaway_plugin, model, tmp_path, capsys):
+    from embedtune_core.registry import build_registry
+
+    module, _ = docs_example("A custom callback")
+    throwaway_plugin(module, "docs-callbacks")
+    registry = build_registry(plugin_set)
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    config = TrainingConfig(max_steps=2, batch_size=4, eval_steps=1, callbacks=["print-eval-loss"],
+                            callback_options={"print-eval-loss": {"prefix": "dev"}})
+    train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"), registry=registry,
+          quiet=True)
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dev ")]
+    assert [line.split()[1] for line in lines] == ["1", "2"]

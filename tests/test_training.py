@@ -1,0 +1,480 @@
+"""The training step: arguments from config, evaluation, early stopping, callbacks, run folders,
+checkpoints and resume."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from embedtune_core.config import TrainingConfig
+from embedtune_core.errors import ComponentError, ConfigError, RunFolderError
+from embedtune_core import training
+from embedtune_core.training import (
+    build_loss,
+    finish_run_dir,
+    newest_checkpoint,
+    prepare_run_dir,
+    replaced_path,
+    save_model,
+    train,
+    training_arguments,
+)
+from training_samples import dataset
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture
+def model(tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    torch.manual_seed(0)
+    return SentenceTransformer(tiny_model, device="cpu")
+
+
+def quick(**overrides):
+    values = dict(max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, callbacks=[])
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def state_of(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+# -- arguments ----------------------------------------------------------------------------------
+def test_training_arguments_carry_every_setting(tmp_path):
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    config = TrainingConfig(
+        epochs=3, batch_size=48, learning_rate=3e-5, warmup_ratio=0.2, weight_decay=0.05, lr_scheduler="cosine",
+        gradient_accumulation_steps=2, max_grad_norm=0.5, seed=7, gradient_checkpointing=True, eval_steps=20,
+        save_steps=40, save_total_limit=3, load_best_model_at_end=True, logging_steps=5, dataloader_workers=2,
+    )
+    args = training_arguments(config, tmp_path / "run", loss_name="mnrl", has_eval=True)
+    assert args.output_dir == str(tmp_path / "run" / "checkpoints")
+    assert args.num_train_epochs == 3 and args.max_steps == -1
+    assert args.per_device_train_batch_size == 48 and args.per_device_eval_batch_size == 48
+    assert args.learning_rate == 3e-5 and args.weight_decay == 0.05 and args.lr_scheduler_type == "cosine"
+    assert args.get_warmup_steps(1000) == 200
+    assert args.gradient_accumulation_steps == 2 and args.max_grad_norm == 0.5 and args.seed == 7
+    assert getattr(args, "activation_checkpointing", None) or args.gradient_checkpointing
+    assert args.batch_sampler == BatchSamplers.NO_DUPLICATES
+    assert args.eval_strategy == "steps" and args.eval_steps == 20
+    assert args.save_strategy == "steps" and args.save_steps == 40 and args.save_total_limit == 3
+    assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss" and args.greater_is_better is False
+    assert args.logging_steps == 5 and args.dataloader_num_workers == 2
+    assert args.report_to in ([], "none", ["none"]) and not args.fp16 and not args.bf16
+
+
+def test_batch_sampler_auto_follows_the_loss(tmp_path, registry, model):
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    config = TrainingConfig()
+    for name, expected in [("mnrl", "no_duplicates"), ("cached-mnrl", "no_duplicates"), ("matryoshka", "no_duplicates"),
+                           ("cosent", "batch_sampler"), ("triplet", "batch_sampler")]:
+        args = training_arguments(config, tmp_path, loss_name=name, has_eval=False)
+        assert args.batch_sampler == BatchSamplers(expected), name
+    cosent_matryoshka = build_loss(registry, "matryoshka", model, "sts", {"base": "cosent"})
+    assert not training.in_batch_negatives(cosent_matryoshka)
+    assert training.in_batch_negatives(build_loss(registry, "matryoshka", model, "pairs", {}))
+    args = training_arguments(TrainingConfig(batch_sampler="batch_sampler"), tmp_path, loss_name="mnrl", has_eval=False)
+    assert args.batch_sampler == BatchSamplers.BATCH_SAMPLER
+
+
+def test_settings_that_need_evaluation_are_checked(tmp_path):
+    with pytest.raises(ConfigError, match="eval_steps needs evaluation data"):
+        training_arguments(TrainingConfig(eval_steps=5), tmp_path, loss_name="mnrl", has_eval=False)
+    with pytest.raises(ConfigError, match="early stopping needs evaluation"):
+        training_arguments(TrainingConfig(early_stopping_patience=2), tmp_path, loss_name="mnrl", has_eval=True)
+    with pytest.raises(ConfigError, match="multiple of eval_steps"):
+        training_arguments(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True), tmp_path,
+                           loss_name="mnrl", has_eval=True)
+    args = training_arguments(TrainingConfig(eval_steps=4, load_best_model_at_end=True), tmp_path, loss_name="mnrl", has_eval=True)
+    assert args.save_steps == 4
+
+
+def test_precision(monkeypatch):
+    assert training.resolve_precision("auto", "cpu") == (False, False)
+    assert training.resolve_precision("fp32", None) == (False, False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="needs a CUDA GPU"):
+        training.resolve_precision("fp16", None)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert training.resolve_precision("auto", "cuda:0") == (False, True)
+    assert training.resolve_precision("fp16", "cuda:0") == (True, False)
+    assert training.resolve_precision("auto", "cpu") == (False, False)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert training.resolve_precision("auto", "cuda") == (True, False)
+    with pytest.raises(ConfigError, match="does not support bf16"):
+        training.resolve_precision("bf16", "cuda")
+
+
+def test_report_to_needs_the_package(tmp_path, registry):
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
+        pytest.skip("tensorboard is installed here")
+    with pytest.raises(ConfigError) as info:
+        training_arguments(TrainingConfig(report_to=["tensorboard"]), tmp_path, loss_name="mnrl", has_eval=False)
+    assert "pip install tensorboard" in info.value.format()
+    with pytest.raises(ComponentError) as info:
+        registry.create("callback", "report-to", to="tensorboard")
+    assert "not installed" in info.value.format() and "pip install tensorboard" in info.value.format()
+    with pytest.raises(ComponentError, match="tensorboard, wandb"):
+        registry.create("callback", "report-to", to="mlflow")
+
+
+MULTI_PROCESS = """
+import json, sys
+from embedtune_core.config import TrainingConfig
+from embedtune_core.training import prepare_run_dir, training_arguments
+config = TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3)
+run = prepare_run_dir(sys.argv[1])
+args = training_arguments(config, run, loss_name="mnrl", has_eval=False, device="cpu")
+data = args.to_dict()
+print(json.dumps({"world": args.world_size, "rank": args.process_index, "args": data}, default=str))
+"""
+
+
+def test_multi_process_runs_get_the_same_arguments(tmp_path):
+    """What `torchrun --nproc_per_node 2` / `accelerate launch` do: every process builds the same
+    arguments from the same config (a real 2-process group on CPU, no training)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = tmp_path / "run"
+    procs = []
+    try:
+        for rank in range(2):
+            env = dict(os.environ, RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE="2", LOCAL_WORLD_SIZE="2",
+                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1")
+            procs.append(subprocess.Popen([sys.executable, "-c", MULTI_PROCESS, str(run)], env=env,
+                                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+        results = []
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    assert [r["world"] for r in results] == [2, 2] and sorted(r["rank"] for r in results) == [0, 1]
+    single = training_arguments(TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3),
+                                run, loss_name="mnrl", has_eval=False, device="cpu").to_dict()
+    # sentence-transformers drops uneven last batches under DDP (so no process waits on another)
+    skip = {"local_rank", "logging_dir", "dataloader_drop_last"}
+    want = {k: json.loads(json.dumps(v, default=str)) for k, v in single.items() if k not in skip}
+    for result in results:
+        assert {k: v for k, v in result["args"].items() if k not in skip} == want
+
+
+def test_only_the_first_process_checks_the_run_folder(tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "checkpoints").mkdir()
+    monkeypatch.setenv("RANK", "1")
+    assert prepare_run_dir(run) == run  # the first process has already checked (or created) it
+    monkeypatch.setenv("RANK", "0")
+    with pytest.raises(RunFolderError):
+        prepare_run_dir(run)
+
+
+# -- training, evaluation, early stopping -------------------------------------------------------
+def test_evaluation_during_training_and_best_model(registry, model, tmp_path):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    config = quick(max_steps=6, eval_steps=2, load_best_model_at_end=True)
+    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"), quiet=True)
+    evals = [row for row in result.log_history if "eval_loss" in row]
+    assert [row["step"] for row in evals] == [2, 4, 6]
+    assert result.global_step == 6 and not result.stopped_early
+
+
+def test_early_stopping_from_config(registry, model, tmp_path):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    # a huge threshold: no evaluation counts as an improvement, so patience 1 stops at the 2nd
+    config = quick(max_steps=20, eval_steps=2, callbacks=["early-stopping"],
+                   callback_options={"early-stopping": {"patience": 1, "threshold": 1000}})
+    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"),
+                   registry=registry, quiet=True)
+    assert result.stopped_early and result.global_step == 4
+    config = quick(max_steps=20, eval_steps=2, early_stopping_patience=1)
+    result = train(model, dataset("pairs"), loss, config, tmp_path / "run2", eval_dataset=dataset("pairs"), quiet=True)
+    assert result.global_step <= 20 and "eval_loss" in json.dumps(result.log_history)
+
+
+def test_callbacks_by_name_with_options(model, tmp_path, plugin_set, throwaway_plugin):
+    """A pack's callback is any transformers.TrainerCallback, named in training.callbacks."""
+    from transformers import TrainerCallback
+
+    from embedtune_core import hookimpl
+    from embedtune_core.registry import build_registry
+
+    seen = {}
+
+    class Recorder(TrainerCallback):
+        def __init__(self, label):
+            self.label = label
+
+        def on_train_end(self, args, state, control, **kwargs):
+            seen[self.label] = state.global_step
+
+    class Pack:
+        @hookimpl
+        def register_callbacks(self, register):
+            register("recorder", Recorder)
+
+    throwaway_plugin(Pack(), "recorder-pack")
+    registry = build_registry(plugin_set)
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    config = quick(max_steps=3, callbacks=["metrics-log", "recorder"], callback_options={"recorder": {"label": "x"}})
+    train(model, dataset("pairs"), loss, config, tmp_path / "run", registry=registry, quiet=True)
+    assert seen == {"x": 3}
+    rows = [json.loads(line) for line in (tmp_path / "run" / "training_log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+    with pytest.raises(ComponentError, match="unknown callback 'recorderr'"):
+        train(model, dataset("pairs"), loss, quick(callbacks=["recorderr"]), tmp_path / "run2", registry=registry, quiet=True)
+
+
+def test_progress_bar_unless_quiet(registry, model, tmp_path, capsys):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "a")
+    err = capsys.readouterr().err
+    assert "training" in err and "2/2" in err
+    train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "b", quiet=True)
+    captured = capsys.readouterr()
+    assert "2/2" not in captured.err and "{'loss'" not in captured.out
+
+
+def test_empty_training_data_is_an_error(registry, model, tmp_path):
+    from embedtune_core.errors import TrainingError
+
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    with pytest.raises(TrainingError, match="empty"):
+        train(model, dataset("pairs").select([]), loss, quick(), tmp_path / "run", quiet=True)
+
+
+# -- run folders --------------------------------------------------------------------------------
+def test_prepare_run_dir_refuses_an_existing_run(tmp_path):
+    run = tmp_path / "run"
+    assert prepare_run_dir(run) == run and run.is_dir()
+    assert prepare_run_dir(run) == run  # empty: fine
+    (run / "model").mkdir()
+    (run / "model" / "modules.json").write_text("[]")
+    with pytest.raises(RunFolderError) as info:
+        prepare_run_dir(run)
+    message = info.value.format()
+    assert str(run) in message and "--overwrite" in message and "--resume" in message
+    assert prepare_run_dir(run, resume=True) == run and (run / "model" / "modules.json").exists()
+    with pytest.raises(ConfigError, match="cannot be used together"):
+        prepare_run_dir(run, overwrite=True, resume=True)
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_finishes(tmp_path):
+    run = tmp_path / "run"
+    (run / "model").mkdir(parents=True)
+    (run / "model" / "modules.json").write_text("old")
+    prepare_run_dir(run, overwrite=True)
+    aside = replaced_path(run)
+    assert (aside / "model" / "modules.json").read_text() == "old"
+    assert run.is_dir() and not any(run.iterdir())
+    # the new run fails before finishing and is overwritten again: the finished old run is kept
+    (run / "checkpoints").mkdir()
+    prepare_run_dir(run, overwrite=True)
+    assert (aside / "model" / "modules.json").read_text() == "old" and not any(run.iterdir())
+    (run / "model").mkdir()
+    (run / "model" / "modules.json").write_text("new")
+    finish_run_dir(run)
+    assert not aside.exists() and (run / "model" / "modules.json").read_text() == "new"
+
+
+def test_save_model_is_atomic_and_safetensors(model, tmp_path, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    target = tmp_path / "model"
+    save_model(model, target)
+    files = {p.name for p in target.rglob("*")}
+    assert "model.safetensors" in files and not any(f.endswith((".bin", ".pt", ".pkl")) for f in files)
+    loaded = SentenceTransformer(str(target), device="cpu")
+    assert torch.allclose(loaded.encode(["a cough"], convert_to_tensor=True), model.encode(["a cough"], convert_to_tensor=True))
+
+    def broken_save(path, **kwargs):
+        Path(path).mkdir(parents=True)
+        (Path(path) / "modules.json").write_text("[]")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(model, "save", broken_save)
+    with pytest.raises(OSError):
+        save_model(model, target)
+    assert "model.safetensors" in {p.name for p in target.rglob("*")}  # the old model is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary left
+
+
+# -- checkpoints and resume ---------------------------------------------------------------------
+class StopAt:
+    """A callback raising KeyboardInterrupt once step ``step`` has ended (Ctrl-C pressed twice)."""
+
+    def __new__(cls, step):
+        from transformers import TrainerCallback
+
+        class _Stop(TrainerCallback):
+            def on_step_end(self, args, state, control, **kwargs):
+                if state.global_step == step:
+                    raise KeyboardInterrupt
+
+        return _Stop()
+
+
+def test_train_refuses_checkpoints_of_an_earlier_run(registry, model, tmp_path):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    train(model, dataset("pairs"), loss, quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
+    with pytest.raises(RunFolderError, match="checkpoints of an earlier run"):
+        train(model, dataset("pairs"), loss, quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
+
+
+def test_interrupt_saves_a_checkpoint_and_resume_continues(registry, tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from embedtune_core.training import TrainingInterrupted
+
+    config = quick(max_steps=8, save_steps=3, batch_size=4)
+    data = dataset("pairs", repeat=2)
+
+    torch.manual_seed(0)
+    straight = SentenceTransformer(tiny_model, device="cpu")
+    train(straight, data, build_loss(registry, "mnrl", straight, "pairs", {}), config, tmp_path / "straight", quiet=True)
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, data, loss, config, tmp_path / "run", callbacks=[StopAt(5)], quiet=True)
+    assert info.value.exit_code == 130 and "--resume" in info.value.format() and "step 5" in info.value.format()
+    assert newest_checkpoint(tmp_path / "run").name == "checkpoint-5"
+
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    result = train(model, data, loss, config, tmp_path / "run", resume=True, quiet=True)
+    assert result.global_step == 8
+    steps = [row["step"] for row in result.log_history if "loss" in row]
+    assert steps[:4] == [1, 2, 3, 4] and [s for s in steps if s > 5] == [6, 7, 8]
+    for key, value in state_of(straight).items():
+        assert torch.allclose(value, state_of(model)[key], atol=1e-5), key
+
+
+def test_first_ctrl_c_stops_cleanly_after_the_step(registry, model, tmp_path):
+    import signal
+
+    from transformers import TrainerCallback
+
+    from embedtune_core.training import TrainingInterrupted
+
+    class PressCtrlC(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 2:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    with pytest.raises(TrainingInterrupted) as info:
+        train(model, dataset("pairs"), loss, quick(max_steps=8), tmp_path / "run", callbacks=[PressCtrlC()], quiet=True)
+    assert "checkpoint saved" in info.value.format()
+    assert newest_checkpoint(tmp_path / "run").name == "checkpoint-3"
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    result = train(model, dataset("pairs"), loss, quick(max_steps=8), tmp_path / "run", resume=True, quiet=True)
+    assert result.global_step == 8
+
+
+def test_resume_without_a_checkpoint_starts_from_zero(registry, model, tmp_path, capsys):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    result = train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "run", resume=True)
+    assert result.global_step == 2 and "starting from step 0" in capsys.readouterr().err
+
+
+def test_incomplete_checkpoints_are_ignored(tmp_path):
+    folder = tmp_path / "checkpoints"
+    for step, complete in [(2, True), (4, True), (6, False)]:
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+        if complete:
+            (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (folder / "checkpoint-x").mkdir()
+    assert [p.name for p in training.checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4"]
+    assert newest_checkpoint(tmp_path).name == "checkpoint-4"
+
+
+KILLED_RUN = """
+import os, sys, time
+import torch
+torch.set_num_threads(1)
+from sentence_transformers import SentenceTransformer
+from transformers import TrainerCallback
+from embedtune_core.config import TrainingConfig
+from embedtune_core.registry import load_registry
+from embedtune_core.training import build_loss, train
+from training_samples import dataset
+
+model_path, run_dir, marker = sys.argv[1:4]
+
+class WaitToBeKilled(TrainerCallback):
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step == 4:
+            open(marker, "w").write("saved")
+            time.sleep(120)
+
+torch.manual_seed(0)
+model = SentenceTransformer(model_path, device="cpu")
+_, registry = load_registry()
+loss = build_loss(registry, "mnrl", model, "pairs", {})
+config = TrainingConfig(max_steps=10, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=2)
+train(model, dataset("pairs", repeat=2), loss, config, run_dir, callbacks=[WaitToBeKilled()], quiet=True)
+"""
+
+
+def test_killed_run_resumes_from_the_newest_checkpoint(registry, tiny_model, tmp_path):
+    """A training process killed with SIGKILL mid-run, then resumed: it continues from the newest
+    checkpoint and ends with the same number of steps and the same weights as a run never killed."""
+    import signal
+    import time
+
+    from sentence_transformers import SentenceTransformer
+
+    run = tmp_path / "run"
+    marker = tmp_path / "saved"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]), OMP_NUM_THREADS="1")
+    proc = subprocess.Popen([sys.executable, "-c", KILLED_RUN, tiny_model, str(run), str(marker)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 180
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate()[1][-3000:]
+        assert time.time() < deadline, "the child never saved its checkpoint"
+        time.sleep(0.2)
+    (run / "checkpoints" / "checkpoint-6").mkdir()  # a checkpoint cut short by the kill
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert newest_checkpoint(run).name == "checkpoint-4"
+
+    config = TrainingConfig(max_steps=10, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=2)
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    result = train(model, dataset("pairs", repeat=2), build_loss(registry, "mnrl", model, "pairs", {}), config, run,
+                   resume=True, quiet=True)
+    assert result.global_step == 10
+    assert [row["step"] for row in result.log_history if "loss" in row] == list(range(1, 11))
+    rows = [json.loads(line) for line in (run / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows if "loss" in row] == list(range(1, 11))
+
+    torch.manual_seed(0)
+    straight = SentenceTransformer(tiny_model, device="cpu")
+    train(straight, dataset("pairs", repeat=2), build_loss(registry, "mnrl", straight, "pairs", {}), config,
+          tmp_path / "straight", quiet=True)
+    for key, value in state_of(straight).items():
+        assert torch.allclose(value, state_of(model)[key], atol=1e-5), key
