@@ -131,6 +131,74 @@ def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
             "eval_type": eval_type, "dataset_type": dataset_type}
 
 
+def _name_config(exc: Any, source: str | None) -> Any:
+    """An error about a config key names the config file too."""
+    if source and exc.file is None and exc.key:
+        exc.file = str(source)
+    return exc
+
+
+def preflight(
+    config: RunConfig,
+    registry: Any,
+    *,
+    source: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Every check that can reject a run, before a model is loaded or the run folder is touched.
+
+    Components, the run folder (refused when it exists, unless ``overwrite`` or ``resume``),
+    local model paths, loss, miner and callback options, training settings, then the data
+    (every record) and whether the loss and the miner take its type. Returns what
+    :func:`prepare_data` returns plus ``loss_name``. Errors about a config key name ``source``.
+    """
+    from embedtune_core.errors import EmbedtuneError
+    from embedtune_core.mining import check_miner
+    from embedtune_core.models import check_model
+    from embedtune_core.training import (
+        check_callbacks,
+        check_loss_accepts,
+        check_loss_options,
+        check_run_dir,
+        check_training_config,
+        recommend_loss,
+    )
+
+    mining = "mine" in config.steps and bool(config.mining.miner)
+    try:
+        check_components(config, registry, source=source)
+        check_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
+        check_model(config.model.name, key="model.name")
+        if mining and config.mining.model:
+            check_model(config.mining.model, key="mining.model")
+        if config.loss.name:
+            check_loss_options(registry, config.loss.name, config.loss.options)
+            if config.data.type:
+                check_loss_accepts(registry, config.loss.name, config.data.type, config.loss.options)
+        if mining:
+            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=config.data.type)
+        if "train" in config.steps:
+            check_callbacks(config.training, registry)
+            check_training_config(config.training, has_eval=False, device=config.model.device)
+        try:
+            data = prepare_data(config, registry)
+        except EmbedtuneError as exc:
+            if exc.file is None and exc.key is None:  # e.g. an unknown bundled set: the source is at fault
+                exc.key = "data.source"
+            raise
+        dataset_type = data["dataset_type"]
+        loss_name = config.loss.name or recommend_loss(dataset_type)
+        check_loss_options(registry, loss_name, config.loss.options)
+        check_loss_accepts(registry, loss_name, dataset_type, config.loss.options)
+        if mining:
+            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=data["train_type"])
+    except EmbedtuneError as exc:
+        raise _name_config(exc, source) from None
+    data["loss_name"] = loss_name
+    return data
+
+
 def run_pipeline(
     config: RunConfig,
     registry: Any,
@@ -139,11 +207,14 @@ def run_pipeline(
     overwrite: bool = False,
     resume: bool = False,
     quiet: bool = False,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Run every step of ``config`` and write the run folder; returns what ``metrics.json`` holds.
 
-    Steps already finished in an interrupted run (mining, the base model's evaluation, training
-    checkpoints) are reused with ``resume=True``.
+    :func:`preflight` checks everything (the data included) before a model is loaded or the run
+    folder is created, so bad input leaves the disk as it was. Steps already finished in an
+    interrupted run (mining, the base model's evaluation, training checkpoints) are reused with
+    ``resume=True``. ``source`` is the config file, named in errors about its keys.
     """
     import datetime as dt
 
@@ -153,10 +224,15 @@ def run_pipeline(
     from embedtune_core.evaluation import evaluate_model
     from embedtune_core.models import load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import build_loss, prepare_run_dir, recommend_loss, save_model, train
+    from embedtune_core.training import build_loss, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
-    check_components(config, registry)
+    progress.step(f"reading {config.data.source}")
+    data = preflight(config, registry, source=source, overwrite=overwrite, resume=resume)
+    dataset_type = data["dataset_type"]
+    train_dataset, train_type = data["train"], data["train_type"]
+    loss_name = data["loss_name"]
+
     hook = plugin_set.manager.hook if plugin_set is not None else None
     run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
     state = _load_state(run_dir) if resume else {}
@@ -165,15 +241,9 @@ def run_pipeline(
     if hook:
         hook.run_started(config=config, run_dir=run_dir)
 
-    progress.step(f"reading {config.data.source}")
-    data = prepare_data(config, registry)
-    dataset_type = data["dataset_type"]
-    train_dataset, train_type = data["train"], data["train_type"]
-
     progress.step(f"loading model {config.model.name}")
     model = load_model(config.model.name, device=config.model.device,
                        trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
-    loss_name = config.loss.name or recommend_loss(dataset_type)
     loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
     dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
     metric_specs = list(config.evaluation.metrics)
