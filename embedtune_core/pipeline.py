@@ -224,7 +224,7 @@ def run_pipeline(
     from embedtune_core.evaluation import evaluate_model
     from embedtune_core.models import load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import build_loss, prepare_run_dir, save_model, train
+    from embedtune_core.training import _hf_progress_bars, build_loss, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
     progress.step(f"reading {config.data.source}")
@@ -242,8 +242,10 @@ def run_pipeline(
         hook.run_started(config=config, run_dir=run_dir)
 
     progress.step(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device,
-                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
+    with _hf_progress_bars(not quiet):
+        model = load_model(config.model.name, device=config.model.device,
+                           trust_remote_code=config.model.trust_remote_code,
+                           max_seq_length=config.model.max_seq_length)
     loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
     dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
     metric_specs = list(config.evaluation.metrics)

@@ -23,8 +23,9 @@ every case); each ``[[case]]`` has:
 
 For every case: exit code 2; stdout empty; stderr is exactly one message, ``error: ...`` plus at
 most a ``hint:`` line (progress lines starting with "» " aside); no traceback; no model is
-loaded; and the working folder (the cwd, which holds every output path) is byte for byte as it
-was, no file or folder created, changed or removed.
+loaded; the working folder (the cwd, which holds every output path) is byte for byte as it was,
+no file or folder created, changed or removed; and the message is listed, with its cause and
+fix, in docs/troubleshooting.md.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from pathlib import Path
 
 import pytest
 
+from doc_messages import AREAS, DOC, documented, templates
 from embedtune_core.testing import invoke
 
 if sys.version_info >= (3, 11):
@@ -117,6 +119,16 @@ def test_the_corpus_is_complete():
     assert len({_case_id(c) for c in CASES}) == len(CASES)
 
 
+def test_the_troubleshooting_guide_covers_every_area():
+    text = DOC.read_text(encoding="utf-8")
+    headings = {h.strip() for h in re.findall(r"^#{2,3} (.+)$", text, flags=re.M)}
+    for area in AREAS:
+        assert any(h.startswith(area) for h in headings), area
+    listed = templates()
+    assert len(listed) == len(set(listed)), "a message is listed twice"
+    assert len(listed) >= 100
+
+
 @pytest.mark.parametrize("case", CASES, ids=_case_id)
 def test_bad_input(case, tmp_path, monkeypatch, request):
     if case.get("cpu_only"):
@@ -175,4 +187,5 @@ def test_bad_input(case, tmp_path, monkeypatch, request):
     for fragment in case["expect"]:
         assert _fill(fragment, values) in message, (fragment, message)
     assert snapshot(work) == before, "the command created, changed or removed files"
+    assert documented(message), f"{DOC.name} does not list this message: {message}"
     assert os.getcwd() == str(work)

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from doc_messages import documented
 from embedtune_core.testing import invoke
 
 DATA = Path(__file__).parent / "data"
@@ -120,6 +121,7 @@ type = "pairs"
 eval_fraction = 0.3
 [mining]
 miner = "bm25"
+options = {{guard_scores = "retrieval"}}  # the tiny random model's cosines would make the guards random
 [training]
 max_steps = 4
 batch_size = 2
@@ -281,6 +283,7 @@ def test_ctrl_c_during_training_leaves_a_run_that_resume_finishes(tiny_model, tm
     result = invoke(["-p", "ctrl_c_pack", *run_args(work, "-s", "training.callbacks=[metrics-log,press-ctrl-c]")])
     assert result.exit_code == 130, result
     assert "interrupted at step 3" in result.stderr and "--resume" in result.stderr and "Traceback" not in result.output
+    assert documented(result.stderr)
     run = work / "runs" / "run"
     assert (run / "checkpoints" / "checkpoint-3" / "trainer_state.json").exists()
     assert not (run / "metrics.json").exists() and not (run / "model").exists()
@@ -327,6 +330,7 @@ def test_ctrl_c_outside_training_leaves_a_run_that_resume_finishes(where, tiny_m
     assert result.exit_code == 2, result
     assert "interrupted; the run in runs/run can be continued" in result.stderr
     assert "--resume" in result.stderr and "Traceback" not in result.output
+    assert documented(result.stderr)
     run = work / "runs" / "run"
     assert not (run / "metrics.json").exists()
 

@@ -116,6 +116,7 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     from embedtune_core.models import check_model, load_model
     from embedtune_core.training import (
         TRAINING_LOG,
+        _hf_progress_bars,
         build_loss,
         check_callbacks,
         check_loss_accepts,
@@ -172,8 +173,9 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     check_training_config(config.training, has_eval=eval_dataset is not None, device=config.model.device)
 
     say(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device, trust_remote_code=config.model.trust_remote_code,
-                       max_seq_length=config.model.max_seq_length)
+    with _hf_progress_bars(not quiet):
+        model = load_model(config.model.name, device=config.model.device,
+                           trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
     loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
 
     run_dir = prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
