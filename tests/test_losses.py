@@ -257,8 +257,9 @@ def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plu
     assert component.plugin == "docs-losses" and set(component.meta["accepts"]) == {"pairs", "triplets", "hard-negatives"}
     with pytest.raises(ComponentError, match="trains on pairs, triplets, hard-negatives, but the data is sts"):
         build_loss(registry, "cosine-margin", model, "sts", {})
-    loss = build_loss(registry, "cosine-margin", model, "pairs", {"margin": "0.9"})
-    assert isinstance(loss, module.CosineMarginLoss) and loss.margin == 0.9
+    # a margin above 1 keeps every pair inside it, so the loss is positive whatever the start
+    loss = build_loss(registry, "cosine-margin", model, "pairs", {"margin": "1.5"})
+    assert isinstance(loss, module.CosineMarginLoss) and loss.margin == 1.5
     data = columns("pairs")
     before = batch_loss(loss, model, data)
     config = TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])

@@ -478,3 +478,11 @@ def test_killed_run_resumes_from_the_newest_checkpoint(registry, tiny_model, tmp
           tmp_path / "straight", quiet=True)
     for key, value in state_of(straight).items():
         assert torch.allclose(value, state_of(model)[key], atol=1e-5), key
+
+
+def test_gradient_checkpointing_is_turned_on(registry, model, tmp_path):
+    loss = build_loss(registry, "mnrl", model, "pairs", {})
+    result = train(model, dataset("pairs"), loss, quick(max_steps=2, gradient_checkpointing=True), tmp_path / "run", quiet=True)
+    inner = model[0].auto_model
+    flag = getattr(inner, "is_activation_checkpointing", None)
+    assert result.global_step == 2 and (flag if flag is not None else inner.is_gradient_checkpointing)

@@ -127,7 +127,7 @@ def command(
     Retrieval miners (bm25, dense, partial-match, domain-confusion) drop likely false negatives:
     known positives, texts equal to a positive, candidates within relative_margin (default 0.05)
     of the positive's score. Options such as range_min, range_max, absolute_margin,
-    relative_margin, max_score, sampling=top|random, short=drop|fill and cross_encoder=MODEL go
+    relative_margin, max_score, sampling=top|random, short=fill|drop and cross_encoder=MODEL go
     through -O. Prints a statistics table: candidates seen, dropped, negatives written, anchors
     that got fewer than asked.
     """

@@ -1,0 +1,126 @@
+"""The pipeline: steps, run folder rules, resume, lifecycle hooks, curriculum order."""
+
+import json
+
+import pytest
+
+from embedtune_core import hookimpl
+from embedtune_core.config import RunConfig
+from embedtune_core.errors import EmbedtuneError
+from embedtune_core.pipeline import run_pipeline
+from embedtune_core.registry import build_registry
+
+
+def small_config(tiny_model, tmp_path, **sections):
+    data = {
+        "name": "p",
+        "output_dir": str(tmp_path / "runs"),
+        "model": {"name": tiny_model, "max_seq_length": 32},
+        "data": {"source": "builtin:construction-faq", "limit": 40, "eval_limit": 16},
+        "mining": {"miner": "bm25", "num_negatives": 1},
+        "training": {"max_steps": 2, "batch_size": 8},
+        "evaluation": {"metrics": ["ndcg@10", "recall@5"], "batch_size": 64},
+    }
+    for key, value in sections.items():
+        if isinstance(value, dict):
+            data.setdefault(key, {}).update(value)
+        else:
+            data[key] = value
+    return RunConfig.from_dict(data)
+
+
+class Recorder:
+    def __init__(self):
+        self.calls = []
+
+    @hookimpl
+    def run_started(self, config, run_dir):
+        self.calls.append(("run_started", config.name, run_dir.name))
+
+    @hookimpl
+    def evaluation_finished(self, stage, results, run_dir):
+        self.calls.append(("evaluation_finished", stage, sorted(results[None])))
+
+    @hookimpl
+    def run_finished(self, run_dir, metrics):
+        self.calls.append(("run_finished", sorted(metrics["after"])))
+
+
+def test_pipeline_calls_lifecycle_hooks_and_writes_the_run(tiny_model, tmp_path, plugin_set, throwaway_plugin):
+    recorder = throwaway_plugin(Recorder(), "recorder")
+    registry = build_registry(plugin_set)
+    config = small_config(tiny_model, tmp_path)
+    metrics = run_pipeline(config, registry, plugin_set, quiet=True)
+    assert recorder.calls == [
+        ("run_started", "p", "p"),
+        ("evaluation_finished", "before", ["ndcg@10", "recall@5"]),
+        ("evaluation_finished", "after", ["ndcg@10", "recall@5"]),
+        ("run_finished", ["ndcg@10", "recall@5"]),
+    ]
+    run_dir = tmp_path / "runs" / "p"
+    written = json.loads((run_dir / "metrics.json").read_text())
+    assert written["before"] == metrics["before"] and written["loss"] == "mnrl"
+    assert written["mining"]["negatives_written"] > 0
+    assert (run_dir / "mined.jsonl").exists()
+    assert RunConfig.from_file(run_dir / "config.toml") == config
+
+
+def test_existing_run_is_refused_then_overwritten(tiny_model, tmp_path, registry):
+    config = small_config(tiny_model, tmp_path, steps=["train"], mining={"miner": None})
+    run_pipeline(config, registry, quiet=True)
+    model_file = tmp_path / "runs" / "p" / "model" / "model.safetensors"
+    first = model_file.read_bytes()
+    with pytest.raises(EmbedtuneError, match="already exists"):
+        run_pipeline(config, registry, quiet=True)
+    assert model_file.read_bytes() == first
+    run_pipeline(config, registry, quiet=True, overwrite=True)
+    assert model_file.exists()
+    assert not (tmp_path / "runs" / ".p.replaced").exists()
+
+
+def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, registry, monkeypatch):
+    config = small_config(tiny_model, tmp_path)
+    import embedtune_core.training as training
+
+    real_train = training.train
+
+    def crash(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(training, "train", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run_pipeline(config, registry, quiet=True)
+    state = json.loads((tmp_path / "runs" / "p" / "state.json").read_text())
+    assert "mining" in state and "before" in state
+    monkeypatch.setattr(training, "train", real_train)
+    import embedtune_core.mining as mining
+
+    monkeypatch.setattr(mining, "run_miner", lambda *a, **k: pytest.fail("mined again on resume"))
+    metrics = run_pipeline(config, registry, quiet=True, resume=True)
+    assert metrics["before"] == {k: v for k, v in state["before"]["full"].items()}
+    assert metrics["training"]["steps"] == 2
+
+
+def test_curriculum_mining_trains_in_order(tiny_model, tmp_path, registry, monkeypatch):
+    import embedtune_core.training as training
+
+    seen = {}
+    real_train = training.train
+
+    def spy(model, dataset, loss, config, *args, **kwargs):
+        seen["sampler"] = config.batch_sampler
+        return real_train(model, dataset, loss, config, *args, **kwargs)
+
+    monkeypatch.setattr(training, "train", spy)
+    config = small_config(
+        tiny_model, tmp_path, steps=["mine", "train"],
+        mining={"miner": "curriculum", "options": {"base": "bm25"}},
+    )
+    run_pipeline(config, registry, quiet=True)
+    assert seen["sampler"] == "sequential"
+
+
+def test_loss_that_does_not_fit_the_data_fails_before_training(tiny_model, tmp_path, registry):
+    config = small_config(tiny_model, tmp_path, loss={"name": "cosent"})
+    with pytest.raises(EmbedtuneError, match="cosent"):
+        run_pipeline(config, registry, quiet=True)
