@@ -12,7 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _help(command: click.Command, path: list[str]) -> str:
-    with click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100) as ctx:
+    # the help option names every command gets from the root group's context settings
+    with click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100,
+                       help_option_names=["-h", "--help"]) as ctx:
         return command.get_help(ctx)
 
 
