@@ -38,8 +38,9 @@ test: venv
 test-fast: venv
 	$(PY) -m pytest -q -p no:cacheprovider -m "not slow"
 
+# The quickstart is the only job on the machine: let torch use every core.
 quickstart: venv
-	$(VENV)/bin/embedtune run examples/quickstart.toml --overwrite
+	OMP_NUM_THREADS=$$(nproc) MKL_NUM_THREADS=$$(nproc) $(VENV)/bin/embedtune run examples/quickstart.toml --overwrite
 
 bench: venv
 	$(PY) benchmarks/metrics_bench.py

@@ -12,6 +12,7 @@ import math
 from typing import Any
 
 SMALL_DATA = 10_000  # examples; below this one epoch is enough
+MIN_STEPS = 30  # fewer optimizer steps than this barely move the model, whatever the batch
 #: texts encoded per training example, by the type the loss trains on
 TEXTS_PER_EXAMPLE = {"pairs": 2, "ir": 2, "triplets": 3, "nli": 3, "sts": 2, "hard-negatives": 3}
 
@@ -88,7 +89,11 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
         fit = max_batch_for_memory(shape, seq_len, texts, memory_gb)
         batch = min(fit or 64, 1024)
         reason = f"the largest power of two that fits {memory_gb:g} GB at {seq_len} tokens"
-    batch = max(2, min(batch, 2 ** int(math.log2(max(2, size // 4)))))
+    step_cap = 2 ** int(math.log2(max(2, size // MIN_STEPS)))
+    if batch > step_cap:
+        reason += f"; capped at {step_cap} so {size:,} examples still make at least {MIN_STEPS} optimizer steps"
+        batch = step_cap
+    batch = max(2, batch)
     advice["batch_size"] = batch
     if in_batch:
         notes.append(f"batch_size: {batch} ({reason}); each example then has {batch - 1} in-batch negatives — as large as memory allows")

@@ -58,6 +58,22 @@ class _Progress:
             click.echo(f"» {message}", err=True)
 
 
+def _silence_libraries() -> None:
+    """No progress bars or advisory logs from the libraries underneath (for --quiet / --json)."""
+    import os
+
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+    try:
+        import datasets
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()
+        transformers.utils.logging.disable_progress_bar()
+        datasets.disable_progress_bars()
+    except (ImportError, AttributeError):  # pragma: no cover - older versions
+        pass
+
+
 def _load_state(run_dir) -> dict[str, Any]:
     import json
 
@@ -224,9 +240,11 @@ def run_pipeline(
     from embedtune_core.evaluation import evaluate_model
     from embedtune_core.models import embedding_dim, load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import _hf_progress_bars, build_loss, finish_run_dir, prepare_run_dir, save_model, train
+    from embedtune_core.training import build_loss, finish_run_dir, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
+    if quiet:
+        _silence_libraries()
     progress.step(f"reading {config.data.source}")
     data = preflight(config, registry, source=source, overwrite=overwrite, resume=resume)
     dataset_type = data["dataset_type"]
@@ -242,10 +260,8 @@ def run_pipeline(
         hook.run_started(config=config, run_dir=run_dir)
 
     progress.step(f"loading model {config.model.name}")
-    with _hf_progress_bars(not quiet):
-        model = load_model(config.model.name, device=config.model.device,
-                           trust_remote_code=config.model.trust_remote_code,
-                           max_seq_length=config.model.max_seq_length)
+    model = load_model(config.model.name, device=config.model.device,
+                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
     loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
     dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
     metric_specs = list(config.evaluation.metrics)
