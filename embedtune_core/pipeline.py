@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from embedtune_core.config import RunConfig
-from embedtune_core.errors import ComponentError, ConfigError
+from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
 
 
 def parse_metric(spec: str) -> tuple[str, int]:
@@ -169,7 +169,6 @@ def preflight(
     (every record) and whether the loss and the miner take its type. Returns what
     :func:`prepare_data` returns plus ``loss_name``. Errors about a config key name ``source``.
     """
-    from embedtune_core.errors import EmbedtuneError
     from embedtune_core.mining import check_miner
     from embedtune_core.models import check_model
     from embedtune_core.training import (
@@ -227,8 +226,8 @@ def run_pipeline(
 ) -> dict[str, Any]:
     """Run every step of ``config`` and write the run folder; returns what ``metrics.json`` holds.
 
-    :func:`preflight` checks everything (the data included) before a model is loaded or the run
-    folder is created, so bad input leaves the disk as it was. Steps already finished in an
+    :func:`preflight` checks everything (the data included) before a model is loaded, and the
+    loss is built before the run folder is created, so bad input leaves the disk as it was. Steps already finished in an
     interrupted run (mining, the base model's evaluation, training checkpoints) are reused with
     ``resume=True``. ``source`` is the config file, named in errors about its keys.
     """
@@ -251,6 +250,14 @@ def run_pipeline(
     train_dataset, train_type = data["train"], data["train_type"]
     loss_name = data["loss_name"]
 
+    progress.step(f"loading model {config.model.name}")
+    model = load_model(config.model.name, device=config.model.device,
+                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
+    try:  # what only the model can tell (e.g. Matryoshka dims larger than its embedding) fails before the folder exists
+        loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
+    except EmbedtuneError as exc:
+        raise _name_config(exc, source) from None
+
     hook = plugin_set.manager.hook if plugin_set is not None else None
     run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
     state = _load_state(run_dir) if resume else {}
@@ -259,10 +266,6 @@ def run_pipeline(
     if hook:
         hook.run_started(config=config, run_dir=run_dir)
 
-    progress.step(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device,
-                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
-    loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
     dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
     metric_specs = list(config.evaluation.metrics)
     eval_kwargs = dict(registry=registry, metrics=metric_specs, dims=dims or None,
@@ -300,8 +303,6 @@ def run_pipeline(
             train_dataset = result.dataset
             mining_stats = result.stats.as_dict()
             if len(train_dataset) == 0:
-                from embedtune_core.errors import EmbedtuneError
-
                 raise EmbedtuneError(
                     f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
                     f"as a likely false negative ({mining_stats['dropped_false_negatives']} dropped)",

@@ -189,3 +189,22 @@ def test_bad_input(case, tmp_path, monkeypatch, request):
     assert snapshot(work) == before, "the command created, changed or removed files"
     assert documented(message), f"{DOC.name} does not list this message: {message}"
     assert os.getcwd() == str(work)
+
+
+def test_what_only_the_model_can_tell_fails_before_the_run_folder_exists(tiny_model, tmp_path, monkeypatch):
+    """Matryoshka dims larger than the model's embedding: known once the model is loaded, still
+    reported before the run folder is created."""
+    monkeypatch.chdir(tmp_path)
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(
+        f'[model]\nname = "{tiny_model}"\n[data]\nsource = "{Path(__file__).parent / "data" / "pairs.jsonl"}"\n'
+        'type = "pairs"\n[loss]\nname = "matryoshka"\noptions = {dims = [64, 32]}\n',
+        encoding="utf-8",
+    )
+    before = snapshot(tmp_path)
+    result = invoke(["run", str(pipeline), "-q"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    message = result.stderr.strip()
+    assert f"{pipeline}, key 'loss.options.dims'" in message and "exceed the model's embedding size 32" in message
+    assert documented(message)
+    assert snapshot(tmp_path) == before
