@@ -116,6 +116,17 @@ def _limit_dataset(dataset: Any, limit: int | None) -> Any:
     return dataset.select(range(min(limit, len(dataset))))
 
 
+def _eval_training_rows(bundle: Any, limit: int | None) -> Any:
+    """The held-out split in the training columns, for the eval loss during training."""
+    from embedtune_core.data import to_training_dataset
+    from embedtune_core.types import DataBundle
+
+    if bundle.eval is None:
+        return None
+    rows, _ = to_training_dataset(DataBundle(dataset_type=bundle.dataset_type, train=bundle.eval))
+    return _limit_dataset(rows, limit)
+
+
 def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
     """Read the training data and the held-out data, split if needed, apply limits.
 
@@ -195,7 +206,7 @@ def preflight(
             check_miner(registry, config.mining.miner, config.mining.options, dataset_type=config.data.type)
         if "train" in config.steps:
             check_callbacks(config.training, registry)
-            check_training_config(config.training, has_eval=False, device=config.model.device)
+            check_training_config(config.training, has_eval=True, device=config.model.device)
         try:
             data = prepare_data(config, registry)
         except EmbedtuneError as exc:
@@ -208,6 +219,8 @@ def preflight(
         check_loss_accepts(registry, loss_name, dataset_type, config.loss.options)
         if mining:
             check_miner(registry, config.mining.miner, config.mining.options, dataset_type=data["train_type"])
+        if "train" in config.steps:
+            check_training_config(config.training, has_eval=data["bundle"].eval is not None, device=config.model.device)
     except EmbedtuneError as exc:
         raise _name_config(exc, source) from None
     data["loss_name"] = loss_name
@@ -337,8 +350,9 @@ def run_pipeline(
             import attrs
 
             training_config = attrs.evolve(training_config, batch_sampler="sequential")
+        eval_rows = _eval_training_rows(data["bundle"], config.data.eval_limit) if training_config.eval_steps else None
         train_result = train(
-            model, train_dataset, loss, training_config, run_dir,
+            model, train_dataset, loss, training_config, run_dir, eval_dataset=eval_rows,
             resume=resume, registry=registry, quiet=quiet, loss_name=loss_name, dataset_name=config.data.source,
         )
         save_model(model, run_dir / "model")
