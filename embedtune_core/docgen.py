@@ -11,10 +11,10 @@ import click
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _help(command: click.Command, path: list[str], help_option_names: list[str]) -> str:
-    # the root's help option names, as the real CLI passes them down to every subcommand
+def _help(command: click.Command, path: list[str]) -> str:
+    # the help option names every command gets from the root group's context settings
     with click.Context(command, info_name=" ".join(path), terminal_width=100, max_content_width=100,
-                       help_option_names=help_option_names) as ctx:
+                       help_option_names=["-h", "--help"]) as ctx:
         return command.get_help(ctx)
 
 
@@ -35,9 +35,8 @@ def cli_markdown() -> str:
         "Generated from `--help` by `python -m embedtune_core.docgen`; a test keeps it current.",
         "",
     ]
-    names = list(cli.context_settings.get("help_option_names", ["--help"]))
     for path, command in _walk(cli, ["embedtune"]):
-        parts += [f"## `{' '.join(path)}`", "", "```text", _help(command, path, names).rstrip(), "```", ""]
+        parts += [f"## `{' '.join(path)}`", "", "```text", _help(command, path).rstrip(), "```", ""]
     return "\n".join(parts)
 
 

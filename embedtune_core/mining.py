@@ -147,6 +147,7 @@ def parse_options(
             guess = closest(key, accepted)
             raise ComponentError(
                 f"miner '{miner}' has no option '{key}'",
+                key=f"mining.options.{key}",
                 hint=(f"did you mean '{guess}'? " if guess else "") + f"it accepts: {', '.join(sorted(accepted))}",
             )
     values = {}
@@ -839,6 +840,33 @@ def check_request(request: MiningRequest) -> None:
 
 
 # -- running a registered miner -----------------------------------------------------------------
+def check_miner(registry: Any, name: str, options: Mapping[str, Any] | None = None, *,
+                dataset_type: str | None = None, key: str | None = "mining.options") -> None:
+    """Check miner ``name``'s options (by building it: a miner's constructor only reads its
+    options) and, when the miner declares the dataset types it ``accepts``, that
+    ``dataset_type`` is one of them. Nothing is loaded or mined."""
+    from embedtune_core.errors import EmbedtuneError
+    from embedtune_core.models import check_model
+
+    component = registry.get("negative_miner", name)
+    options = dict(options or {})
+    try:
+        registry.create("negative_miner", name, **options)
+        if isinstance(options.get("cross_encoder"), str):
+            check_model(options["cross_encoder"], key=f"{key}.cross_encoder" if key else "cross_encoder")
+    except EmbedtuneError as exc:
+        if exc.key is None and key:
+            exc.key = key
+        raise
+    accepts = component.meta.get("accepts")
+    if dataset_type and accepts and dataset_type not in accepts:
+        raise ComponentError(
+            f"negative miner '{name}' works on {', '.join(accepts)} data, but the data is {dataset_type}",
+            key="mining.miner",
+            hint=f"use a retrieval miner such as bm25 or dense, or give data of type {' / '.join(accepts)}",
+        )
+
+
 def expected_columns(output: str, num_negatives: int) -> list[str]:
     if output == "triplets":
         return ["anchor", "positive", "negative"]

@@ -46,6 +46,34 @@ def resolve_model(name: str) -> str:
     return str(packaged) if packaged is not None else name
 
 
+def _looks_local(name: str) -> bool:
+    """Whether ``name`` is meant as a local path rather than a hub id (``org/name``)."""
+    if name.startswith((".", "/", "~")) or os.sep in name.replace("/", "") or name.count("/") > 1:
+        return True
+    first = name.split("/", 1)[0]
+    return "/" in name and os.path.isdir(first)
+
+
+def check_model(name: str, *, key: str = "model.name") -> None:
+    """Reject a model named by a local path that is not a model folder, before anything is
+    loaded. Hub names are left to :func:`load_model` (they need the network or the cache)."""
+    if not isinstance(name, str) or not name.strip():
+        raise EmbedtuneError(f"model name {name!r} is empty", key=key)
+    path = os.path.expanduser(name)
+    if os.path.isdir(path):
+        if not any(os.path.exists(os.path.join(path, f)) for f in ("modules.json", "config.json")):
+            raise EmbedtuneError(
+                f"model folder '{name}' holds no model (no modules.json or config.json)", key=key,
+                hint="give the folder a run wrote (RUN/model) or a sentence-transformers / transformers model folder",
+            )
+        return
+    if os.path.exists(path):
+        raise EmbedtuneError(f"model '{name}' is a file, not a model folder", key=key,
+                             hint="give the folder that holds the model")
+    if packaged_model_path(name) is None and _looks_local(name):
+        raise EmbedtuneError(f"model folder '{name}' does not exist", key=key, hint="check the path")
+
+
 def load_model(
     name: str = DEFAULT_MODEL,
     *,
@@ -54,12 +82,11 @@ def load_model(
     max_seq_length: int | None = None,
 ) -> Any:
     """Load a ``SentenceTransformer``. ``trust_remote_code`` stays off unless asked for."""
+    check_model(name)
     resolved = resolve_model(name)
     local = os.path.isdir(resolved)
     if local:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    if not local and name.startswith((".", "/", "~")):
-        raise EmbedtuneError(f"model folder '{name}' does not exist", key="model.name")
     from sentence_transformers import SentenceTransformer
 
     try:

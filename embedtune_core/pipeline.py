@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from embedtune_core.config import RunConfig
-from embedtune_core.errors import ComponentError, ConfigError
+from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
 
 
 def parse_metric(spec: str) -> tuple[str, int]:
@@ -116,6 +116,17 @@ def _limit_dataset(dataset: Any, limit: int | None) -> Any:
     return dataset.select(range(min(limit, len(dataset))))
 
 
+def _eval_training_rows(bundle: Any, limit: int | None) -> Any:
+    """The held-out split in the training columns, for the eval loss during training."""
+    from embedtune_core.data import to_training_dataset
+    from embedtune_core.types import DataBundle
+
+    if bundle.eval is None:
+        return None
+    rows, _ = to_training_dataset(DataBundle(dataset_type=bundle.dataset_type, train=bundle.eval))
+    return _limit_dataset(rows, limit)
+
+
 def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
     """Read the training data and the held-out data, split if needed, apply limits.
 
@@ -147,6 +158,75 @@ def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
             "eval_type": eval_type, "dataset_type": dataset_type}
 
 
+def _name_config(exc: Any, source: str | None) -> Any:
+    """An error about a config key names the config file too."""
+    if source and exc.file is None and exc.key:
+        exc.file = str(source)
+    return exc
+
+
+def preflight(
+    config: RunConfig,
+    registry: Any,
+    *,
+    source: str | None = None,
+    overwrite: bool = False,
+    resume: bool = False,
+) -> dict[str, Any]:
+    """Every check that can reject a run, before a model is loaded or the run folder is touched.
+
+    Components, the run folder (refused when it exists, unless ``overwrite`` or ``resume``),
+    local model paths, loss, miner and callback options, training settings, then the data
+    (every record) and whether the loss and the miner take its type. Returns what
+    :func:`prepare_data` returns plus ``loss_name``. Errors about a config key name ``source``.
+    """
+    from embedtune_core.mining import check_miner
+    from embedtune_core.models import check_model
+    from embedtune_core.training import (
+        check_callbacks,
+        check_loss_accepts,
+        check_loss_options,
+        check_run_dir,
+        check_training_config,
+        recommend_loss,
+    )
+
+    mining = "mine" in config.steps and bool(config.mining.miner)
+    try:
+        check_components(config, registry, source=source)
+        check_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
+        check_model(config.model.name, key="model.name")
+        if mining and config.mining.model:
+            check_model(config.mining.model, key="mining.model")
+        if config.loss.name:
+            check_loss_options(registry, config.loss.name, config.loss.options)
+            if config.data.type:
+                check_loss_accepts(registry, config.loss.name, config.data.type, config.loss.options)
+        if mining:
+            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=config.data.type)
+        if "train" in config.steps:
+            check_callbacks(config.training, registry)
+            check_training_config(config.training, has_eval=True, device=config.model.device)
+        try:
+            data = prepare_data(config, registry)
+        except EmbedtuneError as exc:
+            if exc.file is None and exc.key is None:  # e.g. an unknown bundled set: the source is at fault
+                exc.key = "data.source"
+            raise
+        dataset_type = data["dataset_type"]
+        loss_name = config.loss.name or recommend_loss(dataset_type)
+        check_loss_options(registry, loss_name, config.loss.options)
+        check_loss_accepts(registry, loss_name, dataset_type, config.loss.options)
+        if mining:
+            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=data["train_type"])
+        if "train" in config.steps:
+            check_training_config(config.training, has_eval=data["bundle"].eval is not None, device=config.model.device)
+    except EmbedtuneError as exc:
+        raise _name_config(exc, source) from None
+    data["loss_name"] = loss_name
+    return data
+
+
 def run_pipeline(
     config: RunConfig,
     registry: Any,
@@ -155,11 +235,14 @@ def run_pipeline(
     overwrite: bool = False,
     resume: bool = False,
     quiet: bool = False,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Run every step of ``config`` and write the run folder; returns what ``metrics.json`` holds.
 
-    Steps already finished in an interrupted run (mining, the base model's evaluation, training
-    checkpoints) are reused with ``resume=True``.
+    :func:`preflight` checks everything (the data included) before a model is loaded, and the
+    loss is built before the run folder is created, so bad input leaves the disk as it was. Steps already finished in an
+    interrupted run (mining, the base model's evaluation, training checkpoints) are reused with
+    ``resume=True``. ``source`` is the config file, named in errors about its keys.
     """
     import datetime as dt
 
@@ -167,22 +250,27 @@ def run_pipeline(
     from embedtune_core.configio import to_toml
     from embedtune_core.encoding import Encoder
     from embedtune_core.evaluation import evaluate_model
-    from embedtune_core.models import load_model
+    from embedtune_core.models import embedding_dim, load_model
     from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.models import embedding_dim
-    from embedtune_core.training import (
-        build_loss,
-        finish_run_dir,
-        prepare_run_dir,
-        recommend_loss,
-        save_model,
-        train,
-    )
+    from embedtune_core.training import build_loss, finish_run_dir, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
     if quiet:
         _silence_libraries()
-    check_components(config, registry)
+    progress.step(f"reading {config.data.source}")
+    data = preflight(config, registry, source=source, overwrite=overwrite, resume=resume)
+    dataset_type = data["dataset_type"]
+    train_dataset, train_type = data["train"], data["train_type"]
+    loss_name = data["loss_name"]
+
+    progress.step(f"loading model {config.model.name}")
+    model = load_model(config.model.name, device=config.model.device,
+                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
+    try:  # what only the model can tell (e.g. Matryoshka dims larger than its embedding) fails before the folder exists
+        loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
+    except EmbedtuneError as exc:
+        raise _name_config(exc, source) from None
+
     hook = plugin_set.manager.hook if plugin_set is not None else None
     run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
     state = _load_state(run_dir) if resume else {}
@@ -191,16 +279,6 @@ def run_pipeline(
     if hook:
         hook.run_started(config=config, run_dir=run_dir)
 
-    progress.step(f"reading {config.data.source}")
-    data = prepare_data(config, registry)
-    dataset_type = data["dataset_type"]
-    train_dataset, train_type = data["train"], data["train_type"]
-
-    progress.step(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device,
-                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
-    loss_name = config.loss.name or recommend_loss(dataset_type)
-    loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
     dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
     metric_specs = list(config.evaluation.metrics)
     eval_kwargs = dict(registry=registry, metrics=metric_specs, dims=dims or None,
@@ -238,8 +316,6 @@ def run_pipeline(
             train_dataset = result.dataset
             mining_stats = result.stats.as_dict()
             if len(train_dataset) == 0:
-                from embedtune_core.errors import EmbedtuneError
-
                 raise EmbedtuneError(
                     f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
                     f"as a likely false negative ({mining_stats['dropped_false_negatives']} dropped)",
@@ -274,8 +350,9 @@ def run_pipeline(
             import attrs
 
             training_config = attrs.evolve(training_config, batch_sampler="sequential")
+        eval_rows = _eval_training_rows(data["bundle"], config.data.eval_limit) if training_config.eval_steps else None
         train_result = train(
-            model, train_dataset, loss, training_config, run_dir,
+            model, train_dataset, loss, training_config, run_dir, eval_dataset=eval_rows,
             resume=resume, registry=registry, quiet=quiet, loss_name=loss_name, dataset_name=config.data.source,
         )
         save_model(model, run_dir / "model")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import attrs
 
@@ -188,6 +188,50 @@ class Registry:
         guess = closest(name, available)
         listing = ", ".join(sorted(available)) or "none registered"
         return (f"did you mean '{guess}'? " if guess else "") + f"available: {listing}"
+
+    def check_options(self, kind: str, name: str, options: Mapping[str, Any], *, positional: int = 0,
+                      key: str | None = None) -> None:
+        """Check ``options`` for component ``name`` without building it (no model is needed).
+
+        Every option must name a parameter of the factory after its first ``positional``
+        arguments (a loss factory's ``model``), unless the factory takes ``**options``. A
+        ``check`` callable registered with the component (``register(name, factory,
+        check=fn)``) is then called with the options to check their values; it receives the
+        registry too when it has a ``registry`` parameter. ``key`` (e.g. ``loss.options``) is the
+        config section the errors name.
+        """
+        component = self.get(kind, name)
+        label = f"{KIND_LABELS[component.kind]} '{component.name}'"
+        if not isinstance(options, Mapping):
+            raise ComponentError(f"options for {label} must be a table, got {options!r}", key=key)
+        try:
+            params = list(inspect.signature(component.factory).parameters.values())
+        except (TypeError, ValueError):
+            params = None
+        if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params):
+            named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+            leading = [p for p in params if p.kind is not p.KEYWORD_ONLY][:positional]
+            accepted = [p.name for p in params if p.kind in named and p not in leading
+                        and p.name not in {"self", "registry"}]
+            for option in options:
+                if option not in accepted:
+                    guess = closest(str(option), accepted)
+                    raise ComponentError(
+                        f"{label} has no option '{option}'",
+                        key=f"{key}.{option}" if key else None,
+                        hint=(f"did you mean '{guess}'? " if guess else "")
+                        + f"it accepts: {', '.join(accepted) or 'no options'}",
+                    )
+        check = component.meta.get("check")
+        if callable(check):
+            kwargs = dict(options)
+            try:
+                takes_registry = "registry" in inspect.signature(check).parameters
+            except (TypeError, ValueError):
+                takes_registry = False
+            if takes_registry:
+                kwargs["registry"] = self
+            check(**kwargs)
 
     def create(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
         """Look up ``name`` and call its factory. A factory that declares a ``registry`` keyword

@@ -139,6 +139,34 @@ def check_loss_accepts(registry: Any, name: str, dataset_type: str, options: Map
     )
 
 
+def check_loss_options(registry: Any, name: str, options: Mapping[str, Any] | None = None) -> None:
+    """Reject unknown option names and bad option values of loss ``name`` without building it,
+    so a typo such as ``loss.options = {scael = 20}`` fails before any model is loaded."""
+    registry.check_options("loss", name, dict(options or {}), positional=1, key="loss.options")
+
+
+def check_callbacks(config: TrainingConfig, registry: Any) -> None:
+    """Every callback named in ``config.callbacks`` exists and its ``callback_options`` are
+    accepted (names and values), and every ``callback_options`` entry names a known callback;
+    nothing is built."""
+    options_by_name = config.callback_options
+    for name in [str(n) for n in config.callbacks]:
+        try:
+            registry.get("callback", name)
+        except ComponentError as exc:
+            raise ConfigError(exc.message, key="training.callbacks", hint=exc.hint) from None
+    for name, options in options_by_name.items():
+        key = f"training.callback_options.{name}"
+        try:
+            registry.get("callback", str(name))
+        except ComponentError as exc:
+            raise ConfigError(exc.message, key=key, hint=exc.hint) from None
+        if not isinstance(options, Mapping):
+            raise ConfigError(f"options for callback '{name}' must be a table, got {options!r}", key=key,
+                              hint=f"e.g. callback_options = {{{name} = {{...}}}}")
+        registry.check_options("callback", str(name), dict(options), key=key)
+
+
 def build_loss(registry: Any, name: str | None, model: Any, dataset_type: str, options: Mapping[str, Any] | None = None) -> Any:
     """Build loss ``name`` (the guide's choice for ``dataset_type`` when None) for ``model``.
 
@@ -149,6 +177,7 @@ def build_loss(registry: Any, name: str | None, model: Any, dataset_type: str, o
 
     name = name or recommend_loss(dataset_type)
     options = dict(options or {})
+    check_loss_options(registry, name, options)
     check_loss_accepts(registry, name, dataset_type, options)
     try:
         loss = registry.create("loss", name, model, **options)

@@ -3,8 +3,9 @@
 qrels: one judgement per line, ``query_id iteration doc_id relevance`` (relevance an integer).
 run: one retrieved document per line, ``query_id Q0 doc_id rank score tag``; like trec_eval,
 the rank column is not used: documents are ranked by score (ties by document id, descending).
-Fields are separated by whitespace; blank lines are skipped. A malformed line, or a document
-listed twice for one query, is a :class:`~embedtune_core.errors.DataError` naming file and line.
+Fields are separated by whitespace; blank lines and a UTF-8 byte-order mark are skipped. A
+malformed line, a document listed twice for one query, or a file with no lines at all is a
+:class:`~embedtune_core.errors.DataError` naming file and line.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ def _lines(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
         raise DataError(f"cannot read: {exc.strerror}", file=path) from None
     with handle:
         for number, raw in enumerate(handle, 1):
+            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the id
+                raw = raw[3:]
             try:
                 fields = raw.decode("utf-8").split()
             except UnicodeDecodeError:
@@ -78,6 +81,9 @@ def read_run(path: str | os.PathLike) -> dict[str, dict[str, float]]:
         if doc in ranking:
             raise DataError(f"document '{doc}' is listed twice for query '{query}'", file=path, line=number)
         ranking[doc] = score
+    if not run:
+        raise DataError("no ranked documents in the run file", file=path,
+                        hint="a run line looks like: 101 Q0 doc42 1 12.7 myrun")
     return run
 
 

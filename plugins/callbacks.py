@@ -46,17 +46,37 @@ def early_stopping(patience: Any = 3, threshold: Any = 0.0) -> Any:
     """Stop when the eval loss has not improved for `patience` evaluations (needs eval_steps)."""
     from transformers import EarlyStoppingCallback
 
+    patience_value, threshold_value = _early_stopping_values(patience, threshold)
+    return EarlyStoppingCallback(early_stopping_patience=patience_value, early_stopping_threshold=threshold_value)
+
+
+def _early_stopping_values(patience: Any = 3, threshold: Any = 0.0) -> tuple[int, float]:
+    key = "training.callback_options.early-stopping"
     try:
         patience_value = int(patience)
         threshold_value = float(threshold)
     except (TypeError, ValueError):
         raise ComponentError(
             f"callback 'early-stopping' options must be numbers: patience={patience!r}, threshold={threshold!r}",
-            key="training.callback_options",
+            key=key,
         ) from None
     if patience_value < 1 or threshold_value < 0:
-        raise ComponentError("callback 'early-stopping' needs patience >= 1 and threshold >= 0", key="training.callback_options")
-    return EarlyStoppingCallback(early_stopping_patience=patience_value, early_stopping_threshold=threshold_value)
+        raise ComponentError("callback 'early-stopping' needs patience >= 1 and threshold >= 0", key=key)
+    return patience_value, threshold_value
+
+
+def _check_early_stopping(patience: Any = 3, threshold: Any = 0.0) -> None:
+    _early_stopping_values(patience, threshold)
+
+
+def _check_progress(show_eval: Any = True) -> None:
+    _flag("progress", "show_eval", show_eval)
+
+
+def _check_report_to(to: str = "tensorboard", log_dir: str | None = None) -> None:
+    from embedtune_core.training import check_report_to
+
+    check_report_to(to, key="training.callback_options.report-to.to", error=ComponentError)
 
 
 def nan_guard() -> Any:
@@ -96,13 +116,13 @@ def _flag(callback: str, option: str, value: Any) -> bool:
     if text in {"false", "no", "off", "0"}:
         return False
     raise ComponentError(f"callback '{callback}' option '{option}' must be true or false, got {value!r}",
-                         key="training.callback_options")
+                         key=f"training.callback_options.{callback}.{option}")
 
 
 @hookimpl
 def register_callbacks(register):
     register("metrics-log", metrics_log)
-    register("progress", progress)
-    register("early-stopping", early_stopping)
+    register("progress", progress, check=_check_progress)
+    register("early-stopping", early_stopping, check=_check_early_stopping)
     register("nan-guard", nan_guard)
-    register("report-to", report_to)
+    register("report-to", report_to, check=_check_report_to)

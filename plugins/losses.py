@@ -185,24 +185,19 @@ def default_matryoshka_dims(full: int) -> list[int]:
     return dims
 
 
-def matryoshka(
-    model: Any,
-    base: str = "mnrl",
-    base_options: Any = None,
-    dims: Any = None,
-    weights: Any = None,
-    n_dims_per_step: Any = -1,
-    *,
-    registry: Any = None,
-) -> Any:
-    """MatryoshkaLoss: trains a base loss at several truncated sizes of the embedding."""
-    from embedtune_core.models import embedding_dim
-
+def _matryoshka_settings(
+    registry: Any, base: Any, base_options: Any, dims: Any, weights: Any, n_dims_per_step: Any
+) -> tuple[Any, dict, list[int] | None, list[float] | None, int]:
+    """The checked options of ``matryoshka``: (base component, base options, dims or None for
+    the default, weights or None, dims per step). The base loss's options are checked too."""
     if registry is None:
         raise ComponentError("loss 'matryoshka' needs the component registry to build its base loss")
     if not isinstance(base, str) or not base.strip():
         raise ComponentError(f"{_where('matryoshka', 'base')} must name a loss, got {base!r}", key="loss.options.base")
-    base_component = registry.get("loss", base.strip())
+    try:
+        base_component = registry.get("loss", base.strip())
+    except ComponentError as exc:
+        raise ComponentError(exc.message, key="loss.options.base", hint=exc.hint) from None
     if base_component.meta.get("wraps"):
         raise ComponentError(
             f"loss 'matryoshka' cannot wrap '{base}', which wraps a loss itself",
@@ -217,22 +212,15 @@ def matryoshka(
             key="loss.options.base_options",
             hint="e.g. base_options = {scale = 20}",
         )
-    base_loss = registry.create("loss", base_component.qualified_name, model, **base_options)
-    full = embedding_dim(model)
-    dim_list = default_matryoshka_dims(full) if dims is None else int_list("matryoshka", "dims", dims)
-    too_big = [d for d in dim_list if d > full]
-    if too_big:
-        raise ComponentError(
-            f"{_where('matryoshka', 'dims')}: {too_big} exceed the model's embedding size {full}",
-            key="loss.options.dims",
-            hint=f"use sizes up to {full}, e.g. {default_matryoshka_dims(full)}",
-        )
-    if len(set(dim_list)) != len(dim_list):
+    registry.check_options("loss", base_component.qualified_name, base_options, positional=1,
+                           key="loss.options.base_options")
+    dim_list = None if dims is None else int_list("matryoshka", "dims", dims)
+    if dim_list is not None and len(set(dim_list)) != len(dim_list):
         raise ComponentError(f"{_where('matryoshka', 'dims')} lists a size twice: {dim_list}", key="loss.options.dims")
     weight_list = None
     if weights is not None:
         weight_list = float_list("matryoshka", "weights", weights)
-        if len(weight_list) != len(dim_list):
+        if dim_list is not None and len(weight_list) != len(dim_list):
             raise ComponentError(
                 f"{_where('matryoshka', 'weights')} has {len(weight_list)} values for {len(dim_list)} dims",
                 key="loss.options.weights",
@@ -241,15 +229,81 @@ def matryoshka(
     steps = integer("matryoshka", "n_dims_per_step", n_dims_per_step, minimum=-1)
     if steps == 0:
         raise ComponentError(f"{_where('matryoshka', 'n_dims_per_step')} must be -1 (all) or at least 1", key="loss.options.n_dims_per_step")
+    return base_component, base_options, dim_list, weight_list, steps
+
+
+def matryoshka(
+    model: Any,
+    base: str = "mnrl",
+    base_options: Any = None,
+    dims: Any = None,
+    weights: Any = None,
+    n_dims_per_step: Any = -1,
+    *,
+    registry: Any = None,
+) -> Any:
+    """MatryoshkaLoss: trains a base loss at several truncated sizes of the embedding."""
+    from embedtune_core.models import embedding_dim
+
+    base_component, base_options, dim_list, weight_list, steps = _matryoshka_settings(
+        registry, base, base_options, dims, weights, n_dims_per_step
+    )
+    base_loss = registry.create("loss", base_component.qualified_name, model, **base_options)
+    full = embedding_dim(model)
+    if dim_list is None:
+        dim_list = default_matryoshka_dims(full)
+    too_big = [d for d in dim_list if d > full]
+    if too_big:
+        raise ComponentError(
+            f"{_where('matryoshka', 'dims')}: {too_big} exceed the model's embedding size {full}",
+            key="loss.options.dims",
+            hint=f"use sizes up to {full}, e.g. {default_matryoshka_dims(full)}",
+        )
+    if weight_list is not None and len(weight_list) != len(dim_list):
+        raise ComponentError(
+            f"{_where('matryoshka', 'weights')} has {len(weight_list)} values for {len(dim_list)} dims",
+            key="loss.options.weights",
+            hint="give one weight per dim, in the same order",
+        )
     return st_losses().MatryoshkaLoss(
         model, base_loss, matryoshka_dims=dim_list, matryoshka_weights=weight_list, n_dims_per_step=steps
     )
 
 
+# -- option checks without a model (run before anything is loaded) -------------------------------
+def check_mnrl(scale: Any = 20.0, similarity: str = "cosine", gather_across_devices: Any = False) -> None:
+    number("mnrl", "scale", scale, positive=True)
+    choice("mnrl", "similarity", similarity, SIMILARITIES)
+    boolean("mnrl", "gather_across_devices", gather_across_devices)
+
+
+def check_cached_mnrl(mini_batch_size: Any = 32, scale: Any = 20.0, similarity: str = "cosine",
+                      gather_across_devices: Any = False) -> None:
+    number("cached-mnrl", "scale", scale, positive=True)
+    choice("cached-mnrl", "similarity", similarity, SIMILARITIES)
+    integer("cached-mnrl", "mini_batch_size", mini_batch_size)
+    boolean("cached-mnrl", "gather_across_devices", gather_across_devices)
+
+
+def check_cosent(scale: Any = 20.0) -> None:
+    number("cosent", "scale", scale, positive=True)
+
+
+def check_triplet(margin: Any = None, distance: str = "euclidean") -> None:
+    choice("triplet", "distance", distance, TRIPLET_DISTANCES)
+    if margin is not None:
+        number("triplet", "margin", margin, minimum=0.0)
+
+
+def check_matryoshka(base: Any = "mnrl", base_options: Any = None, dims: Any = None, weights: Any = None,
+                     n_dims_per_step: Any = -1, *, registry: Any = None) -> None:
+    _matryoshka_settings(registry, base, base_options, dims, weights, n_dims_per_step)
+
+
 @hookimpl
 def register_losses(register):
-    register("mnrl", mnrl, accepts=IN_BATCH_TYPES, in_batch_negatives=True)
-    register("cached-mnrl", cached_mnrl, accepts=IN_BATCH_TYPES, in_batch_negatives=True)
-    register("cosent", cosent, accepts=("sts",))
-    register("triplet", triplet, accepts=("triplets", "nli", "hard-negatives"))
-    register("matryoshka", matryoshka, accepts=tuple(DATASET_TYPES), wraps="base")
+    register("mnrl", mnrl, accepts=IN_BATCH_TYPES, in_batch_negatives=True, check=check_mnrl)
+    register("cached-mnrl", cached_mnrl, accepts=IN_BATCH_TYPES, in_batch_negatives=True, check=check_cached_mnrl)
+    register("cosent", cosent, accepts=("sts",), check=check_cosent)
+    register("triplet", triplet, accepts=("triplets", "nli", "hard-negatives"), check=check_triplet)
+    register("matryoshka", matryoshka, accepts=tuple(DATASET_TYPES), wraps="base", check=check_matryoshka)

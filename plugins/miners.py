@@ -778,7 +778,8 @@ class CurriculumMiner:
 def register_negative_miners(register):
     register("bm25", BM25Miner, description="lexical top-k with BM25 (bm25s), through the false-negative guards", model=MODEL_USE["bm25"])
     register("dense", DenseMiner, description="top-k by the model's cosine similarity, through the false-negative guards", model=MODEL_USE["dense"])
-    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses (or labelled negatives) as its negatives", model=MODEL_USE["contradiction"], input="nli")
+    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses (or labelled negatives) as its negatives", model=MODEL_USE["contradiction"], input="nli",
+             accepts=("nli", "triplets", "hard-negatives"))
     register("partial-match", PartialMatchMiner, description="texts sharing key terms or names with the query without covering it", model=MODEL_USE["partial-match"])
     register("domain-confusion", DomainConfusionMiner, description="negatives from the nearest other category or k-means cluster", model=MODEL_USE["domain-confusion"])
     register("curriculum", CurriculumMiner, description="wraps a miner and orders its rows from easy to hard negatives", model=MODEL_USE["curriculum"])

@@ -133,3 +133,13 @@ def test_not_utf8(tmp_path):
     (tmp_path / "run.txt").write_text("q1 Q0 d1 1 0.5 tag\n", encoding="utf-8")
     result = invoke(["metrics", tmp_path / "qrels.txt", tmp_path / "run.txt"])
     assert result.exit_code == 2 and "qrels.txt:2: not UTF-8" in result.stderr
+
+
+def test_a_byte_order_mark_is_not_part_of_the_first_query_id(tmp_path):
+    qrels = tmp_path / "qrels.txt"
+    run = tmp_path / "run.txt"
+    qrels.write_bytes("\ufeff101 0 d1 1\n101 0 d2 0\n".encode("utf-8"))
+    run.write_bytes("\ufeff101 Q0 d1 1 2.0 r\n101 Q0 d2 2 1.0 r\n".encode("utf-8"))
+    result = invoke(["metrics", str(qrels), str(run), "-m", "ndcg@10", "--json"])
+    assert result.exit_code == 0, result
+    assert json.loads(result.stdout)["ndcg@10"] == 1.0

@@ -88,7 +88,7 @@ def test_contradiction_from_the_cli(tmp_path, registry):
     assert {"anchor": "Abnormally small head circumference.", "positive": "The head is smaller than expected.",
             "negative_1": "The head is larger than expected."} in rows
     wrong = mine("--data", DATA / "pairs.jsonl", "--type", "pairs", "--miner", "contradiction", "-o", tmp_path / "x.jsonl")
-    assert wrong.exit_code == 2 and "needs NLI data" in wrong.stderr and "Traceback" not in wrong.output
+    assert wrong.exit_code == 2 and "works on nli, triplets, hard-negatives data, but the data is pairs" in wrong.stderr and "Traceback" not in wrong.output
 
 
 def test_ir_data_mines_over_its_corpus_and_writes_triplets(tmp_path, registry):

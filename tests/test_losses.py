@@ -113,7 +113,7 @@ def test_matryoshka_default_dims_follow_the_model(registry, model):
         ("mnrl", {"similarity": "cos"}, ["similarity", "cosine, dot", "did you mean 'cosine'"]),
         ("mnrl", {"scale": "big"}, ["scale", "must be a number"]),
         ("mnrl", {"scale": 0}, ["scale", "greater than 0"]),
-        ("mnrl", {"temperature": 0.05}, ["bad options for loss 'mnrl'", "scale"]),
+        ("mnrl", {"temperature": 0.05}, ["loss 'mnrl' has no option 'temperature'", "it accepts: scale"]),
         ("cached-mnrl", {"mini_batch_size": "0"}, ["mini_batch_size", "at least 1"]),
         ("cached-mnrl", {"mini_batch_size": "many"}, ["mini_batch_size", "whole number"]),
         ("triplet", {"distance": "l2"}, ["distance", "cosine, euclidean, manhattan"]),

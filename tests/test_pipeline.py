@@ -124,3 +124,23 @@ def test_loss_that_does_not_fit_the_data_fails_before_training(tiny_model, tmp_p
     config = small_config(tiny_model, tmp_path, loss={"name": "cosent"})
     with pytest.raises(EmbedtuneError, match="cosent"):
         run_pipeline(config, registry, quiet=True)
+
+
+def test_eval_steps_evaluate_the_held_out_split_during_training(tiny_model, tmp_path, registry):
+    config = small_config(
+        tiny_model, tmp_path, steps=["train"], mining={"miner": None},
+        training={"max_steps": 4, "eval_steps": 2, "save_steps": 2, "load_best_model_at_end": True},
+    )
+    metrics = run_pipeline(config, registry, quiet=True)
+    log = [json.loads(line) for line in (tmp_path / "runs" / "p" / "training_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in log if "eval_loss" in row] == [2, 4]
+    assert metrics["training"]["steps"] == 4
+
+
+def test_eval_steps_without_held_out_data_fails_before_anything_is_written(tiny_model, tmp_path, registry):
+    config = small_config(tiny_model, tmp_path, steps=["train"], mining={"miner": None},
+                          data={"source": "tests/data/pairs.jsonl", "type": "pairs", "eval_fraction": 0.0},
+                          training={"eval_steps": 2})
+    with pytest.raises(EmbedtuneError, match="eval_steps"):
+        run_pipeline(config, registry, quiet=True)
+    assert not (tmp_path / "runs").exists()

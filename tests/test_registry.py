@@ -89,3 +89,35 @@ def test_throwaway_plugin_fixture_registers_and_unregisters(plugin_set, throwawa
     throwaway_plugin(Temp(), "temp")
     registry = build_registry(plugin_set)
     assert registry.get("callback", "temp:temp-callback").description == "temporary"
+
+
+def test_check_options_names_and_values_without_building():
+    built = []
+
+    def plain(model, scale=20.0):
+        built.append(model)
+        return model
+
+    def check_plain(scale=20.0):
+        if float(scale) <= 0:
+            raise ComponentError("scale must be positive", key="loss.options.scale")
+
+    def open_ended(model, **options):
+        return model
+
+    registry = Registry()
+    registry.add("loss", "pack", "plain", plain, check=check_plain)
+    registry.add("loss", "pack", "open", open_ended)
+    registry.check_options("loss", "plain", {"scale": 3}, positional=1, key="loss.options")
+    with pytest.raises(ComponentError) as info:
+        registry.check_options("loss", "plain", {"scael": 3}, positional=1, key="loss.options")
+    assert info.value.key == "loss.options.scael" and "did you mean 'scale'" in info.value.hint
+    with pytest.raises(ComponentError, match="scale must be positive"):
+        registry.check_options("loss", "plain", {"scale": 0}, positional=1, key="loss.options")
+    with pytest.raises(ComponentError, match="has no option 'model'"):
+        registry.check_options("loss", "plain", {"model": 1}, positional=1)
+    registry.check_options("loss", "open", {"anything": 1}, positional=1)  # **options: names are the factory's business
+    with pytest.raises(ComponentError, match="must be a table"):
+        registry.check_options("loss", "plain", [("scale", 1)], positional=1)
+    assert built == []
+    assert "check" not in registry.get("loss", "plain").as_dict()

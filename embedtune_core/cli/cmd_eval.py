@@ -80,13 +80,22 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
     from embedtune_core.cli.output import echo_json
     from embedtune_core.data import load_data
     from embedtune_core.evaluation import compare, comparison_table, evaluate_model, evaluation_set, results_table
-    from embedtune_core.models import load_model
+    from embedtune_core.models import check_model, load_model
     from embedtune_core.pipeline import parse_metric
 
     dim_list = _dims(dims)
     specs = _metrics(metric_values)
+    from embedtune_core.errors import EmbedtuneError
+
     for spec in specs:
-        app.registry.get("metric", parse_metric(spec)[0])
+        try:
+            app.registry.get("metric", parse_metric(spec)[0])
+        except EmbedtuneError as exc:
+            exc.key = exc.key or "--metrics"
+            raise
+    check_model(model_name, key="--model")
+    if against:
+        check_model(against, key="--against")
     options = reader_options(columns, split, eval_split, extra_options)
     bundle = load_data(app.registry, source, dataset_type=dataset_type, reader=reader, options=options)
     data, kind, part = evaluation_set(bundle)

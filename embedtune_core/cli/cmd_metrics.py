@@ -30,12 +30,23 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
     """
     from embedtune_core.cli.output import echo_json
     from embedtune_core.config import DEFAULT_METRICS
+    from embedtune_core.errors import DataError, EmbedtuneError
     from embedtune_core.evaluation import compute_metrics
+    from embedtune_core.pipeline import parse_metric
     from embedtune_core.trec import read_qrels, read_run
 
     specs = list(metrics) or list(DEFAULT_METRICS)
+    for spec in specs:
+        try:
+            app.registry.get("metric", parse_metric(spec)[0])
+        except EmbedtuneError as exc:
+            exc.key = exc.key or "--metric"
+            raise
     judgements = read_qrels(qrels)
     ranking = read_run(run)
+    if not all_queries and not any(query in judgements for query in ranking):
+        raise DataError(f"no query of the run has relevance judgements in {qrels}", file=run,
+                        hint="check that the run and the qrels use the same query ids (and the order: QRELS RUN)")
     result = compute_metrics(app.registry, judgements, ranking, specs, all_queries=all_queries,
                              per_query=per_query)
     if as_json:

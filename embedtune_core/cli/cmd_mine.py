@@ -133,10 +133,14 @@ def command(
     """
     from embedtune_core.data import load_data, to_training_dataset
     from embedtune_core.io import write_jsonl
-    from embedtune_core.mining import run_miner, stats_rows
+    from embedtune_core.mining import check_miner, run_miner, stats_rows
+    from embedtune_core.models import check_model
 
     miner_options = collect_options(options)
     component = app.registry.get("negative_miner", miner)
+    check_miner(app.registry, miner, miner_options, key=None)
+    if model is not None:
+        check_model(model, key="--model")
     out = Path(output) if output else _default_output(data, miner)
     if out.exists() and not overwrite:
         raise EmbedtuneError(f"{out} exists", hint="pass --overwrite to replace it, or choose another -o")
@@ -148,6 +152,7 @@ def command(
         dataset, training_type = bundle.train, "nli"  # the NLI records themselves, labels included
     else:
         dataset, training_type = to_training_dataset(bundle)
+    check_miner(app.registry, miner, miner_options, dataset_type=training_type, key=None)
     corpus, categories = None, None
     if corpus_file:
         corpus, categories = read_corpus_file(corpus_file)

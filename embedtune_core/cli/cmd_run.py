@@ -34,7 +34,7 @@ def command(app: AppContext, pipeline: str, overrides: tuple[str, ...], overwrit
     config = RunConfig.from_file(pipeline, overrides)
     try:
         metrics = run_pipeline(config, app.registry, app.plugin_set, overwrite=overwrite, resume=resume,
-                               quiet=quiet or as_json)
+                               quiet=quiet or as_json, source=pipeline)
     except KeyboardInterrupt:
         raise EmbedtuneError(
             f"interrupted; the run in {config.run_dir} can be continued",

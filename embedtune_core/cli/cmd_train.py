@@ -101,9 +101,10 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
                  source_label: str | None = None) -> str:
     """Everything `embedtune train` does; returns the summary line it prints.
 
-    Order: check the config and components, refuse an existing run folder, read the data, load
-    the model, build the loss (checks it fits the data), and only then create the run folder,
-    so bad input changes nothing on disk.
+    Order: check the config and components, refuse an existing run folder, check the model path
+    and the loss and callback options, read the data (the loss must fit its type), check the
+    training settings, and only then load the model and create the run folder, so bad input
+    changes nothing on disk and loads nothing.
     """
     import datetime as dt
     import time
@@ -112,11 +113,14 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     from embedtune_core.configio import to_toml
     from embedtune_core.data import load_data, split_train_eval
     from embedtune_core.errors import ConfigError
-    from embedtune_core.models import load_model
+    from embedtune_core.models import check_model, load_model
     from embedtune_core.training import (
         TRAINING_LOG,
+        _hf_progress_bars,
         build_loss,
+        check_callbacks,
         check_loss_accepts,
+        check_loss_options,
         check_run_dir,
         check_training_config,
         finish_run_dir,
@@ -129,6 +133,10 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     _check_components(config, registry, source_label)
     run_dir = config.run_dir
     check_run_dir(run_dir, overwrite=overwrite, resume=resume)
+    check_model(config.model.name, key="model.name")
+    if config.loss.name:
+        check_loss_options(registry, config.loss.name, config.loss.options)
+    check_callbacks(config.training, registry)
     say = (lambda message: None) if quiet else (lambda message: click.echo(f"» {message}", err=True))
 
     data_config = config.data
@@ -143,6 +151,7 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
                        options=options)
     dataset_type = bundle.dataset_type
     loss_name = config.loss.name or recommend_loss(dataset_type)
+    check_loss_options(registry, loss_name, config.loss.options)
     check_loss_accepts(registry, loss_name, dataset_type, dict(config.loss.options))
 
     eval_data = None
@@ -161,11 +170,13 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     train_dataset = _limit(_training_form(dataset_type, bundle.train), data_config.limit)
     eval_dataset = _limit(_training_form(dataset_type, eval_data), data_config.eval_limit) if eval_data is not None else None
 
+    check_training_config(config.training, has_eval=eval_dataset is not None, device=config.model.device)
+
     say(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device, trust_remote_code=config.model.trust_remote_code,
-                       max_seq_length=config.model.max_seq_length)
+    with _hf_progress_bars(not quiet):
+        model = load_model(config.model.name, device=config.model.device,
+                           trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
     loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
-    check_training_config(config.training, has_eval=eval_dataset is not None, device=str(model.device))
 
     run_dir = prepare_run_dir(run_dir, overwrite=overwrite, resume=resume)
     resolved = config.to_dict()
