@@ -194,6 +194,23 @@ def _toml_line(message: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
+FALSE_WORDS = frozenset({"false", "no", "off", "0"})
+
+
+def parse_flag(value: Any) -> bool:
+    """A boolean given as a bool or as true/false, yes/no, on/off, 1/0 (any case); ValueError
+    otherwise."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in TRUE_WORDS:
+        return True
+    if text in FALSE_WORDS:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
 def parse_value(text: str) -> Any:
     """Parse an override value: YAML scalars and flow lists/maps (``64``, ``true``, ``[1, 2]``)."""
     import yaml

@@ -88,7 +88,9 @@ def _env_list(name: str) -> list[str] | None:
 
 
 def strict_from_env() -> bool:
-    return os.environ.get("EMBEDTUNE_STRICT_PLUGINS", "").strip().lower() in {"1", "true", "yes", "on"}
+    from embedtune_core.config import TRUE_WORDS
+
+    return os.environ.get("EMBEDTUNE_STRICT_PLUGINS", "").strip().lower() in TRUE_WORDS
 
 
 def new_manager() -> pluggy.PluginManager:

@@ -108,13 +108,12 @@ def report_to(to: str = "tensorboard", log_dir: str | None = None) -> Any:
 
 
 def _flag(callback: str, option: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"true", "yes", "on", "1"}:
-        return True
-    if text in {"false", "no", "off", "0"}:
-        return False
+    from embedtune_core.config import parse_flag
+
+    try:
+        return parse_flag(value)
+    except ValueError:
+        pass
     raise ComponentError(f"callback '{callback}' option '{option}' must be true or false, got {value!r}",
                          key=f"training.callback_options.{callback}.{option}")
 

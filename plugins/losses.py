@@ -83,13 +83,12 @@ def choice(loss: str, option: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def boolean(loss: str, option: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in {"true", "yes", "on", "1"}:
-        return True
-    if text in {"false", "no", "off", "0"}:
-        return False
+    from embedtune_core.config import parse_flag
+
+    try:
+        return parse_flag(value)
+    except ValueError:
+        pass
     raise ComponentError(f"{_where(loss, option)} must be true or false, got {value!r}", key=f"loss.options.{option}")
 
 
