@@ -147,3 +147,28 @@ def invoke(args: Iterable[str], *, env: dict[str, str] | None = None, input: str
         stdout = streams[0].getvalue().decode("utf-8", "replace")
         stderr = streams[1].getvalue().decode("utf-8", "replace")
     return CliResult(code, stdout, stderr)
+
+
+def pack_registry(plugin_name: str, module: str) -> Any:
+    """A registry holding one pack only, loaded strictly through an entry point like the one its
+    pyproject declares (``[project.entry-points.embedtune] plugin_name = "module"``), so a pack's
+    tests work before the pack is installed too."""
+    from importlib.metadata import EntryPoint
+
+    from embedtune_core.registry import load_registry
+
+    entry_point = EntryPoint(name=plugin_name, value=module, group="embedtune")
+    _, registry = load_registry(entry_points=[entry_point], strict=True)
+    return registry
+
+
+def assert_bundled_sets_described(registry: Any) -> None:
+    """Every dataset reader in ``registry`` is a bundled set whose registered ``size`` and
+    ``licence`` (what `embedtune data list` shows) match what the reader really returns."""
+    from embedtune_core.data import load_data
+    from embedtune_core.packkit import describe_size
+
+    for component in registry.components("dataset_reader"):
+        assert component.meta["bundled"] and component.meta["licence"], component.name
+        bundle = load_data(registry, f"builtin:{component.name}")
+        assert component.meta["size"] == describe_size(bundle), component.name

@@ -31,13 +31,9 @@ CORPUS = [BOND, STOCK, DEBENTURE, CORPORATE, JUNK, MORTGAGE, COLLATERAL, LIEN, "
 def registry():
     """A registry holding this pack only, loaded through the entry point its pyproject declares
     (so it works before the pack is installed too)."""
-    from importlib.metadata import EntryPoint
+    from embedtune_core.testing import pack_registry
 
-    from embedtune_core.registry import load_registry
-
-    entry_point = EntryPoint(name="finance", value="embedtune_finance", group="embedtune")
-    plugin_set, registry = load_registry(entry_points=[entry_point], strict=True)
-    return registry
+    return pack_registry("finance", "embedtune_finance")
 
 
 def test_pack_registers_its_components(registry):
@@ -165,10 +161,6 @@ def test_shipped_data_is_small_and_carries_the_wordnet_licence():
 
 
 def test_bundled_set_sizes_match_what_the_readers_give(registry):
-    from embedtune_core.data import load_data
-    from embedtune_core.packkit import describe_size
+    from embedtune_core.testing import assert_bundled_sets_described
 
-    for component in registry.components("dataset_reader"):
-        assert component.meta["bundled"] and component.meta["licence"]
-        bundle = load_data(registry, f"builtin:{component.name}")
-        assert component.meta["size"] == describe_size(bundle), component.name
+    assert_bundled_sets_described(registry)
