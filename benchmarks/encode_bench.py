@@ -16,8 +16,9 @@ import argparse
 import os
 import re
 import sys
-import time
 from pathlib import Path
+
+from _timing import best_of  # benchmarks/_timing.py, beside this script
 
 
 def hpo_texts(limit: int) -> list[str]:
@@ -44,14 +45,6 @@ def hpo_texts(limit: int) -> list[str]:
         out.extend(texts[: limit - len(out)])
     return out
 
-
-def best_of(repeat: int, fn):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main(argv=None) -> None:

@@ -26,10 +26,11 @@ import argparse
 import os
 import platform
 import sys
-import time
 import warnings
 
 import numpy as np
+
+from _timing import best_of  # benchmarks/_timing.py, beside this script
 
 KS = (1, 10, 100)
 NAMES = ("ndcg", "mrr", "map", "recall", "precision", "f1")
@@ -53,14 +54,6 @@ def make_data(queries: int, depth: int, seed: int):
             qrels[q][f"unretrieved{i}_{extra}"] = int(rng.integers(1, 4))
     return qrels, run
 
-
-def best_of(repeat: int, fn):
-    times, result = [], None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 # -- the tools --------------------------------------------------------------------------------
