@@ -62,8 +62,8 @@ def main(argv=None) -> None:
     import numpy as np
     import torch
 
-    from embedtune_core.encoding import encode
-    from embedtune_core.models import load_model
+    from embedtune_core.embedding.encode import encode
+    from embedtune_core.embedding.models import load_model
 
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but torch sees no CUDA device")

@@ -58,7 +58,7 @@ def make_data(queries: int, depth: int, seed: int):
 
 # -- the tools --------------------------------------------------------------------------------
 def run_embedtune(registry, qrels, run):
-    from embedtune_core.ranking import RankedRun
+    from embedtune_core.ranking.ranked import RankedRun
 
     metrics = {name: registry.create("metric", name) for name in NAMES}
 
@@ -180,7 +180,7 @@ def main(argv=None) -> None:
         args.queries, args.repeat = 1000, 1
     warnings.filterwarnings("ignore")
 
-    from embedtune_core.registry import load_registry
+    from embedtune_core.plugins.registry import load_registry
 
     _, registry = load_registry()
     qrels, run = make_data(args.queries, args.depth, args.seed)

@@ -61,7 +61,7 @@ def bundled_hpo(registry, n_queries: int, n_corpus: int):
     """(queries, positives, corpus) from the bundled HPO set, or None when it is not installed."""
     if not registry.has("dataset_reader", "hpo-lay") or not registry.get("dataset_reader", "hpo-lay").meta.get("bundled"):
         return None
-    from embedtune_core.data import load_data, to_training_dataset
+    from embedtune_core.data.loading import load_data, to_training_dataset
 
     bundle = load_data(registry, "builtin:hpo-lay")
     dataset, _ = to_training_dataset(bundle)
@@ -94,9 +94,9 @@ def dense_bench(args, registry, queries, positives, corpus) -> None:
     import numpy as np
     from sentence_transformers.util import mine_hard_negatives
 
-    from embedtune_core.encoding import Encoder
-    from embedtune_core.mining import run_miner
-    from embedtune_core.models import load_model
+    from embedtune_core.embedding.encode import Encoder
+    from embedtune_core.mining.toolkit import run_miner
+    from embedtune_core.embedding.models import load_model
 
     model = load_model(args.model, device=args.device)
     dataset = datasets.Dataset.from_dict({"anchor": queries, "positive": positives})
@@ -227,7 +227,7 @@ def main(argv=None) -> None:
     print(f"torch threads {torch.get_num_threads()}, device {args.device}"
           + (f" ({torch.cuda.get_device_name()})" if args.device.startswith("cuda") else ""))
 
-    from embedtune_core.registry import load_registry
+    from embedtune_core.plugins.registry import load_registry
 
     _, registry = load_registry()
     data = None if args.synthetic else bundled_hpo(registry, args.queries, args.corpus)

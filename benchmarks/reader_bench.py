@@ -46,8 +46,8 @@ def main() -> None:
 
     import datasets
 
-    from embedtune_core.data import load_data
-    from embedtune_core.registry import load_registry
+    from embedtune_core.data.loading import load_data
+    from embedtune_core.plugins.registry import load_registry
 
     datasets.disable_progress_bars()
     _, registry = load_registry()

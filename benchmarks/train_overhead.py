@@ -1,7 +1,7 @@
 """What embedtune's training step costs over plain sentence-transformers code.
 
 The same model, data, loss (MNRL), batch, steps and settings are trained through
-``embedtune_core.training.train`` (callbacks, NaN guard, checkpoint at the end: what ``embedtune
+``embedtune_core.training.trainer.train`` (callbacks, NaN guard, checkpoint at the end: what ``embedtune
 train`` runs) and through a plain ``SentenceTransformerTrainer`` script, alternating which goes
 first, several times; the medians are compared. Two timings per run:
 
@@ -70,7 +70,7 @@ def model_folder(name: str, workdir: Path) -> str:
 
         return str(build_tiny_model(workdir / "tiny"))
     if name == "minilm":
-        from embedtune_core.models import DEFAULT_MODEL, resolve_model
+        from embedtune_core.embedding.models import DEFAULT_MODEL, resolve_model
 
         return resolve_model(DEFAULT_MODEL)
     if name == "bert-base":
@@ -90,7 +90,7 @@ def bert_base_shaped(folder: Path) -> str:
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from embedtune_core.models import DEFAULT_MODEL, resolve_model
+    from embedtune_core.embedding.models import DEFAULT_MODEL, resolve_model
 
     hf = folder / "_hf"
     hf.mkdir(parents=True, exist_ok=True)
@@ -148,7 +148,7 @@ class Clock:
 def settings(args) -> dict:
     import torch
 
-    from embedtune_core.training import resolve_precision
+    from embedtune_core.training.trainer import resolve_precision
 
     fp16, bf16 = resolve_precision("auto", args.device)
     if args.steps:
@@ -161,8 +161,8 @@ def settings(args) -> dict:
 def run_ours(model_path: str, data, args, conf: dict, workdir: Path) -> tuple[float, float]:
     from sentence_transformers import SentenceTransformer
 
-    from embedtune_core.config import TrainingConfig
-    from embedtune_core.training import build_loss, train
+    from embedtune_core.config.schema import TrainingConfig
+    from embedtune_core.training.trainer import build_loss, train
 
     model = SentenceTransformer(model_path, device=args.device)
     loss = build_loss(REGISTRY, "mnrl", model, "pairs", {})
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers.utils import logging as hf_logging
 
-    from embedtune_core.registry import load_registry
+    from embedtune_core.plugins.registry import load_registry
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()

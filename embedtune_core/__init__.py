@@ -8,6 +8,6 @@ callbacks) and how to find, register and run them. It imports nothing heavy at i
 __version__ = "0.1.0"
 
 from embedtune_core.errors import EmbedtuneError  # noqa: E402
-from embedtune_core.hookspecs import hookimpl  # noqa: E402
+from embedtune_core.plugins.hookspecs import hookimpl  # noqa: E402
 
 __all__ = ["EmbedtuneError", "hookimpl", "__version__"]

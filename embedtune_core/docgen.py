@@ -41,7 +41,7 @@ def cli_markdown() -> str:
 
 
 def configuration_markdown() -> str:
-    from embedtune_core.config import describe_fields
+    from embedtune_core.config.schema import describe_fields
 
     parts = [
         "# Configuration",

@@ -102,7 +102,7 @@ def build_tiny_model(
 def registered_plugin(plugin_set: Any, plugin: Any, name: str) -> Iterator[Any]:
     """Register ``plugin`` (a module, class or object with hookimpls) under ``name`` for the
     duration of the block, then unregister it."""
-    from embedtune_core.plugins import PluginRecord
+    from embedtune_core.plugins.manager import PluginRecord
 
     plugin_set.manager.register(plugin, name=name)
     plugin_set.records[name] = PluginRecord(name=name, module=repr(plugin))
@@ -155,7 +155,7 @@ def pack_registry(plugin_name: str, module: str) -> Any:
     tests work before the pack is installed too."""
     from importlib.metadata import EntryPoint
 
-    from embedtune_core.registry import load_registry
+    from embedtune_core.plugins.registry import load_registry
 
     entry_point = EntryPoint(name=plugin_name, value=module, group="embedtune")
     _, registry = load_registry(entry_points=[entry_point], strict=True)
@@ -165,8 +165,8 @@ def pack_registry(plugin_name: str, module: str) -> Any:
 def assert_bundled_sets_described(registry: Any) -> None:
     """Every dataset reader in ``registry`` is a bundled set whose registered ``size`` and
     ``licence`` (what `embedtune data list` shows) match what the reader really returns."""
-    from embedtune_core.data import load_data
-    from embedtune_core.packkit import describe_size
+    from embedtune_core.data.loading import load_data
+    from embedtune_core.data.splits import describe_size
 
     for component in registry.components("dataset_reader"):
         assert component.meta["bundled"] and component.meta["licence"], component.name

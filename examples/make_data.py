@@ -21,8 +21,8 @@ HERE = Path(__file__).resolve().parent / "data"
 
 def main() -> None:
     from embedtune_core import io as eio
-    from embedtune_core.data import load_data, to_training_dataset
-    from embedtune_core.registry import load_registry
+    from embedtune_core.data.loading import load_data, to_training_dataset
+    from embedtune_core.plugins.registry import load_registry
 
     _, registry = load_registry()
     faq = load_data(registry, "builtin:construction-faq")

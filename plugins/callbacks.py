@@ -37,7 +37,7 @@ def metrics_log(path: str | None = None) -> Any:
 
 def progress(show_eval: Any = True) -> Any:
     """A progress bar over the training steps with the latest loss (on by default; --quiet hides it)."""
-    from embedtune_core.training import make_progress
+    from embedtune_core.training.trainer import make_progress
 
     return make_progress(show_eval=_flag("progress", "show_eval", show_eval))
 
@@ -74,21 +74,21 @@ def _check_progress(show_eval: Any = True) -> None:
 
 
 def _check_report_to(to: str = "tensorboard", log_dir: str | None = None) -> None:
-    from embedtune_core.training import check_report_to
+    from embedtune_core.training.trainer import check_report_to
 
     check_report_to(to, key="training.callback_options.report-to.to", error=ComponentError)
 
 
 def nan_guard() -> Any:
     """Stop training when the loss is NaN or infinite, keeping the last good checkpoint (always on)."""
-    from embedtune_core.training import make_nan_guard
+    from embedtune_core.training.trainer import make_nan_guard
 
     return make_nan_guard()
 
 
 def report_to(to: str = "tensorboard", log_dir: str | None = None) -> Any:
     """Send the training logs to tensorboard or wandb (the package must be installed)."""
-    from embedtune_core.training import check_report_to
+    from embedtune_core.training.trainer import check_report_to
 
     name = check_report_to(to, key="training.callback_options.report-to.to", error=ComponentError)
     if name == "wandb":
@@ -108,7 +108,7 @@ def report_to(to: str = "tensorboard", log_dir: str | None = None) -> Any:
 
 
 def _flag(callback: str, option: str, value: Any) -> bool:
-    from embedtune_core.config import parse_flag
+    from embedtune_core.config.schema import parse_flag
 
     try:
         return parse_flag(value)

@@ -21,7 +21,7 @@ from typing import Any, Iterable
 
 from embedtune_core import hookimpl
 from embedtune_core.errors import ComponentError, closest
-from embedtune_core.training import st_losses
+from embedtune_core.training.trainer import st_losses
 from embedtune_core.types import DATASET_TYPES
 
 IN_BATCH_TYPES = ("pairs", "triplets", "nli", "ir", "hard-negatives")
@@ -83,7 +83,7 @@ def choice(loss: str, option: str, value: Any, allowed: Iterable[str]) -> str:
 
 
 def boolean(loss: str, option: str, value: Any) -> bool:
-    from embedtune_core.config import parse_flag
+    from embedtune_core.config.schema import parse_flag
 
     try:
         return parse_flag(value)
@@ -242,7 +242,7 @@ def matryoshka(
     registry: Any = None,
 ) -> Any:
     """MatryoshkaLoss: trains a base loss at several truncated sizes of the embedding."""
-    from embedtune_core.models import embedding_dim
+    from embedtune_core.embedding.models import embedding_dim
 
     base_component, base_options, dim_list, weight_list, steps = _matryoshka_settings(
         registry, base, base_options, dims, weights, n_dims_per_step

@@ -2,7 +2,7 @@
 
 Each is defined as trec_eval defines it (``ndcg_cut``, ``recip_rank`` on the top K, ``map_cut``,
 ``recall``, ``P``; F1 as ranx's ``f1``), computed with numpy over an
-:class:`embedtune_core.ranking.RankedRun`, whose cached cumulative arrays are shared by all
+:class:`embedtune_core.ranking.ranked.RankedRun`, whose cached cumulative arrays are shared by all
 metrics and cut-offs. See docs/metrics.md for the formulas.
 """
 

@@ -2,7 +2,7 @@
 curriculum.
 
 The retrieval-based ones (bm25, dense, partial-match, domain-confusion) share the guards of
-``embedtune_core.mining``; see ``docs/mining.md`` for every option and its default.
+``embedtune_core.mining.toolkit``; see ``docs/mining.md`` for every option and its default.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from embedtune_core import hookimpl
-from embedtune_core.mining import CandidateSource, RetrievalMiner, _pad
+from embedtune_core.mining.toolkit import CandidateSource, RetrievalMiner, _pad
 
 #: what each miner needs a model for: "required" (it ranks or scores with it), "guards" (it
 #: uses it, when there is one, for the margin guards), "no"
@@ -35,8 +35,8 @@ def request_encoder(request: Any, options: dict) -> Any:
     """The request's encoder, or one for ``options['model']`` (default: the bundled MiniLM)."""
     if request.encoder is not None:
         return request.encoder
-    from embedtune_core.encoding import Encoder
-    from embedtune_core.models import DEFAULT_MODEL, load_model
+    from embedtune_core.embedding.encode import Encoder
+    from embedtune_core.embedding.models import DEFAULT_MODEL, load_model
 
     model = load_model(options.get("model") or DEFAULT_MODEL, device=options.get("device"))
     return Encoder(model, batch_size=options.get("encode_batch_size") or 128)
@@ -87,7 +87,7 @@ class DenseSource(CandidateSource):
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np
 
-        from embedtune_core.retrieval import top_k
+        from embedtune_core.embedding.search import top_k
 
         q = self.query_emb[query_ids]
         if self.faiss_index is not None:
@@ -371,7 +371,7 @@ class PoolSource(CandidateSource):
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np
 
-        from embedtune_core.retrieval import top_k
+        from embedtune_core.embedding.search import top_k
 
         out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
         out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
@@ -512,7 +512,7 @@ class ContradictionMiner:
     }
 
     def __init__(self, **options: Any) -> None:
-        from embedtune_core.mining import parse_options
+        from embedtune_core.mining.toolkit import parse_options
 
         _, self.options = parse_options(self.name, options, self.own_options, guards=False)
 
@@ -521,7 +521,7 @@ class ContradictionMiner:
         """``(premise by key, entailments by key, contradictions by key, neutral count)`` from NLI
         records, or from (anchor, positive, negative...) rows whose negatives are labelled ones
         (the triplets training data built from NLI)."""
-        from embedtune_core.data import normalise_text
+        from embedtune_core.data.loading import normalise_text
         from embedtune_core.errors import DataError
 
         columns = list(getattr(dataset, "column_names", []) or [])
@@ -565,9 +565,9 @@ class ContradictionMiner:
         import datasets
         import numpy as np
 
-        from embedtune_core.data import normalise_text
+        from embedtune_core.data.loading import normalise_text
         from embedtune_core.errors import DataError
-        from embedtune_core.mining import Guards, Selection, build_result, check_request, fill_short, prepare_pairs
+        from embedtune_core.mining.toolkit import Guards, Selection, build_result, check_request, fill_short, prepare_pairs
         from embedtune_core.types import MiningStats
 
         check_request(request)
@@ -687,7 +687,7 @@ class CurriculumMiner:
     stage k holding bands 1..k (easy rows repeat, the data grows harder stage by stage). Rows
     are shuffled within a band (stage) unless ``shuffle_within`` is false. The result says
     ``stats.extra["ordered"] = True``: train it with a sequential sampler
-    (``embedtune_core.mining.sequential_batch_sampler``), not a shuffling one.
+    (``embedtune_core.mining.toolkit.sequential_batch_sampler``), not a shuffling one.
     """
 
     name = "curriculum"
@@ -702,7 +702,7 @@ class CurriculumMiner:
 
     def __init__(self, registry: Any = None, **options: Any) -> None:
         from embedtune_core.errors import ConfigError
-        from embedtune_core.mining import parse_options
+        from embedtune_core.mining.toolkit import parse_options
 
         _, self.options = parse_options(self.name, options, self.own_options, guards=False)
         if self.options["bands"] < 1:
@@ -711,7 +711,7 @@ class CurriculumMiner:
         if base.split(":")[-1] == "curriculum":
             raise ConfigError("the curriculum miner cannot wrap itself", key="mining.options.base")
         if registry is None:
-            from embedtune_core.registry import load_registry
+            from embedtune_core.plugins.registry import load_registry
 
             _, registry = load_registry()
         self.base = registry.create("negative_miner", base, **dict(self.options["base_options"]))
@@ -720,7 +720,7 @@ class CurriculumMiner:
         import attrs
         import numpy as np
 
-        from embedtune_core.mining import check_request
+        from embedtune_core.mining.toolkit import check_request
 
         check_request(request)
         encoder = CachingEncoder(request_encoder(request, self.options))

@@ -25,7 +25,7 @@ TYPE_DESCRIPTIONS = {
 
 def read_rows(source: Any, options: dict, dataset_type: str) -> Any:
     """Read and validate a row-type source (every type but ``ir``)."""
-    from embedtune_core.datafiles import check_options, load_tables, records_to_columns, to_dataset
+    from embedtune_core.data.files import check_options, load_tables, records_to_columns, to_dataset
     from embedtune_core.errors import DataError
     from embedtune_core.types import DataBundle
 
@@ -52,7 +52,7 @@ def read_rows(source: Any, options: dict, dataset_type: str) -> Any:
 
 def read_ir(source: Any, options: dict) -> Any:
     """Read and validate a BEIR-style IR folder."""
-    from embedtune_core.datafiles import check_options, read_ir_folder
+    from embedtune_core.data.files import check_options, read_ir_folder
     from embedtune_core.errors import DataError
     from embedtune_core.types import DataBundle
 

@@ -27,14 +27,14 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture
 def plugin_set():
     """A fresh plugin manager with the installed plugins."""
-    from embedtune_core.plugins import load_plugins
+    from embedtune_core.plugins.manager import load_plugins
 
     return load_plugins(strict=False)
 
 
 @pytest.fixture
 def registry(plugin_set):
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     return build_registry(plugin_set)
 
@@ -81,7 +81,7 @@ class FakeEntryPoint:
 @pytest.fixture
 def fake_entry_points(monkeypatch):
     """Replace the installed entry points with the given fakes (plus, optionally, the real ones)."""
-    from embedtune_core import plugins
+    from embedtune_core.plugins import manager as plugins
 
     real = list(plugins.iter_entry_points())
 

@@ -2,7 +2,7 @@
 
 import json
 
-from embedtune_core.advice import max_batch_for_memory
+from embedtune_core.training.advice import max_batch_for_memory
 from embedtune_core.testing import invoke
 
 MINILM = {"hidden": 384, "layers": 6, "heads": 12, "parameters": 22_000_000}

@@ -151,7 +151,8 @@ def test_bad_input(case, tmp_path, monkeypatch, request):
         values["tiny_model"] = request.getfixturevalue("tiny_model")
     args = [_fill(a, values) for a in args]
 
-    from embedtune_core import mining, models
+    from embedtune_core.embedding import models
+    from embedtune_core.mining import toolkit as mining
 
     loads = []
 

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from embedtune_core.data import check_leakage, eval_ir, load_data, normalise_text, to_training_dataset
+from embedtune_core.data.loading import check_leakage, eval_ir, load_data, normalise_text, to_training_dataset
 from embedtune_core.errors import DataError
 from embedtune_core.types import IRData
 from embedtune_plugins import bundled

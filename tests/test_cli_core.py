@@ -16,7 +16,7 @@ def test_version():
 def test_import_and_help_do_not_import_torch():
     code = (
         "import sys\n"
-        "import embedtune_core, embedtune_core.config, embedtune_core.registry\n"
+        "import embedtune_core, embedtune_core.config.schema, embedtune_core.plugins.registry\n"
         "from embedtune_core.cli.main import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "heavy = [m for m in ('torch', 'transformers', 'sentence_transformers', 'datasets') if m in sys.modules]\n"

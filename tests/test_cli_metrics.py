@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from embedtune_core.testing import invoke
-from embedtune_core.trec import format_qrels, format_run, read_qrels, read_run
+from embedtune_core.ranking.trec import format_qrels, format_run, read_qrels, read_run
 from test_metrics import expected, random_case, trec, truncated
 
 SPECS = ["ndcg@10", "mrr@10", "map@100", "recall@5", "precision@3", "f1@10", "ndcg@1"]

@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from embedtune_core.mining import match_text
+from embedtune_core.mining.toolkit import match_text
 from embedtune_core.testing import TINY_CORPUS, invoke
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ def read_jsonl(path):
 
 
 def assert_hard_negatives(path, n, registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     rows = read_jsonl(path)
     assert rows
@@ -99,7 +99,7 @@ def test_ir_data_mines_over_its_corpus_and_writes_triplets(tmp_path, registry):
     rows = read_jsonl(out)
     assert rows and all(list(r) == ["anchor", "positive", "negative"] for r in rows)
     assert json.loads(result.stdout)["stats"]["extra"]["score"].startswith("bm25 scores")
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     assert len(load_data(registry, str(out), dataset_type="triplets").train) == len(rows)
 

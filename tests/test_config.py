@@ -2,7 +2,7 @@
 
 import pytest
 
-from embedtune_core.config import RunConfig, apply_overrides, load_file
+from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
 from embedtune_core.errors import ConfigError
 
 

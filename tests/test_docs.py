@@ -4,7 +4,7 @@ import inspect
 import pathlib
 import re
 
-from embedtune_core import hookspecs
+from embedtune_core.plugins import hookspecs
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 HOOKS = sorted(

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from embedtune_core.encoding import Encoder, encode
+from embedtune_core.embedding.encode import Encoder, encode
 from embedtune_core.testing import TINY_CORPUS
 
 
@@ -97,7 +97,7 @@ def test_bad_arguments(model):
 def test_minilm_same_embeddings_as_model_encode():
     import re
 
-    from embedtune_core.models import load_model
+    from embedtune_core.embedding.models import load_model
 
     model = load_model("sentence-transformers/all-MiniLM-L6-v2", device="cpu")
     texts = [re.sub(r"\s+", " ", t) for t in sample_texts(60, seed=3)]

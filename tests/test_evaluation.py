@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from embedtune_core.evaluation import compare, comparison_table, evaluate_model, evaluation_set
+from embedtune_core.pipeline.evaluation import evaluate_model, evaluation_set
+from embedtune_core.pipeline.results import compare, comparison_table
 from embedtune_core.testing import TINY_CORPUS, invoke
 from embedtune_core.types import DataBundle, IRData
 

@@ -303,7 +303,8 @@ def test_ctrl_c_during_training_leaves_a_run_that_resume_finishes(tiny_model, tm
 
 @pytest.mark.parametrize("where", ["mining", "evaluate-after"])
 def test_ctrl_c_outside_training_leaves_a_run_that_resume_finishes(where, tiny_model, tmp_path, monkeypatch):
-    from embedtune_core import evaluation, mining
+    from embedtune_core.mining import toolkit as mining
+    from embedtune_core.pipeline import evaluation
 
     work = tmp_path / "work"
     work.mkdir()

@@ -1,7 +1,7 @@
 """Each registry hook, exercised through a throwaway plugin and the real registry build."""
 
 from embedtune_core import hookimpl
-from embedtune_core.registry import build_registry
+from embedtune_core.plugins.registry import build_registry
 
 
 def _one(plugin_set, throwaway_plugin, hook_name, kind, **meta):

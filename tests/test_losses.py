@@ -4,9 +4,9 @@ the configured options, they reject bad options and mismatched data, and each on
 import pytest
 import torch
 
-from embedtune_core.config import TrainingConfig
+from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import ComponentError
-from embedtune_core.training import build_loss, fit_dataset, loss_accepts, recommend_loss, train
+from embedtune_core.training.trainer import build_loss, fit_dataset, loss_accepts, recommend_loss, train
 from training_samples import columns, dataset
 
 
@@ -247,7 +247,7 @@ def docs_example(heading):
 
 
 def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plugin, model, tmp_path):
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     module, code = docs_example("A custom loss")
     assert len(code.strip().splitlines()) <= 22
@@ -270,7 +270,7 @@ def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plu
 
 
 def test_docs_custom_callback_example_gets_its_options(plugin_set, throwaway_plugin, model, tmp_path, capsys):
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     module, _ = docs_example("A custom callback")
     throwaway_plugin(module, "docs-callbacks")

@@ -7,8 +7,8 @@ import pytest
 import pytrec_eval
 
 from embedtune_core.errors import DataError, EmbedtuneError
-from embedtune_core.evaluation import compute_metrics
-from embedtune_core.ranking import RankedRun
+from embedtune_core.ranking.metrics import compute_metrics
+from embedtune_core.ranking.ranked import RankedRun
 
 KS = (1, 2, 3, 5, 10, 20, 50)
 TREC_NAMES = {"ndcg": "ndcg_cut_{k}", "map": "map_cut_{k}", "precision": "P_{k}", "recall": "recall_{k}"}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from embedtune_core.errors import ComponentError, ConfigError, DataError
-from embedtune_core.mining import match_text, run_miner, sequential_batch_sampler
+from embedtune_core.mining.toolkit import match_text, run_miner, sequential_batch_sampler
 from embedtune_core.types import IRData, MiningRequest, MiningResult, MiningStats
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -67,8 +67,8 @@ def corpus():
 
 @pytest.fixture(scope="module")
 def tiny_encoder(tiny_model):
-    from embedtune_core.encoding import Encoder
-    from embedtune_core.models import load_model
+    from embedtune_core.embedding.encode import Encoder
+    from embedtune_core.embedding.models import load_model
 
     return Encoder(load_model(tiny_model, device="cpu"))
 
@@ -122,7 +122,7 @@ def test_miners_without_a_corpus_use_the_positives(registry, pairs):
 
 
 def test_contradiction_miner(registry, tmp_path):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, str(ROOT / "tests" / "data" / "nli.jsonl"), dataset_type="nli")
     result = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=1, options={"short": "drop"})
@@ -163,7 +163,7 @@ def test_contradiction_needs_nli_data(registry, pairs):
 
 def test_contradiction_pools_labelled_negatives_of_triplets(registry):
     """The pipeline trains NLI data as triplets: the miner pools each anchor's labelled negatives."""
-    from embedtune_core.data import load_data, to_training_dataset
+    from embedtune_core.data.loading import load_data, to_training_dataset
 
     bundle = load_data(registry, str(ROOT / "tests" / "data" / "nli.jsonl"), dataset_type="nli")
     triplets, kind = to_training_dataset(bundle)
@@ -312,7 +312,7 @@ def test_run_miner_rejects_a_miner_returning_the_wrong_shape(registry, throwaway
     import datasets
 
     from embedtune_core import hookimpl
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     class Broken:
         def __init__(self, **options):
@@ -499,7 +499,7 @@ def test_bm25_miner_matches_bm25s(registry):
     import bm25s
 
     from embedtune_plugins.miners import BM25Source
-    from embedtune_core.mining import prepare_pairs
+    from embedtune_core.mining.toolkit import prepare_pairs
 
     ds, corpus = paraphrase_data(seed=3, n_rows=20, n_corpus=150)
     n, depth_extra = 3, 1
@@ -568,7 +568,7 @@ def test_cross_encoder_rescoring_decides_the_guards_and_the_order(registry, pair
 def test_docs_custom_miner_example_runs(registry, throwaway_plugin, plugin_set, pairs, corpus):
     import types
 
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     text = (ROOT / "docs" / "mining.md").read_text(encoding="utf-8")
     section = text.split("## Writing a custom miner in a pack", 1)[1]
@@ -584,7 +584,7 @@ def test_docs_custom_miner_example_runs(registry, throwaway_plugin, plugin_set, 
 
 
 def test_docs_list_every_builtin_miner_and_guard():
-    from embedtune_core.mining import GUARD_OPTIONS
+    from embedtune_core.mining.toolkit import GUARD_OPTIONS
     from embedtune_plugins.miners import MODEL_USE
 
     text = (ROOT / "docs" / "mining.md").read_text(encoding="utf-8")

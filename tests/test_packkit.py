@@ -1,4 +1,4 @@
-"""embedtune_core.packkit and embedtune_core.taxonomy: the helpers domain packs build their
+"""embedtune_core.data.splits and embedtune_core.mining.taxonomy: the helpers domain packs build their
 readers and miners from (split, bundle, option checks, picking negatives, concept hierarchy)."""
 
 import hashlib
@@ -11,27 +11,16 @@ import numpy as np
 import pytest
 from datasets import Dataset
 
-from embedtune_core import packkit
+from embedtune_core.data import splits as packkit
 from embedtune_core.errors import ComponentError, DataError
-from embedtune_core.packkit import (
-    check_miner_options,
-    describe_size,
-    eval_groups,
-    hash_fraction,
-    ir_bundle,
-    jaccard,
-    pairs_bundle,
-    pick_negatives,
-    pool_of,
-    reader_options,
-    words,
-)
-from embedtune_core.taxonomy import Taxonomy, concept_index, normal
+from embedtune_core.data.splits import describe_size, eval_groups, hash_fraction, ir_bundle, pairs_bundle, reader_options
+from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
 from embedtune_core.types import IRData, MiningRequest
 
 
 def test_importing_the_helpers_stays_light():
-    code = ("import sys\nimport embedtune_core.packkit, embedtune_core.taxonomy\n"
+    code = ("import sys\nimport embedtune_core.data.splits, embedtune_core.mining.taxonomy\n"
             "print([m for m in ('torch', 'datasets', 'numpy', 'transformers') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from datasets import Dataset
 
-from embedtune_core.data import load_data
+from embedtune_core.data.loading import load_data
 from embedtune_core.testing import invoke
 from embedtune_core.types import MiningRequest
 
@@ -109,12 +109,12 @@ def test_each_miner_picks_its_domain_negative(registry, miner):
 def _pipeline_ready():
     from importlib.util import find_spec
 
-    from embedtune_core import pipeline
+    from embedtune_core.pipeline import runner as pipeline
 
-    missing = [m for m in ("embedtune_core.training", "embedtune_core.evaluation", "embedtune_core.mining")
+    missing = [m for m in ("embedtune_core.training.trainer", "embedtune_core.pipeline.evaluation", "embedtune_core.mining.toolkit")
                if find_spec(m) is None]
     if not hasattr(pipeline, "run_pipeline"):
-        missing.insert(0, "embedtune_core.pipeline.run_pipeline")
+        missing.insert(0, "embedtune_core.pipeline.runner.run_pipeline")
     return missing
 
 
@@ -123,8 +123,8 @@ def test_each_packs_pipeline_runs_on_a_slice(pack, tiny_model, tmp_path, registr
     missing = _pipeline_ready()
     if missing:
         pytest.skip("the pipeline runner is not complete here: missing " + ", ".join(missing))
-    from embedtune_core.config import RunConfig, apply_overrides, load_file
-    from embedtune_core.pipeline import run_pipeline
+    from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
+    from embedtune_core.pipeline.runner import run_pipeline
 
     data = load_file(ROOT / "contrib" / f"embedtune-{pack}" / "pipeline.toml")
     apply_overrides(data, [

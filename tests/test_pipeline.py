@@ -5,10 +5,10 @@ import json
 import pytest
 
 from embedtune_core import hookimpl
-from embedtune_core.config import RunConfig
+from embedtune_core.config.schema import RunConfig
 from embedtune_core.errors import EmbedtuneError
-from embedtune_core.pipeline import run_pipeline
-from embedtune_core.registry import build_registry
+from embedtune_core.pipeline.runner import run_pipeline
+from embedtune_core.plugins.registry import build_registry
 
 
 def small_config(tiny_model, tmp_path, **sections):
@@ -80,7 +80,7 @@ def test_existing_run_is_refused_then_overwritten(tiny_model, tmp_path, registry
 
 def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, registry, monkeypatch):
     config = small_config(tiny_model, tmp_path)
-    import embedtune_core.training as training
+    import embedtune_core.training.trainer as training
 
     real_train = training.train
 
@@ -93,7 +93,7 @@ def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, regi
     state = json.loads((tmp_path / "runs" / "p" / "state.json").read_text())
     assert "mining" in state and "before" in state
     monkeypatch.setattr(training, "train", real_train)
-    import embedtune_core.mining as mining
+    import embedtune_core.mining.toolkit as mining
 
     monkeypatch.setattr(mining, "run_miner", lambda *a, **k: pytest.fail("mined again on resume"))
     metrics = run_pipeline(config, registry, quiet=True, resume=True)
@@ -102,7 +102,7 @@ def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, regi
 
 
 def test_curriculum_mining_trains_in_order(tiny_model, tmp_path, registry, monkeypatch):
-    import embedtune_core.training as training
+    import embedtune_core.training.trainer as training
 
     seen = {}
     real_train = training.train

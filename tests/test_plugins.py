@@ -4,8 +4,8 @@ import pytest
 
 from embedtune_core import hookimpl
 from embedtune_core.errors import PluginLoadError
-from embedtune_core.plugins import load_plugins
-from embedtune_core.registry import build_registry
+from embedtune_core.plugins.manager import load_plugins
+from embedtune_core.plugins.registry import build_registry
 from embedtune_core.testing import invoke
 
 from conftest import FakeEntryPoint, make_module

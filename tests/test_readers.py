@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from embedtune_core.data import (
+from embedtune_core.data.loading import (
     check_leakage,
     eval_ir,
     load_data,

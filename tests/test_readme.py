@@ -5,7 +5,7 @@ import re
 import tomllib
 import types
 
-from embedtune_core.config import RunConfig
+from embedtune_core.config.schema import RunConfig
 
 README = (pathlib.Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
 
@@ -22,8 +22,8 @@ def test_readme_starts_with_the_two_commands():
 def test_readme_custom_miner_runs(plugin_set, throwaway_plugin):
     import datasets
 
-    from embedtune_core.mining import run_miner
-    from embedtune_core.registry import build_registry
+    from embedtune_core.mining.toolkit import run_miner
+    from embedtune_core.plugins.registry import build_registry
 
     (code,) = blocks("python")
     module = types.ModuleType("readme_miner")

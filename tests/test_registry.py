@@ -4,7 +4,7 @@ import pytest
 
 from embedtune_core import hookimpl
 from embedtune_core.errors import ComponentError
-from embedtune_core.registry import Registry, build_registry, normalise_kind
+from embedtune_core.plugins.registry import Registry, build_registry, normalise_kind
 
 
 def make_loss(model, scale=20.0):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from embedtune_core.config import RunConfig
+from embedtune_core.config.schema import RunConfig
 from embedtune_core.testing import invoke
 
 DATA = Path(__file__).parent / "data"
@@ -87,7 +87,7 @@ def test_yaml_python_tags_are_rejected_and_never_run(tag, tmp_path, monkeypatch)
 
 def test_overrides_with_python_tags_stay_strings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from embedtune_core.config import apply_overrides
+    from embedtune_core.config.schema import apply_overrides
 
     raw = "!!python/object/apply:os.system ['touch pwned']"
     data = apply_overrides({}, [f"model.name={raw}", "data.source=$(touch pwned)"])

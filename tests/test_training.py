@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from embedtune_core.config import TrainingConfig
+from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import ComponentError, ConfigError, RunFolderError
-from embedtune_core import training
-from embedtune_core.training import (
+from embedtune_core.training import trainer as training
+from embedtune_core.training.trainer import (
     build_loss,
     finish_run_dir,
     newest_checkpoint,
@@ -132,8 +132,8 @@ def test_report_to_needs_the_package(tmp_path, registry):
 
 MULTI_PROCESS = """
 import json, sys
-from embedtune_core.config import TrainingConfig
-from embedtune_core.training import prepare_run_dir, training_arguments
+from embedtune_core.config.schema import TrainingConfig
+from embedtune_core.training.trainer import prepare_run_dir, training_arguments
 config = TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3)
 run = prepare_run_dir(sys.argv[1])
 args = training_arguments(config, run, loss_name="mnrl", has_eval=False, device="cpu")
@@ -216,7 +216,7 @@ def test_callbacks_by_name_with_options(model, tmp_path, plugin_set, throwaway_p
     from transformers import TrainerCallback
 
     from embedtune_core import hookimpl
-    from embedtune_core.registry import build_registry
+    from embedtune_core.plugins.registry import build_registry
 
     seen = {}
 
@@ -343,7 +343,7 @@ def test_train_refuses_checkpoints_of_an_earlier_run(registry, model, tmp_path):
 def test_interrupt_saves_a_checkpoint_and_resume_continues(registry, tiny_model, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from embedtune_core.training import TrainingInterrupted
+    from embedtune_core.training.trainer import TrainingInterrupted
 
     config = quick(max_steps=8, save_steps=3, batch_size=4)
     data = dataset("pairs", repeat=2)
@@ -376,7 +376,7 @@ def test_first_ctrl_c_stops_cleanly_after_the_step(registry, model, tmp_path):
 
     from transformers import TrainerCallback
 
-    from embedtune_core.training import TrainingInterrupted
+    from embedtune_core.training.trainer import TrainingInterrupted
 
     class PressCtrlC(TrainerCallback):
         def on_step_begin(self, args, state, control, **kwargs):
@@ -416,9 +416,9 @@ import torch
 torch.set_num_threads(1)
 from sentence_transformers import SentenceTransformer
 from transformers import TrainerCallback
-from embedtune_core.config import TrainingConfig
-from embedtune_core.registry import load_registry
-from embedtune_core.training import build_loss, train
+from embedtune_core.config.schema import TrainingConfig
+from embedtune_core.plugins.registry import load_registry
+from embedtune_core.training.trainer import build_loss, train
 from training_samples import dataset
 
 model_path, run_dir, marker = sys.argv[1:4]

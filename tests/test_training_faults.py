@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
-from embedtune_core.config import TrainingConfig
+from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import TrainingError
-from embedtune_core.training import build_loss, checkpoints, newest_checkpoint, train
+from embedtune_core.training.trainer import build_loss, checkpoints, newest_checkpoint, train
 from training_samples import dataset
 
 

@@ -66,6 +66,6 @@ def test_section_code_runs(title, body, tmp_path, monkeypatch):
                 assert "embedtune" in data["project"]["dependencies"]
                 assert data["project"]["entry-points"]["embedtune"]
             else:
-                from embedtune_core.config import RunConfig
+                from embedtune_core.config.schema import RunConfig
 
                 RunConfig.from_dict(data)

@@ -24,10 +24,10 @@ def command(app: AppContext, source: str, dataset_type: str | None, model: str |
     batch - 1), warmup (10%, 15-20% if early oscillation), learning rate, which loss; and checks:
     minimum size for the type, duplicates, leakage, texts longer than the model's max length.
     """
-    from embedtune_core.advice import advise, model_shape
-    from embedtune_core.data import load_data
-    from embedtune_core.datastats import bundle_stats, load_token_counter
-    from embedtune_core.models import DEFAULT_MODEL, resolve_model
+    from embedtune_core.training.advice import advise, model_shape
+    from embedtune_core.data.loading import load_data
+    from embedtune_core.data.stats import bundle_stats, load_token_counter
+    from embedtune_core.embedding.models import DEFAULT_MODEL, resolve_model
 
     model = model or DEFAULT_MODEL
     bundle = load_data(app.registry, source, dataset_type=dataset_type)

@@ -18,14 +18,14 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
 def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
     """Print the resolved config: FILE with overrides and every default filled in."""
-    from embedtune_core.config import RunConfig
+    from embedtune_core.config.schema import RunConfig
     from embedtune_core.cli.output import echo_json
 
     config = RunConfig.from_file(file, overrides)
     if as_json:
         echo_json(config.to_dict())
     else:
-        from embedtune_core.configio import to_toml
+        from embedtune_core.config.writer import to_toml
 
         click.echo(to_toml(config.to_dict()), nl=False)
 
@@ -36,8 +36,8 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @pass_app
 def validate(app: AppContext, file: str, overrides: tuple[str, ...]) -> None:
     """Check FILE: keys, values, and that every named component is registered."""
-    from embedtune_core.config import RunConfig
-    from embedtune_core.pipeline import check_components
+    from embedtune_core.config.schema import RunConfig
+    from embedtune_core.pipeline.runner import check_components
 
     config = RunConfig.from_file(file, overrides)
     check_components(config, app.registry, source=file)

@@ -63,7 +63,7 @@ def reader_options(columns: tuple[str, ...], split: str | None, eval_split: str 
 
 
 def read_source(app: AppContext, path: str, dataset_type: str | None, reader: str | None, options: dict[str, Any]) -> Any:
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     return load_data(app.registry, path, dataset_type=dataset_type, reader=reader, options=options)
 
@@ -141,8 +141,8 @@ def stats(
     """Counts, text lengths in model tokens, duplicates, leakage and whether the size meets the
     minimum for the type."""
     from embedtune_core.cli.output import echo_json
-    from embedtune_core.datastats import bundle_stats, format_stats, load_token_counter
-    from embedtune_core.models import DEFAULT_MODEL
+    from embedtune_core.data.stats import bundle_stats, format_stats, load_token_counter
+    from embedtune_core.embedding.models import DEFAULT_MODEL
 
     options = reader_options(columns, split, eval_split, extra_options)
     bundle = read_source(app, path, dataset_type, reader, options)

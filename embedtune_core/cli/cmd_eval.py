@@ -24,7 +24,7 @@ def _dims(value: str | None) -> list[int]:
 
 
 def _metrics(values: tuple[str, ...]) -> list[str]:
-    from embedtune_core.config import DEFAULT_METRICS
+    from embedtune_core.config.schema import DEFAULT_METRICS
 
     specs = [s.strip() for v in values for s in v.split(",") if s.strip()]
     return specs or list(DEFAULT_METRICS)
@@ -78,10 +78,11 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
         --against sentence-transformers/all-MiniLM-L6-v2
     """
     from embedtune_core.cli.output import echo_json
-    from embedtune_core.data import load_data
-    from embedtune_core.evaluation import compare, comparison_table, evaluate_model, evaluation_set, results_table
-    from embedtune_core.models import check_model, load_model
-    from embedtune_core.pipeline import parse_metric
+    from embedtune_core.data.loading import load_data
+    from embedtune_core.pipeline.evaluation import evaluate_model, evaluation_set
+    from embedtune_core.pipeline.results import compare, comparison_table, results_table
+    from embedtune_core.embedding.models import check_model, load_model
+    from embedtune_core.ranking.metrics import parse_metric
 
     dim_list = _dims(dims)
     specs = _metrics(metric_values)

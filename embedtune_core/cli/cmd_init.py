@@ -33,7 +33,7 @@ def command(dataset_type: str, output: str, force: bool) -> None:
     """
     from embedtune_core import io as eio
     from embedtune_core.errors import EmbedtuneError
-    from embedtune_core.starter import starter_toml
+    from embedtune_core.config.starter import starter_toml
 
     path = Path(output)
     if path.exists() and not force:

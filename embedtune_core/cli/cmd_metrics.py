@@ -29,11 +29,11 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
     cut-off K; values equal trec_eval's ndcg_cut, recip_rank (top K), map_cut, recall and P.
     """
     from embedtune_core.cli.output import echo_json
-    from embedtune_core.config import DEFAULT_METRICS
+    from embedtune_core.config.schema import DEFAULT_METRICS
     from embedtune_core.errors import DataError, EmbedtuneError
-    from embedtune_core.evaluation import compute_metrics
-    from embedtune_core.pipeline import parse_metric
-    from embedtune_core.trec import read_qrels, read_run
+    from embedtune_core.ranking.metrics import compute_metrics
+    from embedtune_core.ranking.metrics import parse_metric
+    from embedtune_core.ranking.trec import read_qrels, read_run
 
     specs = list(metrics) or list(DEFAULT_METRICS)
     for spec in specs:

@@ -50,7 +50,7 @@ def read_corpus_file(path: str) -> tuple[list[str], list[Any] | None]:
     """Candidate texts (and categories) from ``path``: ``.txt`` (one text a line) or a table
     (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``) with a ``text`` field, an optional
     ``title`` (prefixed, as in BEIR corpora) and an optional ``category``."""
-    from embedtune_core.datafiles import read_table, read_text
+    from embedtune_core.data.files import read_table, read_text
 
     file = Path(path)
     if file.suffix.lower() == ".txt":
@@ -131,10 +131,10 @@ def command(
     through -O. Prints a statistics table: candidates seen, dropped, negatives written, anchors
     that got fewer than asked.
     """
-    from embedtune_core.data import load_data, to_training_dataset
+    from embedtune_core.data.loading import load_data, to_training_dataset
     from embedtune_core.io import write_jsonl
-    from embedtune_core.mining import check_miner, run_miner, stats_rows
-    from embedtune_core.models import check_model
+    from embedtune_core.mining.toolkit import check_miner, run_miner, stats_rows
+    from embedtune_core.embedding.models import check_model
 
     miner_options = collect_options(options)
     component = app.registry.get("negative_miner", miner)
@@ -173,8 +173,8 @@ def command(
     )
     encoder = None
     if wants_model:
-        from embedtune_core.encoding import Encoder
-        from embedtune_core.models import DEFAULT_MODEL, load_model
+        from embedtune_core.embedding.encode import Encoder
+        from embedtune_core.embedding.models import DEFAULT_MODEL, load_model
 
         encoder = Encoder(load_model(model or DEFAULT_MODEL, device=device))
     elif model is not None and use == "no":

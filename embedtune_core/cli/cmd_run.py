@@ -25,9 +25,9 @@ def command(app: AppContext, pipeline: str, overrides: tuple[str, ...], overwrit
     report.md and report.html. An existing run folder is refused unless --overwrite or
     --resume; Ctrl-C leaves a run that --resume continues.
     """
-    from embedtune_core.config import RunConfig
+    from embedtune_core.config.schema import RunConfig
     from embedtune_core.errors import EmbedtuneError
-    from embedtune_core.pipeline import run_pipeline
+    from embedtune_core.pipeline.runner import run_pipeline
 
     if overwrite and resume:
         raise EmbedtuneError("--overwrite and --resume exclude each other", hint="pick one")

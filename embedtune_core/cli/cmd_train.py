@@ -56,7 +56,7 @@ def build_config(config_file: str | None, model_name: str | None, source: str | 
     """A RunConfig from a config file (optional), the command's options, then ``-s`` overrides."""
     import os
 
-    from embedtune_core.config import RunConfig, apply_overrides, load_file
+    from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
     from embedtune_core.errors import ConfigError
 
     data: dict[str, Any] = load_file(config_file) if config_file else {}
@@ -90,7 +90,7 @@ def _limit(dataset: Any, limit: int | None) -> Any:
 
 def _training_form(dataset_type: str, data: Any) -> Any:
     """Training rows of ``data`` (rows of ``dataset_type``, or an IRData)."""
-    from embedtune_core.data import to_training_dataset
+    from embedtune_core.data.loading import to_training_dataset
     from embedtune_core.types import DataBundle
 
     dataset, _ = to_training_dataset(DataBundle(dataset_type=dataset_type, train=data))
@@ -110,11 +110,11 @@ def run_training(config: Any, registry: Any, *, overwrite: bool = False, resume:
     import time
 
     from embedtune_core import io as eio
-    from embedtune_core.configio import to_toml
-    from embedtune_core.data import load_data, split_train_eval
+    from embedtune_core.config.writer import to_toml
+    from embedtune_core.data.loading import load_data, split_train_eval
     from embedtune_core.errors import ConfigError
-    from embedtune_core.models import check_model, load_model
-    from embedtune_core.training import (
+    from embedtune_core.embedding.models import check_model, load_model
+    from embedtune_core.training.trainer import (
         TRAINING_LOG,
         _hf_progress_bars,
         build_loss,
@@ -241,7 +241,7 @@ def _check_components(config: Any, registry: Any, source: str | None) -> None:
 
 def _warn_changes(config_path: Any, resolved: dict) -> None:
     """Tell the user which settings differ from the run being resumed."""
-    from embedtune_core.config import tomllib
+    from embedtune_core.config.schema import tomllib
 
     try:
         before = tomllib.loads(config_path.read_text(encoding="utf-8"))

@@ -52,8 +52,8 @@ class AppContext:
         self._registry = None
 
     def _load(self) -> None:
-        from embedtune_core.plugins import warn_broken
-        from embedtune_core.registry import load_registry
+        from embedtune_core.plugins.manager import warn_broken
+        from embedtune_core.plugins.registry import load_registry
 
         self._plugin_set, self._registry = load_registry(disabled=self.disabled, modules=self.modules)
         warn_broken(self._plugin_set)

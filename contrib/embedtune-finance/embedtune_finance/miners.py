@@ -15,8 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from embedtune_core.packkit import check_miner_options, jaccard, pick_negatives, pool_of, words
-from embedtune_core.taxonomy import Taxonomy, concept_index
+from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+from embedtune_core.mining.taxonomy import Taxonomy, concept_index
 
 
 @lru_cache(maxsize=1)

@@ -20,7 +20,7 @@ from importlib import resources
 from typing import Any
 
 from embedtune_core.errors import DataError
-from embedtune_core.packkit import ir_bundle, pairs_bundle, reader_options
+from embedtune_core.data.splits import ir_bundle, pairs_bundle, reader_options
 
 WORDNET_FILE = "wordnet_finance.jsonl"
 WORDNET_INFO = {

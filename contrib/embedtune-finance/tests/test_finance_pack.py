@@ -50,7 +50,7 @@ def test_entry_point_is_declared():
 
 
 def test_definition_to_term_reader_splits_by_concept(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-finance")
     again = load_data(registry, "builtin:finance:wordnet-finance")
@@ -68,7 +68,7 @@ def test_definition_to_term_reader_splits_by_concept(registry):
 
 
 def test_term_to_definition_direction(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-finance", options={"direction": "term-definition", "seed": 1})
     assert BOND in {**bundle.train.queries, **bundle.eval.queries}.values()
@@ -77,7 +77,7 @@ def test_term_to_definition_direction(registry):
 
 
 def test_synonym_pairs_never_share_a_term_across_splits(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-finance-synonyms")
     train_terms = {t.lower() for row in bundle.train for t in (row["anchor"], row["positive"])}
@@ -132,7 +132,7 @@ def test_confusable_terms_falls_back_to_random_and_triplets(registry):
 
 
 def test_confusable_terms_on_the_bundled_set(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-finance")
     pairs = [(bundle.train.queries[q], bundle.train.corpus[d]) for q in bundle.train.queries
@@ -147,7 +147,7 @@ def test_confusable_terms_on_the_bundled_set(registry):
 
 
 def test_recommended_pipeline_names_this_packs_components(registry):
-    from embedtune_core.config import RunConfig
+    from embedtune_core.config.schema import RunConfig
 
     config = RunConfig.from_file(PACK / "pipeline.toml")
     assert registry.has("dataset_reader", config.data.source.split(":", 2)[2])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from embedtune_core.packkit import check_miner_options, pick_negatives, pool_of, words
+from embedtune_core.mining.tiers import check_miner_options, pick_negatives, pool_of, words
 
 #: duty categories, each a regular expression over lower-cased text. They are matched in this
 #: order and each match is blanked out, so "must not" is a prohibition and not also an obligation.

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from embedtune_core.errors import DataError
-from embedtune_core.packkit import ir_bundle, pairs_bundle, reader_options
+from embedtune_core.data.splits import ir_bundle, pairs_bundle, reader_options
 
 FAQ_DISTRIBUTION = "zaragoza-construction-faq"
 FAQ_FILE = "zaragoza_construction_faq/data/faq-en.jsonl"

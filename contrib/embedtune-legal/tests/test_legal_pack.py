@@ -55,7 +55,7 @@ def ir_texts(ir):
 
 @pytest.mark.parametrize("name", ["regulatory-faq", "wordnet-law"])
 def test_ir_readers_split_without_leakage_and_deterministically(registry, name):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, f"builtin:{name}")
     again = load_data(registry, f"builtin:{name}")
@@ -74,7 +74,7 @@ def test_ir_readers_split_without_leakage_and_deterministically(registry, name):
 
 
 def test_faq_reader_reads_the_packaged_file(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:regulatory-faq")
     assert bundle.info["queries"] == 497 and bundle.info["documents"] == 503  # 6 questions asked twice
@@ -86,7 +86,7 @@ def test_faq_reader_reads_the_packaged_file(registry):
 
 
 def test_wordnet_law_reader(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-law")
     queries = {**bundle.train.queries, **bundle.eval.queries}
@@ -99,7 +99,7 @@ def test_wordnet_law_reader(registry):
 
 
 def test_synonym_pairs_never_share_a_term_across_splits(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:wordnet-law-synonyms")
     assert bundle.dataset_type == "pairs" and bundle.train.column_names == ["anchor", "positive"]
@@ -111,7 +111,7 @@ def test_synonym_pairs_never_share_a_term_across_splits(registry):
 
 
 def test_reader_options_are_checked(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     with pytest.raises(DataError, match="no option 'eval_fractoin'"):
         load_data(registry, "builtin:regulatory-faq", options={"eval_fractoin": 0.1})
@@ -190,7 +190,7 @@ def test_duty_contrast_with_a_model_drops_likely_false_negatives(registry):
 
 
 def test_miner_on_the_faq_finds_duty_contrasts(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:regulatory-faq")
     anchors, positives = [], []
@@ -211,7 +211,7 @@ def test_miner_on_the_faq_finds_duty_contrasts(registry):
 
 
 def test_recommended_pipeline_names_this_packs_components(registry):
-    from embedtune_core.config import RunConfig
+    from embedtune_core.config.schema import RunConfig
 
     config = RunConfig.from_file(PACK / "pipeline.toml")
     assert config.data.source.startswith("builtin:legal:")

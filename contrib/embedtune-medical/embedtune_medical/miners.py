@@ -25,8 +25,8 @@ from importlib import resources
 from typing import Any, Sequence
 
 from embedtune_core.errors import ComponentError
-from embedtune_core.packkit import check_miner_options, jaccard, pick_negatives, pool_of, words
-from embedtune_core.taxonomy import Taxonomy, concept_index, normal
+from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
 
 ONTOLOGIES = ("hpo", "icd10")
 

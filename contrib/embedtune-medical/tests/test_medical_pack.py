@@ -69,7 +69,7 @@ def check_split(bundle):
 
 
 def test_hpo_reader_maps_synonyms_to_the_term_and_splits_by_term(registry, doc):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:hpo-synonyms", options={"root": EYE})
     again = load_data(registry, "builtin:medical:hpo-synonyms", options={"root": EYE})
@@ -85,7 +85,7 @@ def test_hpo_reader_maps_synonyms_to_the_term_and_splits_by_term(registry, doc):
 
 
 def test_hpo_reader_options_are_checked(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     with pytest.raises(DataError, match="HP:9999999"):
         load_data(registry, "builtin:hpo-synonyms", options={"root": "HP:9999999"})
@@ -94,7 +94,7 @@ def test_hpo_reader_options_are_checked(registry):
 
 
 def test_icd10_reader_maps_subcategories_to_categories(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:icd10", options={"chapters": ["I"]})
     check_split(bundle)
@@ -155,7 +155,7 @@ def test_icd10_ontology(registry):
 
 
 def test_miner_on_the_bundled_set(registry):
-    from embedtune_core.data import load_data
+    from embedtune_core.data.loading import load_data
 
     bundle = load_data(registry, "builtin:hpo-synonyms", options={"root": EYE})
     pairs = [(bundle.train.queries[q], bundle.train.corpus[d]) for q in bundle.train.queries
@@ -169,7 +169,7 @@ def test_miner_on_the_bundled_set(registry):
 
 
 def test_recommended_pipeline_names_this_packs_components(registry):
-    from embedtune_core.config import RunConfig
+    from embedtune_core.config.schema import RunConfig
 
     config = RunConfig.from_file(PACK / "pipeline.toml")
     assert registry.has("dataset_reader", config.data.source.split(":", 2)[2])

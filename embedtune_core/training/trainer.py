@@ -28,7 +28,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
-from embedtune_core.config import TrainingConfig
+from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import ComponentError, ConfigError, RunFolderError, TrainingError
 from embedtune_core.types import DATASET_TYPES
 
@@ -363,7 +363,7 @@ def training_arguments(
     if config.batch_sampler == "auto":
         sampler = samplers.NO_DUPLICATES if in_batch_negatives else samplers.BATCH_SAMPLER
     elif config.batch_sampler == "sequential":  # keep an easy-to-hard (curriculum) order
-        from embedtune_core.mining import sequential_batch_sampler
+        from embedtune_core.mining.toolkit import sequential_batch_sampler
 
         sampler = sequential_batch_sampler
     else:
@@ -746,7 +746,7 @@ def _build_callbacks(config: TrainingConfig, registry: Any, run_dir: Path, quiet
     if not names:
         return []
     if registry is None:
-        from embedtune_core.registry import load_registry
+        from embedtune_core.plugins.registry import load_registry
 
         _, registry = load_registry()
     TrainerCallback = _callback_base()

@@ -16,7 +16,7 @@ from typing import Any, Iterable
 import attrs
 import pluggy
 
-from embedtune_core import hookspecs
+from embedtune_core.plugins import hookspecs
 from embedtune_core.errors import PluginLoadError
 
 ENTRY_POINT_GROUP = "embedtune"
@@ -88,7 +88,7 @@ def _env_list(name: str) -> list[str] | None:
 
 
 def strict_from_env() -> bool:
-    from embedtune_core.config import TRUE_WORDS
+    from embedtune_core.config.schema import TRUE_WORDS
 
     return os.environ.get("EMBEDTUNE_STRICT_PLUGINS", "").strip().lower() in TRUE_WORDS
 

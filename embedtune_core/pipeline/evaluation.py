@@ -1,85 +1,19 @@
-"""Evaluation: metrics of a run against qrels, and of a model on a data set.
-
-``compute_metrics`` ranks a run once (:class:`embedtune_core.ranking.RankedRun`) and computes
-every requested ``NAME@K`` with the registered metric components. ``evaluate_model`` encodes a
-data set with the shared encoder and reports, per Matryoshka dim, the IR metrics (IR data), the
-Spearman and Pearson correlations of cosine similarity with the gold score (STS) or the triplet
-accuracy (triplets, hard negatives). ``compare`` and ``comparison_table`` put two evaluations side
-by side.
-"""
+"""Evaluating a model on a data set: IR metrics of dense retrieval, STS correlations or triplet
+accuracy, at the full size and at each Matryoshka dim."""
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Sequence
 
 from embedtune_core.errors import DataError, EmbedtuneError
-from embedtune_core.pipeline import parse_metric
+from embedtune_core.ranking.metrics import _metric_objects, metrics_of_ranked
+
 
 #: what ``evaluate_model`` reports for each non-IR dataset type
 STS_METRICS = ("spearman", "pearson")
+
+
 TRIPLET_METRICS = ("accuracy",)
-
-
-def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any, int]]:
-    """``(spec, metric object, k)`` for each spec, each metric component created once."""
-    created: dict[str, Any] = {}
-    out = []
-    for spec in specs:
-        name, k = parse_metric(spec)
-        if name not in created:
-            created[name] = registry.create("metric", name)
-        out.append((spec, created[name], k))
-    return out
-
-
-def metrics_of_ranked(
-    ranked: Any, metric_objects: Sequence[tuple[str, Any, int]], *, per_query: bool = False
-) -> dict[str, Any]:
-    """Mean of each metric over the ranked run's queries (and per-query values when asked)."""
-    import numpy as np
-
-    result: dict[str, Any] = {}
-    per: dict[str, dict[str, float]] = {}
-    for spec, metric, k in metric_objects:
-        values = np.asarray(metric.compute(ranked, k), dtype=np.float64)
-        if values.shape != (len(ranked),):
-            raise EmbedtuneError(
-                f"metric '{spec}' returned an array of shape {values.shape}, expected ({len(ranked)},)",
-                hint="compute(ranked, k) must return one value per query",
-            )
-        result[spec] = float(values.mean()) if len(values) else 0.0
-        if per_query:
-            per[spec] = dict(zip(ranked.query_ids, values.tolist()))
-    if per_query:
-        result["per_query"] = per
-    return result
-
-
-def compute_metrics(
-    registry: Any,
-    qrels: Mapping[str, Mapping[str, int]],
-    run: Mapping[str, Mapping[str, float]],
-    specs: Sequence[str],
-    *,
-    all_queries: bool = False,
-    per_query: bool = False,
-) -> dict[str, Any]:
-    """``{spec: mean}`` for each ``NAME@K`` in ``specs`` (names as given).
-
-    Queries counted: those in both run and qrels, or every qrels query with ``all_queries``
-    (trec_eval ``-c``). With ``per_query`` the result also holds ``"per_query": {spec: {query id:
-    value}}``. Raises :class:`DataError` when no query is counted.
-    """
-    from embedtune_core.ranking import RankedRun
-
-    objects = _metric_objects(registry, specs)
-    ranked = RankedRun.from_run(qrels, run, all_queries=all_queries)
-    if len(ranked) == 0:
-        raise DataError(
-            "no query of the run has relevance judgements",
-            hint="check that the run and the qrels use the same query ids",
-        )
-    return metrics_of_ranked(ranked, objects, per_query=per_query)
 
 
 # -- model evaluation ---------------------------------------------------------------------------
@@ -122,9 +56,9 @@ def evaluate_ir(
     device: str | None = None,
 ) -> dict[int | None, dict[str, float]]:
     """IR metrics of ``model`` on an :class:`~embedtune_core.types.IRData`, per dim."""
-    from embedtune_core.encoding import encode
-    from embedtune_core.ranking import RankedRun
-    from embedtune_core.retrieval import top_k
+    from embedtune_core.embedding.encode import encode
+    from embedtune_core.ranking.ranked import RankedRun
+    from embedtune_core.embedding.search import top_k
 
     objects = _metric_objects(registry, metrics)
     doc_ids = list(data.corpus)
@@ -161,7 +95,7 @@ def _pair_cosines(model: Any, left: list[str], right: list[str], dims: list[int 
     """Cosine similarity of each (left[i], right[i]) pair per dim; texts are encoded once."""
     import numpy as np
 
-    from embedtune_core.encoding import encode
+    from embedtune_core.embedding.encode import encode
 
     texts = list(dict.fromkeys(left + right))
     position = {t: i for i, t in enumerate(texts)}
@@ -182,7 +116,7 @@ def evaluate_sts(model: Any, data: Any, *, dims: Iterable[int] | None = None, ba
     import numpy as np
     from scipy.stats import pearsonr, spearmanr
 
-    from embedtune_core.models import embedding_dim
+    from embedtune_core.embedding.models import embedding_dim
 
     s1, s2, gold = _columns(data, ("sentence1", "sentence2", "score"))
     if len(gold) < 2:
@@ -210,7 +144,7 @@ def evaluate_triplets(model: Any, data: Any, *, dims: Iterable[int] | None = Non
     negative."""
     import numpy as np
 
-    from embedtune_core.models import embedding_dim
+    from embedtune_core.embedding.models import embedding_dim
 
     columns = list(getattr(data, "column_names", None) or [])
     negatives = [c for c in columns if c == "negative" or c.startswith("negative_")]
@@ -278,10 +212,10 @@ def evaluation_set(bundle: Any) -> tuple[Any, str, str]:
 
     The eval split when the bundle has one, else all of its data ("part" says which). STS data is
     evaluated as STS; triplets and hard negatives by triplet accuracy; IR data as is; pairs and
-    NLI as an IR set built by :func:`embedtune_core.data.to_ir` (queries = anchors, corpus = every
+    NLI as an IR set built by :func:`embedtune_core.data.loading.to_ir` (queries = anchors, corpus = every
     positive and negative).
     """
-    from embedtune_core.data import eval_ir, to_ir
+    from embedtune_core.data.loading import eval_ir, to_ir
 
     dataset_type = bundle.dataset_type
     data, part = (bundle.eval, "eval split") if bundle.eval is not None else (bundle.train, "all data")
@@ -292,48 +226,3 @@ def evaluation_set(bundle: Any) -> tuple[Any, str, str]:
     if bundle.eval is not None:
         return eval_ir(bundle), "ir", part
     return to_ir(data, dataset_type), "ir", part
-
-
-# -- before/after ---------------------------------------------------------------------------------
-def compare(
-    before: Mapping[Any, Mapping[str, float]], after: Mapping[Any, Mapping[str, float]]
-) -> list[dict[str, Any]]:
-    """One row per (dim, metric) found in either evaluation: ``metric``, ``dim``, ``before``,
-    ``after``, ``change`` (after - before) and ``relative`` (change in % of before; None when
-    before is 0 or either value is missing)."""
-    rows = []
-    for dim in list(dict.fromkeys([*before, *after])):
-        b_metrics, a_metrics = before.get(dim) or {}, after.get(dim) or {}
-        for metric in list(dict.fromkeys([*b_metrics, *a_metrics])):
-            b, a = b_metrics.get(metric), a_metrics.get(metric)
-            change = (a - b) if a is not None and b is not None else None
-            relative = (change / b * 100.0) if change is not None and b else None
-            rows.append({"metric": metric, "dim": dim, "before": b, "after": a, "change": change,
-                         "relative": relative})
-    return rows
-
-
-def comparison_table(rows: Sequence[Mapping[str, Any]], *, before_label: str = "before",
-                     after_label: str = "after") -> str:
-    """A plain-text table of :func:`compare` rows."""
-    from embedtune_core.cli.output import table
-
-    def num(value: Any, fmt: str) -> str:
-        return "–" if value is None else format(value, fmt)
-
-    body = [
-        [r["metric"], "full" if r["dim"] is None else r["dim"], num(r["before"], ".4f"), num(r["after"], ".4f"),
-         num(r["change"], "+.4f"), "–" if r["relative"] is None else f"{r['relative']:+.1f}%"]
-        for r in rows
-    ]
-    return table(body, ["metric", "dim", before_label, after_label, "change", "relative"])
-
-
-def results_table(results: Mapping[Any, Mapping[str, float]]) -> str:
-    """A plain-text table of one evaluation: a row per metric, a column per dim."""
-    from embedtune_core.cli.output import table
-
-    dims = list(results)
-    metrics = list(dict.fromkeys(m for d in dims for m in results[d]))
-    body = [[m] + [None if results[d].get(m) is None else float(results[d][m]) for d in dims] for m in metrics]
-    return table(body, ["metric"] + ["full" if d is None else str(d) for d in dims])

@@ -82,7 +82,7 @@ def encode(
     only change anything on a GPU). ``device``: where to run (the model's device when None).
     ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None).
     """
-    from embedtune_core.models import embedding_dim
+    from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]
     if precision not in PRECISIONS:

@@ -4,16 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from embedtune_core.config import RunConfig
+from embedtune_core.config.schema import RunConfig
 from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
+from embedtune_core.ranking.metrics import parse_metric
 
 
-def parse_metric(spec: str) -> tuple[str, int]:
-    """``"ndcg@10"`` -> ``("ndcg", 10)``."""
-    name, sep, k = str(spec).strip().partition("@")
-    if not sep or not name or not k.isdigit() or int(k) < 1:
-        raise ConfigError(f"metric '{spec}' must be NAME@K with K a positive integer", hint="e.g. ndcg@10")
-    return name.lower(), int(k)
 
 
 def check_components(config: RunConfig, registry: Any, *, source: str | None = None) -> None:
@@ -118,7 +113,7 @@ def _limit_dataset(dataset: Any, limit: int | None) -> Any:
 
 def _eval_training_rows(bundle: Any, limit: int | None) -> Any:
     """The held-out split in the training columns, for the eval loss during training."""
-    from embedtune_core.data import to_training_dataset
+    from embedtune_core.data.loading import to_training_dataset
     from embedtune_core.types import DataBundle
 
     if bundle.eval is None:
@@ -133,7 +128,7 @@ def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
     Returns ``{"bundle", "train", "train_type", "eval", "eval_type", "dataset_type"}`` where
     ``train`` is the training ``datasets.Dataset`` and ``eval`` what the evaluation step gets.
     """
-    from embedtune_core.data import eval_ir, load_data, split_train_eval, to_training_dataset
+    from embedtune_core.data.loading import eval_ir, load_data, split_train_eval, to_training_dataset
 
     data = config.data
     options = dict(data.options)
@@ -180,9 +175,9 @@ def preflight(
     (every record) and whether the loss and the miner take its type. Returns what
     :func:`prepare_data` returns plus ``loss_name``. Errors about a config key name ``source``.
     """
-    from embedtune_core.mining import check_miner
-    from embedtune_core.models import check_model
-    from embedtune_core.training import (
+    from embedtune_core.mining.toolkit import check_miner
+    from embedtune_core.embedding.models import check_model
+    from embedtune_core.training.trainer import (
         check_callbacks,
         check_loss_accepts,
         check_loss_options,
@@ -247,12 +242,12 @@ def run_pipeline(
     import datetime as dt
 
     from embedtune_core import io as eio
-    from embedtune_core.configio import to_toml
-    from embedtune_core.encoding import Encoder
-    from embedtune_core.evaluation import evaluate_model
-    from embedtune_core.models import embedding_dim, load_model
-    from embedtune_core.report import comparison_table, write_report
-    from embedtune_core.training import build_loss, finish_run_dir, prepare_run_dir, save_model, train
+    from embedtune_core.config.writer import to_toml
+    from embedtune_core.embedding.encode import Encoder
+    from embedtune_core.pipeline.evaluation import evaluate_model
+    from embedtune_core.embedding.models import embedding_dim, load_model
+    from embedtune_core.pipeline.report import comparison_table, write_report
+    from embedtune_core.training.trainer import build_loss, finish_run_dir, prepare_run_dir, save_model, train
 
     progress = _Progress(quiet)
     if quiet:
@@ -302,7 +297,7 @@ def run_pipeline(
             train_dataset = datasets.Dataset.from_json(str(mined_path))
             mining_stats = state["mining"]
         else:
-            from embedtune_core.mining import run_miner
+            from embedtune_core.mining.toolkit import run_miner
 
             progress.step(f"mining hard negatives with '{config.mining.miner}'")
             miner_model = model if not config.mining.model else load_model(config.mining.model, device=config.model.device)

@@ -61,8 +61,8 @@ def max_batch_for_memory(shape: dict[str, Any], seq_len: int, texts_per_example:
 
 def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: dict[str, Any],
            memory_gb: float | None, device: str) -> dict[str, Any]:
-    """Advice for one data set. ``stats`` is what ``embedtune_core.datastats.bundle_stats`` gives."""
-    from embedtune_core.training import recommend_loss
+    """Advice for one data set. ``stats`` is what ``embedtune_core.data.stats.bundle_stats`` gives."""
+    from embedtune_core.training.trainer import recommend_loss
 
     size = stats["minimum"]["size"]
     required = stats["minimum"]["required"]

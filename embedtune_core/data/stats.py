@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from embedtune_core.data import check_leakage, column_values, normalise_text
+from embedtune_core.data.loading import check_leakage, column_values, normalise_text
 from embedtune_core.errors import EmbedtuneError
 from embedtune_core.types import MINIMUM_SIZES, NLI_LABELS, DataBundle, IRData
 
@@ -59,7 +59,7 @@ def _transformer_folder(folder: Path) -> tuple[Path, int | None]:
 
 def load_token_counter(model: str) -> TokenCounter:
     """A token counter for ``model`` (a folder, the bundled MiniLM's names, or a hub id)."""
-    from embedtune_core.models import resolve_model
+    from embedtune_core.embedding.models import resolve_model
 
     resolved = resolve_model(model)
     if os.path.isdir(resolved):

@@ -58,7 +58,7 @@ def register_metrics(register):
     """Register ranking metrics.
 
     ``register(name, factory, description=...)``. ``factory()`` returns an object with
-    ``compute(ranked, k)`` taking an ``embedtune_core.ranking.RankedRun`` and an int cut-off and
+    ``compute(ranked, k)`` taking an ``embedtune_core.ranking.ranked.RankedRun`` and an int cut-off and
     returning a numpy array of per-query values (the mean is taken by the core). Return nothing.
     """
 

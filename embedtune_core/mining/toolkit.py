@@ -284,7 +284,7 @@ def prepare_pairs(request: MiningRequest) -> PairData:
 
     dataset, corpus, categories = request.dataset, request.corpus, request.categories
     if isinstance(dataset, IRData):
-        from embedtune_core.data import ir_to_pairs
+        from embedtune_core.data.loading import ir_to_pairs
 
         if corpus is None:
             corpus = list(dataset.corpus.values())
@@ -846,7 +846,7 @@ def check_miner(registry: Any, name: str, options: Mapping[str, Any] | None = No
     options) and, when the miner declares the dataset types it ``accepts``, that
     ``dataset_type`` is one of them. Nothing is loaded or mined."""
     from embedtune_core.errors import EmbedtuneError
-    from embedtune_core.models import check_model
+    from embedtune_core.embedding.models import check_model
 
     component = registry.get("negative_miner", name)
     options = dict(options or {})

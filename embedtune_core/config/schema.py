@@ -15,7 +15,7 @@ from typing import Any, Mapping
 import attrs
 
 from embedtune_core.errors import ConfigError, closest
-from embedtune_core.models import DEFAULT_MODEL
+from embedtune_core.embedding.models import DEFAULT_MODEL
 from embedtune_core.types import DATASET_TYPES
 
 if sys.version_info >= (3, 11):

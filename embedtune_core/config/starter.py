@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from embedtune_core.config import SECTIONS, RunConfig
+from embedtune_core.config.schema import SECTIONS, RunConfig
 
 HEADER = """\
 # embedtune pipeline: read data -> mine hard negatives -> evaluate the base model -> train ->

@@ -8,8 +8,8 @@ from typing import Any, Callable, Mapping
 import attrs
 
 from embedtune_core.errors import ComponentError, closest
-from embedtune_core.hookspecs import REGISTRY_HOOKS
-from embedtune_core.plugins import PluginSet, _short_error
+from embedtune_core.plugins.hookspecs import REGISTRY_HOOKS
+from embedtune_core.plugins.manager import PluginSet, _short_error
 
 KINDS = tuple(REGISTRY_HOOKS)
 KIND_LABELS = {
@@ -289,8 +289,8 @@ def build_registry(plugin_set: PluginSet) -> Registry:
 
 
 def load_registry(**kwargs: Any) -> tuple[PluginSet, Registry]:
-    """Load plugins (see :func:`embedtune_core.plugins.load_plugins`) and build the registry."""
-    from embedtune_core.plugins import load_plugins
+    """Load plugins (see :func:`embedtune_core.plugins.manager.load_plugins`) and build the registry."""
+    from embedtune_core.plugins.manager import load_plugins
 
     plugin_set = load_plugins(**kwargs)
     return plugin_set, build_registry(plugin_set)

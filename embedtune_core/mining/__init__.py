@@ -1,0 +1,1 @@
+"""The miner toolkit shared by built-in and pack miners."""

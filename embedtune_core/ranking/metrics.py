@@ -1,0 +1,78 @@
+"""Metrics of a ranked run against qrels: ``NAME@K`` specs computed with the registered metric
+components over one :class:`~embedtune_core.ranking.ranked.RankedRun`."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+from embedtune_core.errors import ConfigError, DataError, EmbedtuneError
+
+
+def parse_metric(spec: str) -> tuple[str, int]:
+    """``"ndcg@10"`` -> ``("ndcg", 10)``."""
+    name, sep, k = str(spec).strip().partition("@")
+    if not sep or not name or not k.isdigit() or int(k) < 1:
+        raise ConfigError(f"metric '{spec}' must be NAME@K with K a positive integer", hint="e.g. ndcg@10")
+    return name.lower(), int(k)
+
+
+def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any, int]]:
+    """``(spec, metric object, k)`` for each spec, each metric component created once."""
+    created: dict[str, Any] = {}
+    out = []
+    for spec in specs:
+        name, k = parse_metric(spec)
+        if name not in created:
+            created[name] = registry.create("metric", name)
+        out.append((spec, created[name], k))
+    return out
+
+
+def metrics_of_ranked(
+    ranked: Any, metric_objects: Sequence[tuple[str, Any, int]], *, per_query: bool = False
+) -> dict[str, Any]:
+    """Mean of each metric over the ranked run's queries (and per-query values when asked)."""
+    import numpy as np
+
+    result: dict[str, Any] = {}
+    per: dict[str, dict[str, float]] = {}
+    for spec, metric, k in metric_objects:
+        values = np.asarray(metric.compute(ranked, k), dtype=np.float64)
+        if values.shape != (len(ranked),):
+            raise EmbedtuneError(
+                f"metric '{spec}' returned an array of shape {values.shape}, expected ({len(ranked)},)",
+                hint="compute(ranked, k) must return one value per query",
+            )
+        result[spec] = float(values.mean()) if len(values) else 0.0
+        if per_query:
+            per[spec] = dict(zip(ranked.query_ids, values.tolist()))
+    if per_query:
+        result["per_query"] = per
+    return result
+
+
+def compute_metrics(
+    registry: Any,
+    qrels: Mapping[str, Mapping[str, int]],
+    run: Mapping[str, Mapping[str, float]],
+    specs: Sequence[str],
+    *,
+    all_queries: bool = False,
+    per_query: bool = False,
+) -> dict[str, Any]:
+    """``{spec: mean}`` for each ``NAME@K`` in ``specs`` (names as given).
+
+    Queries counted: those in both run and qrels, or every qrels query with ``all_queries``
+    (trec_eval ``-c``). With ``per_query`` the result also holds ``"per_query": {spec: {query id:
+    value}}``. Raises :class:`DataError` when no query is counted.
+    """
+    from embedtune_core.ranking.ranked import RankedRun
+
+    objects = _metric_objects(registry, specs)
+    ranked = RankedRun.from_run(qrels, run, all_queries=all_queries)
+    if len(ranked) == 0:
+        raise DataError(
+            "no query of the run has relevance judgements",
+            hint="check that the run and the qrels use the same query ids",
+        )
+    return metrics_of_ranked(ranked, objects, per_query=per_query)
