@@ -2,7 +2,8 @@
 
 import pytest
 
-from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
+from embedtune_core.config.files import apply_overrides, load_file
+from embedtune_core.config.schema import RunConfig
 from embedtune_core.errors import ConfigError
 
 

@@ -123,7 +123,8 @@ def test_each_packs_pipeline_runs_on_a_slice(pack, tiny_model, tmp_path, registr
     missing = _pipeline_ready()
     if missing:
         pytest.skip("the pipeline runner is not complete here: missing " + ", ".join(missing))
-    from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
+    from embedtune_core.config.files import apply_overrides, load_file
+    from embedtune_core.config.schema import RunConfig
     from embedtune_core.pipeline.runner import run_pipeline
 
     data = load_file(ROOT / "contrib" / f"embedtune-{pack}" / "pipeline.toml")

@@ -87,7 +87,7 @@ def test_yaml_python_tags_are_rejected_and_never_run(tag, tmp_path, monkeypatch)
 
 def test_overrides_with_python_tags_stay_strings(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    from embedtune_core.config.schema import apply_overrides
+    from embedtune_core.config.files import apply_overrides
 
     raw = "!!python/object/apply:os.system ['touch pwned']"
     data = apply_overrides({}, [f"model.name={raw}", "data.source=$(touch pwned)"])

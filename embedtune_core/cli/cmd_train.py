@@ -56,7 +56,8 @@ def build_config(config_file: str | None, model_name: str | None, source: str | 
     """A RunConfig from a config file (optional), the command's options, then ``-s`` overrides."""
     import os
 
-    from embedtune_core.config.schema import RunConfig, apply_overrides, load_file
+    from embedtune_core.config.files import apply_overrides, load_file
+    from embedtune_core.config.schema import RunConfig
     from embedtune_core.errors import ConfigError
 
     data: dict[str, Any] = load_file(config_file) if config_file else {}
@@ -241,7 +242,7 @@ def _check_components(config: Any, registry: Any, source: str | None) -> None:
 
 def _warn_changes(config_path: Any, resolved: dict) -> None:
     """Tell the user which settings differ from the run being resumed."""
-    from embedtune_core.config.schema import tomllib
+    from embedtune_core.config.files import tomllib
 
     try:
         before = tomllib.loads(config_path.read_text(encoding="utf-8"))
