@@ -59,7 +59,7 @@ def synthetic(n_queries: int, n_corpus: int, seed: int = 0) -> tuple[list[str], 
 
 def bundled_hpo(registry, n_queries: int, n_corpus: int):
     """(queries, positives, corpus) from the bundled HPO set, or None when it is not installed."""
-    if not registry.has("dataset_reader", "hpo-lay") or not registry.get("dataset_reader", "hpo-lay").meta.get("bundled"):
+    if not registry.has("dataset_reader", "hpo-lay") or not registry.get("dataset_reader", "hpo-lay").info.bundled:
         return None
     from embedtune_core.data.loading import load_data, to_training_dataset
 

@@ -169,6 +169,6 @@ def assert_bundled_sets_described(registry: Any) -> None:
     from embedtune_core.data.splits import describe_size
 
     for component in registry.components("dataset_reader"):
-        assert component.meta["bundled"] and component.meta["licence"], component.name
+        assert component.info.bundled and component.info.licence, component.name
         bundle = load_data(registry, f"builtin:{component.name}")
-        assert component.meta["size"] == describe_size(bundle), component.name
+        assert component.info.size == describe_size(bundle), component.name

@@ -1,8 +1,9 @@
-"""Plain data objects passed between components. No heavy imports here."""
+"""What components exchange: plain data objects, and a ``typing.Protocol`` per component kind
+(what a factory returns). No heavy imports here."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable, Protocol, runtime_checkable
 
 import attrs
 
@@ -74,7 +75,8 @@ class MiningRequest:
     (None: the dataset's own positives). ``encoder``: a callable ``texts -> np.ndarray`` of
     L2-normalised embeddings, for dense miners (None when no model is loaded). ``categories``: an
     optional category per corpus text, for miners that use one. ``output``: "hard-negatives"
-    (anchor, positive, negative_1..n) or "triplets" (one row per negative).
+    (anchor, positive, negative_1..n) or "triplets" (one row per negative). ``device``: where
+    top-k searches run (None: a GPU when there is one).
     """
 
     dataset: Any
@@ -85,6 +87,7 @@ class MiningRequest:
     categories: list[str] | None = None
     output: str = "hard-negatives"
     seed: int = 42
+    device: str | None = None
 
 
 @attrs.define
@@ -107,3 +110,47 @@ class MiningStats:
 class MiningResult:
     dataset: Any
     stats: MiningStats
+
+
+# -- the component kinds ----------------------------------------------------------------------
+@runtime_checkable
+class DatasetReader(Protocol):
+    """A dataset reader factory: called with the source (a path, hub name, or None for a bundled
+    set) and a dict of options, it returns the validated data."""
+
+    def __call__(self, source: str | None, options: dict[str, Any]) -> DataBundle: ...
+
+
+@runtime_checkable
+class NegativeMiner(Protocol):
+    """What a miner factory returns: ``mine`` adds negatives to the request's rows."""
+
+    def mine(self, request: MiningRequest) -> MiningResult: ...
+
+
+@runtime_checkable
+class Loss(Protocol):
+    """What a loss factory returns: a ``torch.nn.Module`` with sentence-transformers' loss call
+    signature (one tokenised batch per text column; the ``score``/``label`` column or None)."""
+
+    def __call__(self, sentence_features: Iterable[dict[str, Any]], labels: Any) -> Any: ...
+
+
+@runtime_checkable
+class Metric(Protocol):
+    """What a metric factory returns: one value per query of a
+    :class:`~embedtune_core.ranking.ranked.RankedRun` at cut-off ``k`` (the core takes the mean)."""
+
+    def compute(self, ranked: Any, k: int) -> Any: ...
+
+
+@runtime_checkable
+class Callback(Protocol):
+    """What a callback factory returns: a ``transformers.TrainerCallback`` (these are a few of its
+    event methods; it has them all)."""
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any: ...
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any: ...
+
+    def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any: ...

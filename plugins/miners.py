@@ -2,44 +2,37 @@
 curriculum.
 
 The retrieval-based ones (bm25, dense, partial-match, domain-confusion) share the guards of
-``embedtune_core.mining.toolkit``; see ``docs/mining.md`` for every option and its default.
+``embedtune_core.mining``; see ``docs/mining.md`` for every option and its default.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
+
+import attrs
 
 from embedtune_core import hookimpl
-from embedtune_core.mining.toolkit import CandidateSource, RetrievalMiner, _pad
+from embedtune_core.mining.guards import GuardOptions
+from embedtune_core.mining.miner import RetrievalMiner
+from embedtune_core.mining.sources import CandidateSource, _pad
+from embedtune_core.plugins.options import Range
 
-#: what each miner needs a model for: "required" (it ranks or scores with it), "guards" (it
-#: uses it, when there is one, for the margin guards), "no"
-MODEL_USE = {
-    "bm25": "guards",
-    "dense": "required",
-    "contradiction": "no",
-    "partial-match": "guards",
-    "domain-confusion": "required",
-    "curriculum": "required",
-}
-
-MODEL_OPTIONS = {
-    "model": ((str, type(None)), None, "model to encode with when the request brings no encoder (default: bundled MiniLM)"),
-    "device": ((str, type(None)), None, "torch device for encoding and top-k (default: cuda when available)"),
-    "encode_batch_size": (int, 128, "texts per encoding batch when the miner loads its own model"),
-}
+#: the dataset types `embedtune init` mines for (every type with (anchor, positive) rows)
+ROW_TYPES = ("pairs", "triplets", "nli", "ir", "hard-negatives")
 
 
-def request_encoder(request: Any, options: dict) -> Any:
-    """The request's encoder, or one for ``options['model']`` (default: the bundled MiniLM)."""
-    if request.encoder is not None:
-        return request.encoder
-    from embedtune_core.embedding.encode import Encoder
-    from embedtune_core.embedding.models import DEFAULT_MODEL, load_model
+def request_encoder(request: Any, miner: str) -> Any:
+    """The request's encoder; a clear error when the request brings none."""
+    if request.encoder is None:
+        from embedtune_core.errors import ComponentError
 
-    model = load_model(options.get("model") or DEFAULT_MODEL, device=options.get("device"))
-    return Encoder(model, batch_size=options.get("encode_batch_size") or 128)
+        raise ComponentError(
+            f"negative miner '{miner}' encodes with a model, but the request brings none",
+            hint="run it through embedtune (which passes the model being tuned, or mining.model), or give "
+                 "MiningRequest(encoder=embedtune_core.embedding.encode.Encoder(model))",
+        )
+    return request.encoder
 
 
 def _embed(encoder: Any, texts: list[str]) -> Any:
@@ -48,9 +41,9 @@ def _embed(encoder: Any, texts: list[str]) -> Any:
     return np.ascontiguousarray(np.asarray(encoder(texts), dtype=np.float32))
 
 
-def _device(options: dict) -> str:
-    if options.get("device"):
-        return options["device"]
+def _device(request: Any) -> str:
+    if request.device:
+        return request.device
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -134,23 +127,19 @@ class DenseMiner(RetrievalMiner):
     """Hardest negatives by the model's cosine similarity, through the guards."""
 
     name = "dense"
-    own_options = {
-        **MODEL_OPTIONS,
-        "index": (("auto", "torch", "faiss"), "auto", "top-k backend: faiss for corpora of faiss_min_corpus texts when installed"),
-        "faiss_min_corpus": (int, 500_000, "corpus size from which index=auto uses faiss"),
-    }
+
+    @attrs.frozen
+    class Options(GuardOptions):
+        index: Annotated[Literal["auto", "torch", "faiss"],
+                         "top-k backend: faiss for corpora of faiss_min_corpus texts when installed"] = "auto"
+        faiss_min_corpus: Annotated[int, Range(ge=1), "corpus size from which index=auto uses faiss"] = 500_000
 
     def source(self, data: Any, request: Any) -> CandidateSource:
-        encoder = request_encoder(request, self.options)
+        encoder = request_encoder(request, self.name)
         corpus_emb = _embed(encoder, data.corpus)
         query_emb = _embed(encoder, data.queries)
-        return DenseSource(
-            query_emb,
-            corpus_emb,
-            device=_device(self.options),
-            index=self.options["index"],
-            faiss_min_corpus=self.options["faiss_min_corpus"],
-        )
+        return DenseSource(query_emb, corpus_emb, device=_device(request), index=self.options.index,
+                           faiss_min_corpus=self.options.faiss_min_corpus)
 
 
 # -- bm25 ---------------------------------------------------------------------------------------
@@ -217,18 +206,18 @@ class BM25Miner(RetrievalMiner):
     """Lexical hard negatives: BM25 top-k (bm25s), through the guards."""
 
     name = "bm25"
-    own_options = {
-        **MODEL_OPTIONS,
-        "k1": (float, 1.5, "BM25 term-frequency saturation"),
-        "b": (float, 0.75, "BM25 length normalisation"),
-        "method": (("lucene", "robertson", "atire", "bm25l", "bm25+"), "lucene", "BM25 variant (bm25s)"),
-        "stopwords": ((str, type(None)), "en", "stopword list for bm25s' tokenizer (None: keep all words)"),
-        "backend": (("numpy", "numba", "auto"), "numpy", "bm25s retrieval backend"),
-    }
+
+    @attrs.frozen
+    class Options(GuardOptions):
+        k1: Annotated[float, Range(ge=0), "BM25 term-frequency saturation"] = 1.5
+        b: Annotated[float, Range(ge=0, le=1), "BM25 length normalisation"] = 0.75
+        method: Annotated[Literal["lucene", "robertson", "atire", "bm25l", "bm25+"], "BM25 variant (bm25s)"] = "lucene"
+        stopwords: Annotated[str | None, "stopword list for bm25s' tokenizer (none: keep all words)"] = "en"
+        backend: Annotated[Literal["numpy", "numba", "auto"], "bm25s retrieval backend"] = "numpy"
 
     def source(self, data: Any, request: Any) -> CandidateSource:
         o = self.options
-        return BM25Source(data, k1=o["k1"], b=o["b"], method=o["method"], stopwords=o["stopwords"], backend=o["backend"])
+        return BM25Source(data, k1=o.k1, b=o.b, method=o.method, stopwords=o.stopwords, backend=o.backend)
 
 
 # -- partial match ------------------------------------------------------------------------------
@@ -337,21 +326,19 @@ class PartialMatchMiner(RetrievalMiner):
     """Negatives that share key terms or names with the query without covering it, through the guards."""
 
     name = "partial-match"
-    own_options = {
-        **MODEL_OPTIONS,
-        "stopwords": ((str, type(None)), "en", "stopword list for bm25s' tokenizer"),
-        "entity_weight": (float, 2.0, "weight factor of name- or code-like query words"),
-        "min_shared": (int, 1, "a candidate shares at least this many key terms with the query"),
-        "max_overlap": (float, 0.8, "drop candidates covering more than this share of the query's key-term weight"),
-    }
+
+    @attrs.frozen
+    class Options(GuardOptions):
+        stopwords: Annotated[str | None, "stopword list for bm25s' tokenizer"] = "en"
+        entity_weight: Annotated[float, Range(ge=0), "weight factor of name- or code-like query words"] = 2.0
+        min_shared: Annotated[int, Range(ge=1), "a candidate shares at least this many key terms with the query"] = 1
+        max_overlap: Annotated[float, Range(gt=0, le=1),
+                               "drop candidates covering more than this share of the query's key-term weight"] = 0.8
 
     def source(self, data: Any, request: Any) -> CandidateSource:
         o = self.options
-        from embedtune_core.errors import ConfigError
-
-        if not 0.0 < o["max_overlap"] <= 1.0:
-            raise ConfigError("max_overlap must be in (0, 1]", key="mining.options.max_overlap")
-        return OverlapSource(data, stopwords=o["stopwords"], entity_weight=o["entity_weight"], min_shared=o["min_shared"], max_overlap=o["max_overlap"])
+        return OverlapSource(data, stopwords=o.stopwords, entity_weight=o.entity_weight, min_shared=o.min_shared,
+                             max_overlap=o.max_overlap)
 
 
 # -- domain confusion ---------------------------------------------------------------------------
@@ -421,18 +408,19 @@ class DomainConfusionMiner(RetrievalMiner):
     """Negatives from the nearest other category (or k-means cluster of the corpus embeddings)."""
 
     name = "domain-confusion"
-    own_options = {
-        **MODEL_OPTIONS,
-        "clusters": ((int, type(None)), None, "k-means clusters when there are no categories (default: sqrt(corpus/2), 2 to 100)"),
-        "neighbours": (int, 1, "how many nearest other categories negatives come from"),
-    }
+
+    @attrs.frozen
+    class Options(GuardOptions):
+        clusters: Annotated[int | None, Range(ge=2),
+                            "k-means clusters when there are no categories (default: sqrt(corpus/2), 2 to 100)"] = None
+        neighbours: Annotated[int, Range(ge=1), "how many nearest other categories negatives come from"] = 1
 
     def source(self, data: Any, request: Any) -> CandidateSource:
         import numpy as np
 
         from embedtune_core.errors import ConfigError, DataError
 
-        encoder = request_encoder(request, self.options)
+        encoder = request_encoder(request, self.name)
         corpus_emb = _embed(encoder, data.corpus)
         query_emb = _embed(encoder, data.queries)
         if data.categories is not None and any(c is not None for c in data.categories):
@@ -445,14 +433,14 @@ class DomainConfusionMiner(RetrievalMiner):
             centroids /= np.maximum(np.linalg.norm(centroids, axis=1, keepdims=True), 1e-12)
             how = "categories"
         else:
-            k = self.options["clusters"] or int(min(100, max(2, round((len(data.corpus) / 2) ** 0.5))))
+            k = self.options.clusters or int(min(100, max(2, round((len(data.corpus) / 2) ** 0.5))))
             if k < 2 or k > len(data.corpus):
                 raise ConfigError(f"clusters must be between 2 and the corpus size ({len(data.corpus)}), got {k}", key="mining.options.clusters")
             labels, centroids = kmeans(corpus_emb, k, request.seed)
             names = [f"cluster-{i}" for i in range(k)]
             how = "k-means"
         n_groups = len(names)
-        neighbours = max(1, min(self.options["neighbours"], n_groups - 1))
+        neighbours = max(1, min(self.options.neighbours, n_groups - 1))
         similarity = centroids @ centroids.T
         np.fill_diagonal(similarity, -np.inf)
         nearest = np.argsort(-similarity, axis=1, kind="stable")[:, :neighbours]
@@ -468,7 +456,7 @@ class DomainConfusionMiner(RetrievalMiner):
             "group_count": n_groups,
             "nearest": {names[g]: [names[h] for h in nearest[g].tolist()] for g in range(min(n_groups, 50))},
         }
-        return PoolSource(query_emb, corpus_emb, group_of, pools, device=_device(self.options))
+        return PoolSource(query_emb, corpus_emb, group_of, pools, device=_device(request))
 
     def mine(self, request: Any) -> Any:
         result = super().mine(request)
@@ -506,15 +494,14 @@ class ContradictionMiner:
     """
 
     name = "contradiction"
-    own_options = {
-        "sampling": (("top", "random"), "top", "top: the first n contradictions; random: a seeded sample"),
-        "short": (("drop", "fill"), "fill", "premises with fewer contradictions than asked: fill with other premises' hypotheses, or drop"),
-    }
 
-    def __init__(self, **options: Any) -> None:
-        from embedtune_core.mining.toolkit import parse_options
-
-        _, self.options = parse_options(self.name, options, self.own_options, guards=False)
+    def __init__(
+        self,
+        sampling: Annotated[Literal["top", "random"], "top: the first n contradictions; random: a seeded sample"] = "top",
+        short: Annotated[Literal["fill", "drop"], "premises with fewer contradictions than asked: fill with other "
+                                                  "premises' hypotheses, or drop"] = "fill",
+    ) -> None:
+        self.sampling, self.short = sampling, short
 
     @staticmethod
     def group(dataset: Any) -> tuple[dict, dict, dict, int]:
@@ -567,7 +554,10 @@ class ContradictionMiner:
 
         from embedtune_core.data.loading import normalise_text
         from embedtune_core.errors import DataError
-        from embedtune_core.mining.toolkit import Guards, Selection, build_result, check_request, fill_short, prepare_pairs
+        from embedtune_core.mining.miner import check_request
+        from embedtune_core.mining.output import build_result
+        from embedtune_core.mining.pairs import prepare_pairs
+        from embedtune_core.mining.selection import Selection, fill_short
         from embedtune_core.types import MiningStats
 
         check_request(request)
@@ -601,16 +591,16 @@ class ContradictionMiner:
             dropped["known_positive"] += int(known.sum())
             dropped["same_text"] += int(same.sum())
             candidates = candidates[~known & ~same]
-            if self.options["sampling"] == "random" and len(candidates) > n:
+            if self.sampling == "random" and len(candidates) > n:
                 candidates = candidates[np.sort(rng.choice(len(candidates), size=n, replace=False))]
             negatives[q, : min(n, len(candidates))] = candidates[:n]
         stats.extra["dropped"] = dropped
         selection = Selection(negatives=negatives, scores=None, positive_scores=np.zeros(len(data.queries), dtype=np.float32))
-        if self.options["short"] == "fill":
+        if self.short == "fill":
             zero = lambda qs, ds: np.zeros(len(ds), dtype=np.float32)  # noqa: E731
             pool = np.array([where[h] for h in corpus], dtype=np.int64)
             selection.scores = np.zeros(negatives.shape, dtype=np.float32)
-            fill_short(data, selection, Guards(relative_margin=None), zero, rng, np.arange(len(data.queries)), stats, pool=pool)
+            fill_short(data, selection, GuardOptions(relative_margin=None), zero, rng, np.arange(len(data.queries)), stats, pool=pool)
         result = build_result(data, selection, request, stats, score_gaps=False)
         if request.encoder is not None:
             result.stats.mean_score_gap = _encoder_gap(request.encoder, result.dataset)
@@ -685,50 +675,37 @@ class CurriculumMiner:
     (by the model); rows are cut into ``bands`` equal-size bands of hardness. ``schedule``:
     ``sequential`` writes band 1 (easiest) to band N once each; ``cumulative`` writes N stages,
     stage k holding bands 1..k (easy rows repeat, the data grows harder stage by stage). Rows
-    are shuffled within a band (stage) unless ``shuffle_within`` is false. The result says
-    ``stats.extra["ordered"] = True``: train it with a sequential sampler
-    (``embedtune_core.mining.toolkit.sequential_batch_sampler``), not a shuffling one.
+    are shuffled within a band (stage) unless ``shuffle_within`` is false. It is registered with
+    ``ordered=True``, so the pipeline trains its rows in this order (a sequential sampler).
     """
 
     name = "curriculum"
-    own_options = {
-        **MODEL_OPTIONS,
-        "base": (str, "dense", "the miner whose negatives are ordered"),
-        "base_options": (dict, {}, "options of the base miner"),
-        "bands": (int, 3, "number of hardness bands"),
-        "schedule": (("sequential", "cumulative"), "sequential", "bands once each, or growing stages"),
-        "shuffle_within": (bool, True, "shuffle rows within a band (else sort them by hardness)"),
-    }
 
-    def __init__(self, registry: Any = None, **options: Any) -> None:
-        from embedtune_core.errors import ConfigError
-        from embedtune_core.mining.toolkit import parse_options
+    @attrs.frozen
+    class Options:
+        base: Annotated[str, "the miner whose negatives are ordered"] = "dense"
+        base_options: Annotated[dict, "options of the base miner"] = attrs.field(factory=dict)
+        bands: Annotated[int, Range(ge=1), "number of hardness bands"] = 3
+        schedule: Annotated[Literal["sequential", "cumulative"], "bands once each, or growing stages"] = "sequential"
+        shuffle_within: Annotated[bool, "shuffle rows within a band (else sort them by hardness)"] = True
 
-        _, self.options = parse_options(self.name, options, self.own_options, guards=False)
-        if self.options["bands"] < 1:
-            raise ConfigError("bands must be >= 1", key="mining.options.bands")
-        base = self.options["base"]
-        if base.split(":")[-1] == "curriculum":
-            raise ConfigError("the curriculum miner cannot wrap itself", key="mining.options.base")
-        if registry is None:
-            from embedtune_core.plugins.registry import load_registry
-
-            _, registry = load_registry()
-        self.base = registry.create("negative_miner", base, **dict(self.options["base_options"]))
+    def __init__(self, *, registry: Any, **options: Any) -> None:
+        self.options = self.Options(**options)
+        self.base = registry.create("negative_miner", self.options.base, **dict(self.options.base_options))
 
     def mine(self, request: Any) -> Any:
         import attrs
         import numpy as np
 
-        from embedtune_core.mining.toolkit import check_request
+        from embedtune_core.mining.miner import check_request
 
         check_request(request)
-        encoder = CachingEncoder(request_encoder(request, self.options))
+        encoder = CachingEncoder(request_encoder(request, self.name))
         result = self.base.mine(attrs.evolve(request, encoder=encoder))
         dataset, stats = result.dataset, result.stats
-        bands = self.options["bands"]
+        bands = self.options.bands
         if len(dataset) == 0:
-            stats.extra.update({"ordered": True, "base": self.options["base"], "bands": []})
+            stats.extra.update({"base": self.options.base, "bands": []})
             return result
         pos, neg = _row_scores(encoder, dataset)
         hardness = neg.mean(axis=1) - pos
@@ -738,7 +715,7 @@ class CurriculumMiner:
         band = np.minimum(rank * bands // len(hardness), bands - 1)
 
         def arrange(rows: Any) -> Any:
-            if self.options["shuffle_within"]:
+            if self.options.shuffle_within:
                 return rng.permutation(rows)
             return rows[np.argsort(hardness[rows], kind="stable")]
 
@@ -754,7 +731,7 @@ class CurriculumMiner:
                     "hardness_max": float(hardness[rows].max()) if len(rows) else None,
                 }
             )
-            if self.options["schedule"] == "cumulative":
+            if self.options.schedule == "cumulative":
                 order.append(arrange(np.flatnonzero(band <= b)))
             else:
                 order.append(arrange(rows))
@@ -762,9 +739,8 @@ class CurriculumMiner:
         result.dataset = dataset.select(order.tolist())
         stats.extra.update(
             {
-                "ordered": True,
-                "base": self.options["base"],
-                "schedule": self.options["schedule"],
+                "base": self.options.base,
+                "schedule": self.options.schedule,
                 "bands": summary,
                 "rows_out": len(order),
             }
@@ -776,10 +752,16 @@ class CurriculumMiner:
 
 @hookimpl
 def register_negative_miners(register):
-    register("bm25", BM25Miner, description="lexical top-k with BM25 (bm25s), through the false-negative guards", model=MODEL_USE["bm25"])
-    register("dense", DenseMiner, description="top-k by the model's cosine similarity, through the false-negative guards", model=MODEL_USE["dense"])
-    register("contradiction", ContradictionMiner, description="NLI: a premise's contradiction hypotheses (or labelled negatives) as its negatives", model=MODEL_USE["contradiction"], input="nli",
-             accepts=("nli", "triplets", "hard-negatives"))
-    register("partial-match", PartialMatchMiner, description="texts sharing key terms or names with the query without covering it", model=MODEL_USE["partial-match"])
-    register("domain-confusion", DomainConfusionMiner, description="negatives from the nearest other category or k-means cluster", model=MODEL_USE["domain-confusion"])
-    register("curriculum", CurriculumMiner, description="wraps a miner and orders its rows from easy to hard negatives", model=MODEL_USE["curriculum"])
+    register("bm25", BM25Miner, description="lexical top-k with BM25 (bm25s), through the false-negative guards",
+             model="guards")
+    register("dense", DenseMiner, description="top-k by the model's cosine similarity, through the false-negative guards",
+             model="required", default_for=ROW_TYPES)
+    register("contradiction", ContradictionMiner,
+             description="NLI: a premise's contradiction hypotheses (or labelled negatives) as its negatives",
+             model="no", input="nli", accepts=("nli", "triplets", "hard-negatives"))
+    register("partial-match", PartialMatchMiner,
+             description="texts sharing key terms or names with the query without covering it", model="guards")
+    register("domain-confusion", DomainConfusionMiner,
+             description="negatives from the nearest other category or k-means cluster", model="required")
+    register("curriculum", CurriculumMiner, description="wraps a miner and orders its rows from easy to hard negatives",
+             model="required", ordered=True, wraps="base")

@@ -152,7 +152,7 @@ def test_bad_input(case, tmp_path, monkeypatch, request):
     args = [_fill(a, values) for a in args]
 
     from embedtune_core.embedding import models
-    from embedtune_core.mining import toolkit as mining
+    from embedtune_core.mining import selection as mining
 
     loads = []
 

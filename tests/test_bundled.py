@@ -24,9 +24,9 @@ def built():
 def test_every_bundled_set_is_a_registered_bundled_reader(registry):
     for name in NAMES:
         component = registry.get("dataset_reader", name)
-        assert component.meta["bundled"] is True
-        assert component.meta["dataset_type"] == bundled.BUNDLED[name]["dataset_type"]
-        assert component.meta["licence"] and component.meta["size"]
+        assert component.info.bundled is True
+        assert component.info.dataset_type == bundled.BUNDLED[name]["dataset_type"]
+        assert component.info.licence and component.info.size
 
 
 @pytest.mark.parametrize("name", NAMES)

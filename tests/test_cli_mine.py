@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from embedtune_core.mining.toolkit import match_text
+from embedtune_core.mining.text import match_text
 from embedtune_core.testing import TINY_CORPUS, invoke
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_every_retrieval_miner_from_the_cli(files, tiny_model, registry, tmp_pat
     assert report["rows"] == len(rows) and report["output"] == str(out)
     assert report["stats"]["negatives_written"] == 2 * len(rows)
     if miner == "curriculum":
-        assert report["stats"]["extra"]["ordered"] is True
+        assert report["stats"]["extra"]["bands"] and registry.get("negative_miner", miner).info.ordered
 
 
 def test_contradiction_from_the_cli(tmp_path, registry):
@@ -119,8 +119,8 @@ def test_refuses_to_overwrite_and_overwrites_when_asked(tmp_path):
 def test_nothing_mined_is_an_error_and_writes_nothing(tmp_path):
     out = tmp_path / "none.jsonl"
     result = mine("--data", DATA / "nli.jsonl", "--type", "nli", "--miner", "contradiction", "-n", 5, "-O", "short=drop", "-o", out)
-    assert result.exit_code == 2 and "no anchor got 5 negative(s)" in result.stderr
-    assert not out.exists()
+    assert result.exit_code == 2 and "mining with 'contradiction' kept no training rows" in result.stderr
+    assert "key '-O'" in result.stderr and not out.exists()
 
 
 def test_bad_input_is_one_clear_message(tmp_path):
@@ -130,7 +130,8 @@ def test_bad_input_is_one_clear_message(tmp_path):
     bad_option = mine(*base, "--miner", "bm25", "-O", "range_min")
     assert bad_option.exit_code == 2 and "KEY=VALUE" in bad_option.stderr
     bad_value = mine(*base, "--miner", "bm25", "-O", "sampling=best", "-O", "guard_scores=retrieval")
-    assert bad_value.exit_code == 2 and "sampling must be one of" in bad_value.stderr
+    assert bad_value.exit_code == 2 and "key '-O sampling'" in bad_value.stderr
+    assert "option 'sampling' must be one of top, random, got 'best'" in bad_value.stderr
     missing = mine("--data", tmp_path / "nope.jsonl", "--type", "pairs", "--miner", "bm25")
     assert missing.exit_code == 2 and "not found" in missing.stderr
     for result in (unknown, bad_option, bad_value, missing):
@@ -146,7 +147,7 @@ def test_option_parsing():
 
 
 def test_corpus_file_formats(tmp_path):
-    from embedtune_core.cli.cmd_mine import read_corpus_file
+    from embedtune_core.data.loading import read_corpus_file
     from embedtune_core.errors import DataError
 
     (tmp_path / "c.txt").write_text("first text\n\nsecond text\n", encoding="utf-8")

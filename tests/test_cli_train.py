@@ -82,7 +82,7 @@ def test_existing_run_folder_is_refused_then_overwritten_or_resumed(tiny_model, 
     [
         (["--type", "pairs", "--loss", "cosent"], "loss 'cosent' trains on sts, but the data is pairs; use mnrl"),
         (["--type", "pairs", "--loss", "tripplet"], "did you mean 'triplet'"),
-        (["--type", "pairs", "-s", "loss.options.similarity=cos"], "allowed: cosine, dot"),
+        (["--type", "pairs", "-s", "loss.options.similarity=cos"], "must be one of cosine, dot"),
         (["--type", "pairs", "--loss", "matryoshka", "-s", "loss.options.dims=[64]"], "exceed the model's embedding size 32"),
         (["--type", "pairs", "-s", "training.batch_sise=4"], "did you mean 'training.batch_size'"),
         (["--type", "pairs", "-s", "training.precision=fp16"], "needs a CUDA GPU"),

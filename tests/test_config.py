@@ -43,15 +43,22 @@ def test_defaults_follow_the_guide():
         ({"training": {"batch_sise": 8}}, "training.batch_sise", "did you mean 'training.batch_size'"),
         ({"training": {"batch_size": "big"}}, "training.batch_size", "must be an integer"),
         ({"training": {"batch_size": 0}}, "training.batch_size", "at least 1"),
-        ({"training": {"warmup_ratio": 1.5}}, "training.warmup_ratio", "at most 1.0"),
+        ({"training": {"warmup_ratio": 1.5}}, "training.warmup_ratio", "must be at most 1, got 1.5"),
         ({"training": {"learning_rate": float("nan")}}, "training.learning_rate", "finite"),
         ({"data": {"type": "pair"}}, "data.type", "did you mean 'pairs'"),
-        ({"mining": {"output": "tuples"}}, "mining.output", "allowed: hard-negatives, triplets"),
-        ({"model": {"trust_remote_code": "yes"}}, "model.trust_remote_code", "true or false"),
+        ({"mining": {"output": "tuples"}}, "mining.output", "must be one of hard-negatives, triplets"),
+        ({"model": {"trust_remote_code": "maybe"}}, "model.trust_remote_code", "true or false"),
+        ({"training": {"seed": 2**32}}, "training.seed", "at most 4294967295"),
+        ({"training": {"seed": -1}}, "training.seed", "at least 0"),
+        ({"model": {"device": "gpu"}}, "model.device", "must be cpu, cuda, cuda:N or mps"),
+        ({"name": "run\x00"}, "name", "NUL"),
+        ({"data": {"columns": {"anchor": 3}}}, "data.columns", "entry 'anchor' must be a string"),
+        ({"training": {"learning_rate": "fast"}}, "training.learning_rate", "must be a number"),
+        ({"training": {"batch_size": "9" * 40}}, "training.batch_size", "too large"),
         ({"steps": ["train", "evalute-after"]}, "steps", "did you mean 'evaluate-after'"),
         ({"training": 3}, "training", "must be a table"),
         ({"name": "../escape"}, "name", "plain folder name"),
-        ({"evaluation": {"dims": [0]}}, "evaluation.dims", "positive integer"),
+        ({"evaluation": {"dims": [0]}}, "evaluation.dims", "item 1 must be at least 1"),
     ],
 )
 def test_validation_names_the_key(data, key, fragment):
@@ -81,3 +88,13 @@ def test_unknown_format_and_missing_file(tmp_path):
         load_file(write(tmp_path, "c.ini", "[x]\n"))
     with pytest.raises(ConfigError, match="not found"):
         load_file(tmp_path / "nope.toml")
+
+
+def test_numbers_written_as_text_are_numbers():
+    """YAML reads 1e-5 as a string and -s hands every value over as text: a number is a number."""
+    config = RunConfig.from_dict({"training": {"learning_rate": "2e-5", "batch_size": "64", "epochs": "1E0"}})
+    assert config.training.learning_rate == 2e-5 and config.training.batch_size == 64 and config.training.epochs == 1.0
+    data = apply_overrides({}, ["training.learning_rate=1e-4", "training.warmup_ratio=5E-2", "model.trust_remote_code=yes"])
+    config = RunConfig.from_dict(data)
+    assert config.training.learning_rate == 1e-4 and config.training.warmup_ratio == 0.05
+    assert config.model.trust_remote_code is True

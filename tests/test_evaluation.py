@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import pytrec_eval
 
-from embedtune_core.pipeline.evaluation import evaluate_model, evaluation_set
-from embedtune_core.pipeline.results import compare, comparison_table
+from embedtune_core.pipeline.evaluation import evaluate_model
+from embedtune_core.pipeline.results import Comparison, Evaluation, comparison_table
 from embedtune_core.testing import TINY_CORPUS, invoke
-from embedtune_core.types import DataBundle, IRData
+from embedtune_core.types import IRData
 
 QUERIES = {
     "q1": "fever and cough",
@@ -125,29 +125,6 @@ def test_sts_correlations_equal_scipy(model):
         assert results[dim]["pearson"] == pytest.approx(pearsonr(cos, score).statistic, abs=1e-5)
 
 
-@pytest.mark.parametrize("kind", ["triplets", "hard-negatives"])
-def test_triplet_accuracy(model, kind):
-    import datasets
-
-    anchors = ["fever and cough", "lease clause", "bond yields", "heart palpitations"]
-    positives = [TINY_CORPUS[1], TINY_CORPUS[3], TINY_CORPUS[4], TINY_CORPUS[8]]
-    negatives = [TINY_CORPUS[9], TINY_CORPUS[10], TINY_CORPUS[1], TINY_CORPUS[2]]
-    columns = {"anchor": anchors, "positive": positives}
-    if kind == "triplets":
-        columns["negative"] = negatives
-    else:
-        columns["negative_1"] = negatives
-        columns["negative_2"] = negatives[::-1]
-    results = evaluate_model(model, datasets.Dataset.from_dict(columns), kind, registry=None, metrics=[])
-    emb = lambda t: unit(model.encode(t, convert_to_numpy=True).astype(np.float64))  # noqa: E731
-    a, p = emb(anchors), emb(positives)
-    wins = []
-    for column in [c for c in columns if c.startswith("negative")]:
-        n = emb(columns[column])
-        wins += list(np.sum(a * p, axis=1) > np.sum(a * n, axis=1))
-    assert results[None]["accuracy"] == pytest.approx(np.mean(wins))
-
-
 def test_bad_dims_and_types(model, ir_data, registry):
     from embedtune_core.errors import DataError, EmbedtuneError
 
@@ -157,22 +134,19 @@ def test_bad_dims_and_types(model, ir_data, registry):
         evaluate_model(model, [], "nli", registry=registry, metrics=["ndcg@10"])
 
 
-def test_compare_rows_and_table():
-    before = {None: {"ndcg@10": 0.5, "mrr@10": 0.0}, 64: {"ndcg@10": 0.4}}
-    after = {None: {"ndcg@10": 0.6, "mrr@10": 0.1}, 64: {"ndcg@10": 0.3}}
-    rows = compare(before, after)
-    assert [(r["metric"], r["dim"]) for r in rows] == [("ndcg@10", None), ("mrr@10", None), ("ndcg@10", 64)]
-    assert rows[0]["change"] == pytest.approx(0.1) and rows[0]["relative"] == pytest.approx(20.0)
-    assert rows[1]["relative"] is None  # before is 0
-    assert rows[2]["change"] == pytest.approx(-0.1) and rows[2]["relative"] == pytest.approx(-25.0)
-    text = comparison_table(rows)
+def test_comparison_rows_and_table():
+    before = Evaluation("base", {None: {"ndcg@10": 0.5, "mrr@10": 0.0}, 64: {"ndcg@10": 0.4}}, full_dim=384)
+    after = Evaluation("tuned", {None: {"ndcg@10": 0.6, "mrr@10": 0.1}, 64: {"ndcg@10": 0.3}}, full_dim=384)
+    comparison = Comparison(before=before, after=after)
+    rows = comparison.all_rows()
+    assert [(r.metric, r.dim) for r in rows] == [("ndcg@10", None), ("mrr@10", None), ("ndcg@10", 64)]
+    assert rows[0].change == pytest.approx(0.1) and rows[0].relative == pytest.approx(20.0)
+    assert rows[1].relative is None  # before is 0
+    assert rows[2].change == pytest.approx(-0.1) and rows[2].relative == pytest.approx(-25.0)
+    text = comparison_table(comparison)
     assert "+20.0%" in text and "-25.0%" in text and "full" in text and "–" in text
-
-
-def test_evaluation_set_picks_the_eval_split():
-    train, held_out = IRData({}, {}, {}), IRData({"d": "x"}, {"q": "y"}, {"q": {"d": 1}})
-    assert evaluation_set(DataBundle("ir", train=train, eval=held_out)) == (held_out, "ir", "eval split")
-    assert evaluation_set(DataBundle("ir", train=train)) == (train, "ir", "all data")
+    assert list(comparison.by_dim()) == ["384", "64"] and comparison.by_dim()["384"]["after"]["ndcg@10"] == 0.6
+    assert [(r.before, r.after) for r in comparison.rows(384)] == [(r.before, r.after) for r in comparison.rows(None)]
 
 
 # -- the CLI --------------------------------------------------------------------------------
@@ -181,24 +155,62 @@ def test_cli_eval_ir_folder_json(tiny_model, ir_folder, model, ir_data, registry
                      "-m", "ndcg@10,map@100", "-m", "mrr@10", "--json"])
     assert result.exit_code == 0, result
     payload = json.loads(result.stdout)
-    assert payload["type"] == "ir" and list(payload["results"]) == ["full", "16", "8"]
+    assert payload["evaluation"]["type"] == "ir" and list(payload["dims"]) == ["32", "16", "8"]
+    assert payload["steps"] == ["evaluate-after"] and payload["before"] is None
     # the folder's qrels leave out q7 (nothing relevant), so it is not a query of the set
     del ir_data.qrels["q7"]
+    assert payload["evaluation"]["queries"] == 6 and payload["evaluation"]["corpus"] == len(ir_data.corpus)
     want = reference_ir(model, ir_data, 16)
-    assert payload["results"]["16"]["ndcg@10"] == pytest.approx(want["ndcg@10"], abs=1e-6)
-    assert payload["results"]["16"]["mrr@10"] == pytest.approx(want["mrr@10"], abs=1e-6)
+    assert payload["dims"]["16"]["after"]["ndcg@10"] == pytest.approx(want["ndcg@10"], abs=1e-6)
+    assert payload["dims"]["16"]["after"]["mrr@10"] == pytest.approx(want["mrr@10"], abs=1e-6)
 
 
-def test_cli_eval_against_prints_before_after_table(tiny_model, ir_folder):
-    result = invoke(["eval", "--model", tiny_model, "--data", ir_folder, "--type", "ir", "--dims", "16",
+@pytest.fixture
+def other_model(tiny_model, tmp_path):
+    """The tiny model with its weights disturbed: a model that ranks differently."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(tiny_model, device="cpu")
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.5)
+    folder = tmp_path / "other"
+    model.save(str(folder), safe_serialization=True)
+    return str(folder)
+
+
+def test_cli_eval_against_reads_the_baseline_as_before(tiny_model, other_model, ir_folder):
+    """--against names the baseline: it is "before" whatever the order on the line, and each
+    column equals that model's own evaluation."""
+    def alone(name):
+        out = invoke(["eval", "--model", name, "--data", ir_folder, "--type", "ir", "--dims", "16", "--json"])
+        assert out.exit_code == 0, out
+        return json.loads(out.stdout)["after"]
+
+    base, other = alone(tiny_model), alone(other_model)
+    assert base != other
+    for tuned, baseline in [(other_model, tiny_model), (tiny_model, other_model)]:
+        result = invoke(["eval", "--model", tuned, "--against", baseline, "--data", ir_folder, "--type", "ir",
+                         "--dims", "16", "--json"])
+        payload = json.loads(result.stdout)
+        assert payload["before"] == (base if baseline == tiny_model else other)
+        assert payload["after"] == (other if tuned == other_model else base)
+        assert payload["baseline"] == baseline and payload["model"] == tuned
+    result = invoke(["eval", "--model", other_model, "--data", ir_folder, "--type", "ir", "--dims", "16",
                      "--against", tiny_model])
     assert result.exit_code == 0, result
     lines = result.stdout.splitlines()
+    assert f"before: {tiny_model}" in lines and f"after:  {other_model}" in lines
     header = next(line for line in lines if line.startswith("metric"))
     assert header.split() == ["metric", "dim", "before", "after", "change", "relative"]
     rows = [line.split() for line in lines if line.startswith(("ndcg", "mrr", "map", "recall", "precision", "f1"))]
     assert len(rows) == 12 and {r[1] for r in rows} == {"full", "16"}
-    assert all(r[4] == "+0.0000" for r in rows)  # same model: no change
+    ndcg = next(r for r in rows if r[0] == "ndcg@10" and r[1] == "full")
+    assert float(ndcg[2]) == pytest.approx(base["ndcg@10"], abs=1e-4)
+    assert float(ndcg[3]) == pytest.approx(other["ndcg@10"], abs=1e-4)
+    assert float(ndcg[4]) == pytest.approx(other["ndcg@10"] - base["ndcg@10"], abs=2e-4)
 
 
 def test_cli_eval_bundled_ir_set(tiny_model):
@@ -206,9 +218,9 @@ def test_cli_eval_bundled_ir_set(tiny_model):
                      "--against", tiny_model, "--json"])
     assert result.exit_code == 0, result
     payload = json.loads(result.stdout)
-    assert payload["type"] == "ir" and payload["part"] == "eval split"
-    assert {r["dim"] for r in payload["comparison"]} == {"full", 16}
-    assert all(0.0 <= v <= 1.0 for v in payload["results"]["full"].values())
+    assert payload["evaluation"]["type"] == "ir" and payload["evaluation"]["part"] == "eval split"
+    assert list(payload["dims"]) == ["32", "16"]
+    assert all(0.0 <= v <= 1.0 for v in payload["after"].values())
 
 
 @pytest.mark.parametrize(

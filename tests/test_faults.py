@@ -294,7 +294,7 @@ def test_ctrl_c_during_training_leaves_a_run_that_resume_finishes(tiny_model, tm
     assert result.exit_code == 0, result
     assert "reusing mined negatives" in result.stderr or json.loads(result.stdout)["mining"] == state["mining"]
     metrics = json.loads(result.stdout)
-    assert metrics["training"]["steps"] == 4 and metrics["before"] == state["before"]["full"]
+    assert metrics["training"]["steps"] == 4 and metrics["before"] == state["before"]["results"]["full"]
     steps = [json.loads(line)["step"] for line in (run / "training_log.jsonl").read_text().splitlines()
              if "loss" in json.loads(line)]
     assert steps == [1, 2, 3, 4]
@@ -303,7 +303,7 @@ def test_ctrl_c_during_training_leaves_a_run_that_resume_finishes(tiny_model, tm
 
 @pytest.mark.parametrize("where", ["mining", "evaluate-after"])
 def test_ctrl_c_outside_training_leaves_a_run_that_resume_finishes(where, tiny_model, tmp_path, monkeypatch):
-    from embedtune_core.mining import toolkit as mining
+    from embedtune_core.mining import miner as mining
     from embedtune_core.pipeline import evaluation
 
     work = tmp_path / "work"

@@ -19,7 +19,7 @@ def _one(plugin_set, throwaway_plugin, hook_name, kind, **meta):
 
 def test_hook_register_dataset_readers(plugin_set, throwaway_plugin):
     c = _one(plugin_set, throwaway_plugin, "register_dataset_readers", "dataset_reader", dataset_type="pairs")
-    assert c.meta["dataset_type"] == "pairs"
+    assert c.info.dataset_type == "pairs"
 
 
 def test_hook_register_negative_miners(plugin_set, throwaway_plugin):
@@ -28,7 +28,7 @@ def test_hook_register_negative_miners(plugin_set, throwaway_plugin):
 
 def test_hook_register_losses(plugin_set, throwaway_plugin):
     c = _one(plugin_set, throwaway_plugin, "register_losses", "loss", accepts=("pairs",))
-    assert c.meta["accepts"] == ("pairs",)
+    assert c.info.accepts == ("pairs",)
 
 
 def test_hook_register_metrics(plugin_set, throwaway_plugin):

@@ -6,8 +6,9 @@ import torch
 
 from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import ComponentError
-from embedtune_core.training.trainer import build_loss, fit_dataset, loss_accepts, recommend_loss, train
-from training_samples import columns, dataset
+from embedtune_core.training.losses import build_loss, fit_dataset, loss_traits, recommend_loss
+from embedtune_core.training.trainer import train
+from training_samples import columns, dataset, setup
 
 
 @pytest.fixture
@@ -40,18 +41,18 @@ def batch_loss(loss, model, data):
 def test_mnrl_is_sentence_transformers_mnrl_with_options(registry, model):
     from sentence_transformers import util
 
-    loss = build_loss(registry, "mnrl", model, "pairs", {"scale": "10", "similarity": "dot"})
+    loss = build_loss(registry, "mnrl", model, {"scale": "10", "similarity": "dot"}, dataset_type="pairs")
     assert type(loss) is st().MultipleNegativesRankingLoss
     assert loss.scale == 10.0 and loss.similarity_fct is util.dot_score
     reference = st().MultipleNegativesRankingLoss(model, scale=10.0, similarity_fct=util.dot_score)
     data = columns("pairs")
     assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
-    default = build_loss(registry, "mnrl", model, "pairs", {})
+    default = build_loss(registry, "mnrl", model, {}, dataset_type="pairs")
     assert default.scale == 20.0 and default.similarity_fct is util.cos_sim
 
 
 def test_cached_mnrl_matches_sentence_transformers(registry, model):
-    loss = build_loss(registry, "cached-mnrl", model, "pairs", {"mini_batch_size": "2", "scale": 30})
+    loss = build_loss(registry, "cached-mnrl", model, {"mini_batch_size": "2", "scale": 30}, dataset_type="pairs")
     assert type(loss) is st().CachedMultipleNegativesRankingLoss
     assert loss.mini_batch_size == 2 and loss.scale == 30.0
     reference = st().CachedMultipleNegativesRankingLoss(model, scale=30.0, mini_batch_size=2)
@@ -63,7 +64,7 @@ def test_cached_mnrl_matches_sentence_transformers(registry, model):
 
 
 def test_cosent_matches_sentence_transformers(registry, model):
-    loss = build_loss(registry, "cosent", model, "sts", {"scale": "15"})
+    loss = build_loss(registry, "cosent", model, {"scale": "15"}, dataset_type="sts")
     assert type(loss) is st().CoSENTLoss and loss.scale == 15.0
     data = columns("sts")
     assert batch_loss(loss, model, data) == pytest.approx(batch_loss(st().CoSENTLoss(model, scale=15.0), model, data), rel=1e-6)
@@ -72,7 +73,7 @@ def test_cosent_matches_sentence_transformers(registry, model):
 @pytest.mark.parametrize("distance,margin", [("manhattan", "0.3"), ("cosine", None), ("euclidean", None)])
 def test_triplet_matches_sentence_transformers(registry, model, distance, margin):
     options = {"distance": distance} | ({"margin": margin} if margin is not None else {})
-    loss = build_loss(registry, "triplet", model, "triplets", options)
+    loss = build_loss(registry, "triplet", model, options, dataset_type="triplets")
     metric = getattr(st().TripletDistanceMetric, distance.upper())
     expected_margin = float(margin) if margin is not None else {"cosine": 0.5}.get(distance, 5.0)
     assert type(loss) is st().TripletLoss
@@ -84,7 +85,7 @@ def test_triplet_matches_sentence_transformers(registry, model, distance, margin
 
 def test_matryoshka_matches_sentence_transformers(registry, model):
     options = {"base": "mnrl", "base_options": {"scale": 10}, "dims": "32,16", "weights": [1, 0.5]}
-    loss = build_loss(registry, "matryoshka", model, "pairs", options)
+    loss = build_loss(registry, "matryoshka", model, options, dataset_type="pairs")
     assert type(loss) is st().MatryoshkaLoss and type(loss.loss) is st().MultipleNegativesRankingLoss
     assert loss.matryoshka_dims == (32, 16) and loss.matryoshka_weights == (1.0, 0.5) and loss.loss.scale == 10.0
     reference = st().MatryoshkaLoss(model, st().MultipleNegativesRankingLoss(model, scale=10.0), [32, 16], [1, 0.5])
@@ -102,7 +103,7 @@ def test_matryoshka_default_dims():
 
 
 def test_matryoshka_default_dims_follow_the_model(registry, model):
-    loss = build_loss(registry, "matryoshka", model, "sts", {"base": "cosent"})
+    loss = build_loss(registry, "matryoshka", model, {"base": "cosent"}, dataset_type="sts")
     assert loss.matryoshka_dims == (32, 16, 8) and type(loss.loss) is st().CoSENTLoss
 
 
@@ -115,7 +116,7 @@ def test_matryoshka_default_dims_follow_the_model(registry, model):
         ("mnrl", {"scale": 0}, ["scale", "greater than 0"]),
         ("mnrl", {"temperature": 0.05}, ["loss 'mnrl' has no option 'temperature'", "it accepts: scale"]),
         ("cached-mnrl", {"mini_batch_size": "0"}, ["mini_batch_size", "at least 1"]),
-        ("cached-mnrl", {"mini_batch_size": "many"}, ["mini_batch_size", "whole number"]),
+        ("cached-mnrl", {"mini_batch_size": "many"}, ["mini_batch_size", "must be an integer"]),
         ("triplet", {"distance": "l2"}, ["distance", "cosine, euclidean, manhattan"]),
         ("triplet", {"margin": "-1"}, ["margin", "at least 0"]),
         ("matryoshka", {"dims": [64, 32]}, ["dims", "exceed the model's embedding size 32"]),
@@ -128,39 +129,42 @@ def test_matryoshka_default_dims_follow_the_model(registry, model):
 )
 def test_bad_loss_options_are_clear_errors(registry, model, name, options, words):
     with pytest.raises(ComponentError) as info:
-        build_loss(registry, name, model, "triplets", options)
+        build_loss(registry, name, model, options, dataset_type="triplets")
     message = info.value.format()
     for word in words:
         assert word in message, message
 
 
-def test_recommended_losses():
-    assert {t: recommend_loss(t) for t in ("pairs", "triplets", "nli", "ir", "hard-negatives", "sts")} == {
+def test_recommended_losses(registry):
+    assert {t: recommend_loss(registry, t) for t in ("pairs", "triplets", "nli", "ir", "hard-negatives", "sts")} == {
         "pairs": "mnrl", "triplets": "mnrl", "nli": "mnrl", "ir": "mnrl", "hard-negatives": "mnrl", "sts": "cosent"}
 
 
 def test_no_loss_named_uses_the_guides_choice(registry, model):
-    assert type(build_loss(registry, None, model, "sts", {})) is st().CoSENTLoss
-    assert type(build_loss(registry, None, model, "ir", {})) is st().MultipleNegativesRankingLoss
+    assert type(build_loss(registry, None, model, {}, dataset_type="sts")) is st().CoSENTLoss
+    assert type(build_loss(registry, None, model, {}, dataset_type="ir")) is st().MultipleNegativesRankingLoss
 
 
 def test_accepts_mismatch_is_an_error_before_training(registry, model):
     with pytest.raises(ComponentError) as info:
-        build_loss(registry, "cosent", model, "pairs", {})
+        build_loss(registry, "cosent", model, {}, dataset_type="pairs")
     assert "loss 'cosent' trains on sts, but the data is pairs; use mnrl" in info.value.format()
     with pytest.raises(ComponentError) as info:
-        build_loss(registry, "triplet", model, "pairs", {})
+        build_loss(registry, "triplet", model, {}, dataset_type="pairs")
     assert "trains on triplets, nli, hard-negatives, but the data is pairs" in info.value.format()
     with pytest.raises(ComponentError) as info:
-        build_loss(registry, "mnrl", model, "sts", {})
+        build_loss(registry, "mnrl", model, {}, dataset_type="sts")
     assert "use cosent" in info.value.format()
 
 
 def test_matryoshka_accepts_what_its_base_accepts(registry, model):
-    assert set(loss_accepts(registry, "matryoshka", {})) == {"pairs", "triplets", "nli", "ir", "hard-negatives"}
-    assert loss_accepts(registry, "matryoshka", {"base": "cosent"}) == ("sts",)
+    def accepts(options):
+        return loss_traits(registry, "matryoshka", registry.resolve_options("loss", "matryoshka", options)).accepts
+
+    assert set(accepts({})) == {"pairs", "triplets", "nli", "ir", "hard-negatives"}
+    assert accepts({"base": "cosent"}) == ("sts",)
     with pytest.raises(ComponentError) as info:
-        build_loss(registry, "matryoshka", model, "pairs", {"base": "cosent"})
+        build_loss(registry, "matryoshka", model, {"base": "cosent"}, dataset_type="pairs")
     assert "loss 'matryoshka' (base 'cosent') trains on sts, but the data is pairs" in info.value.format()
 
 
@@ -172,10 +176,12 @@ def test_losses_are_listed_with_what_they_accept(registry):
 
 
 def test_triplet_reads_hard_negatives_as_one_triplet_per_negative(registry, model):
-    loss = build_loss(registry, "triplet", model, "hard-negatives", {})
-    fitted = fit_dataset(dataset("hard-negatives"), loss)
-    assert fitted.column_names == ["anchor", "positive", "negative"] and len(fitted) == 16
-    mnrl = build_loss(registry, "mnrl", model, "hard-negatives", {})
+    loss = build_loss(registry, "triplet", model, {}, dataset_type="hard-negatives")
+    assert isinstance(loss, st().TripletLoss)
+    triplet = loss_traits(registry, "triplet", {}).input
+    fitted = fit_dataset(dataset("hard-negatives"), triplet)
+    assert triplet == "triplets" and fitted.column_names == ["anchor", "positive", "negative"] and len(fitted) == 16
+    mnrl = loss_traits(registry, "mnrl", {}).input
     assert fit_dataset(dataset("hard-negatives"), mnrl).column_names == ["anchor", "positive", "negative_1", "negative_2"]
 
 
@@ -194,12 +200,12 @@ def test_triplet_reads_hard_negatives_as_one_triplet_per_negative(registry, mode
     ],
 )
 def test_each_loss_lowers_its_loss(registry, model, tmp_path, name, dataset_type, options):
-    loss = build_loss(registry, name, model, dataset_type, options)
-    data = fit_dataset(dataset(dataset_type), loss).to_dict()
+    loss = build_loss(registry, name, model, options, dataset_type=dataset_type)
+    training = setup(registry, TrainingConfig(max_steps=8, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0,
+                                              logging_steps=1), name, options)
+    data = fit_dataset(dataset(dataset_type), training.traits.input).to_dict()
     before = batch_loss(loss, model, data)
-    config = TrainingConfig(max_steps=8, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1,
-                            callbacks=[])
-    result = train(model, dataset(dataset_type), loss, config, tmp_path / "run", quiet=True, loss_name=name)
+    result = train(model, dataset(dataset_type), loss, training, tmp_path / "run", quiet=True)
     after = batch_loss(loss, model, data)
     assert result.global_step == 8 and result.reason == "completed"
     assert after < before, (before, after)
@@ -219,12 +225,12 @@ def in_batch_retrieval_loss(model, dim):
 
 
 def test_matryoshka_embeddings_truncated_to_each_dim_still_work(registry, model, tmp_path):
-    loss = build_loss(registry, "matryoshka", model, "pairs", {})
+    loss = build_loss(registry, "matryoshka", model, {}, dataset_type="pairs")
     dims = list(loss.matryoshka_dims)
     assert dims == [32, 16, 8]
     before = {dim: in_batch_retrieval_loss(model, dim) for dim in dims}
-    config = TrainingConfig(max_steps=10, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])
-    train(model, dataset("pairs"), loss, config, tmp_path / "run", quiet=True)
+    config = TrainingConfig(max_steps=10, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0)
+    train(model, dataset("pairs"), loss, setup(registry, config, "matryoshka"), tmp_path / "run", quiet=True)
     model.eval()
     after = {dim: in_batch_retrieval_loss(model, dim) for dim in dims}
     for dim in dims:
@@ -254,18 +260,18 @@ def test_docs_custom_loss_example_registers_and_trains(plugin_set, throwaway_plu
     throwaway_plugin(module, "docs-losses")
     registry = build_registry(plugin_set)
     component = registry.get("loss", "cosine-margin")
-    assert component.plugin == "docs-losses" and set(component.meta["accepts"]) == {"pairs", "triplets", "hard-negatives"}
+    assert component.plugin == "docs-losses" and set(component.info.accepts) == {"pairs", "triplets", "hard-negatives"}
     with pytest.raises(ComponentError, match="trains on pairs, triplets, hard-negatives, but the data is sts"):
-        build_loss(registry, "cosine-margin", model, "sts", {})
+        build_loss(registry, "cosine-margin", model, {}, dataset_type="sts")
     # a margin above 1 keeps every pair inside it, so the loss is positive whatever the start
-    loss = build_loss(registry, "cosine-margin", model, "pairs", {"margin": "1.5"})
+    loss = build_loss(registry, "cosine-margin", model, {"margin": "1.5"}, dataset_type="pairs")
     assert isinstance(loss, module.CosineMarginLoss) and loss.margin == 1.5
     data = columns("pairs")
     before = batch_loss(loss, model, data)
-    config = TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0, callbacks=[])
-    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", quiet=True, loss_name="cosine-margin")
+    config = TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0)
+    result = train(model, dataset("pairs"), loss, setup(registry, config, "cosine-margin"), tmp_path / "run", quiet=True)
     assert result.global_step == 6 and batch_loss(loss, model, data) < before
-    wrapped = build_loss(registry, "matryoshka", model, "pairs", {"base": "cosine-margin", "dims": [32, 16]})
+    wrapped = build_loss(registry, "matryoshka", model, {"base": "cosine-margin", "dims": [32, 16]}, dataset_type="pairs")
     assert isinstance(wrapped.loss, module.CosineMarginLoss)
 
 
@@ -275,10 +281,10 @@ def test_docs_custom_callback_example_gets_its_options(plugin_set, throwaway_plu
     module, _ = docs_example("A custom callback")
     throwaway_plugin(module, "docs-callbacks")
     registry = build_registry(plugin_set)
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    config = TrainingConfig(max_steps=2, batch_size=4, eval_steps=1, callbacks=["print-eval-loss"],
-                            callback_options={"print-eval-loss": {"prefix": "dev"}})
-    train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"), registry=registry,
-          quiet=True)
+    loss = build_loss(registry, "mnrl", model, {}, dataset_type="pairs")
+    printer = registry.create("callback", "print-eval-loss", prefix="dev")
+    config = TrainingConfig(max_steps=2, batch_size=4, eval_steps=1)
+    train(model, dataset("pairs"), loss, setup(registry, config, callbacks=[printer]), tmp_path / "run",
+          eval_dataset=dataset("pairs"), quiet=True)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dev ")]
     assert [line.split()[1] for line in lines] == ["1", "2"]

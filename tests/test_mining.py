@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from embedtune_core.errors import ComponentError, ConfigError, DataError
-from embedtune_core.mining.toolkit import match_text, run_miner, sequential_batch_sampler
+from embedtune_core.mining import match_text, run_miner
+from embedtune_core.training.samplers import sequential_batch_sampler
 from embedtune_core.types import IRData, MiningRequest, MiningResult, MiningStats
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -281,11 +282,12 @@ def test_dense_faiss_index_gives_the_same_negatives(registry, pairs, corpus):
 def test_lexical_miner_margins_use_the_model_or_are_off_by_default(registry, pairs, corpus):
     with_model = run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={}, encoder=WordCountEncoder(), corpus=corpus)
     assert with_model.stats.extra["score"] == "model cosine scores"
+    assert with_model.stats.extra["relative_margin"] == 0.05  # "auto": the default on the model's scores
     lexical = run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={}, corpus=corpus)
-    assert lexical.stats.extra["score"].startswith("bm25 scores (default relative_margin off")
-    assert lexical.stats.extra["dropped"]["relative_margin"] == 0
+    assert lexical.stats.extra["score"].startswith("bm25 scores (relative_margin off")
+    assert lexical.stats.extra["dropped"]["relative_margin"] == 0 and lexical.stats.extra["relative_margin"] is None
     explicit = run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={"relative_margin": 0.05}, corpus=corpus)
-    assert explicit.stats.extra["score"] == "bm25 scores"
+    assert explicit.stats.extra["score"] == "bm25 scores" and explicit.stats.extra["relative_margin"] == 0.05
     with pytest.raises(ConfigError, match="guard_scores=encoder"):
         run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={"guard_scores": "encoder"}, corpus=corpus)
 
@@ -294,13 +296,13 @@ def test_bad_options_are_clear_errors(registry, pairs):
     with pytest.raises(ComponentError, match="no option 'range_mni'") as info:
         run_miner(registry, "dense", pairs, "pairs", num_negatives=1, options={"range_mni": 3}, encoder=WordCountEncoder())
     assert "range_min" in info.value.hint
-    with pytest.raises(ConfigError, match="sampling must be one of"):
+    with pytest.raises(ComponentError, match="option 'sampling' must be one of top, random"):
         run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={"sampling": "best"})
-    with pytest.raises(ConfigError, match="range_max"):
+    with pytest.raises(ComponentError, match="range_max"):
         run_miner(registry, "dense", pairs, "pairs", num_negatives=1, options={"range_min": 5, "range_max": 3}, encoder=WordCountEncoder())
     with pytest.raises(ConfigError, match="cannot mine 4 negatives"):
         run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options={"range_max": 3}, encoder=WordCountEncoder())
-    with pytest.raises(ConfigError, match="relative_margin must be a number"):
+    with pytest.raises(ComponentError, match="option 'relative_margin' must be a number or one of auto or none"):
         run_miner(registry, "dense", pairs, "pairs", num_negatives=1, options={"relative_margin": "high"}, encoder=WordCountEncoder())
     with pytest.raises(ConfigError, match="num_negatives"):
         run_miner(registry, "dense", pairs, "pairs", num_negatives=0, options={}, encoder=WordCountEncoder())
@@ -400,7 +402,7 @@ def test_curriculum_orders_rows_from_easy_to_hard(registry, pairs, corpus):
     options = {"base": "bm25", "base_options": {"relative_margin": None, "short": "fill"}, "bands": 3, "shuffle_within": False}
     result = run_miner(registry, "curriculum", pairs, "pairs", num_negatives=2, options=options, encoder=encoder, corpus=corpus)
     check_valid(result, 2)
-    assert result.stats.extra["ordered"] is True and result.stats.extra["base"] == "bm25"
+    assert registry.get("negative_miner", "curriculum").info.ordered and result.stats.extra["base"] == "bm25"
     values = [hardness(encoder, row) for row in result.dataset]
     assert values == sorted(values)
     assert [b["rows"] for b in result.stats.extra["bands"]] == [3, 3, 2]
@@ -419,7 +421,7 @@ def test_curriculum_bands_are_ordered_when_shuffled(registry, pairs, corpus):
 
 
 def test_curriculum_rejects_itself_as_base(registry):
-    with pytest.raises(ConfigError, match="cannot wrap itself"):
+    with pytest.raises(ComponentError, match="cannot wrap 'curriculum', which wraps one itself"):
         registry.create("negative_miner", "curriculum", base="curriculum")
 
 
@@ -499,7 +501,7 @@ def test_bm25_miner_matches_bm25s(registry):
     import bm25s
 
     from embedtune_plugins.miners import BM25Source
-    from embedtune_core.mining.toolkit import prepare_pairs
+    from embedtune_core.mining import prepare_pairs
 
     ds, corpus = paraphrase_data(seed=3, n_rows=20, n_corpus=150)
     n, depth_extra = 3, 1
@@ -583,15 +585,20 @@ def test_docs_custom_miner_example_runs(registry, throwaway_plugin, plugin_set, 
     assert result.stats.extra["dropped"]["known_positive"] == len(ROWS)
 
 
-def test_docs_list_every_builtin_miner_and_guard():
-    from embedtune_core.mining.toolkit import GUARD_OPTIONS
-    from embedtune_plugins.miners import MODEL_USE
+def test_docs_list_every_builtin_miner_and_guard(registry):
+    import attrs
+
+    from embedtune_core.mining import GuardOptions
 
     text = (ROOT / "docs" / "mining.md").read_text(encoding="utf-8")
-    for name in MODEL_USE:
-        assert f"`{name}`" in text, name
-    for option in GUARD_OPTIONS:
-        assert f"`{option}`" in text, option
+    builtin = [c for c in registry.components("negative_miner") if c.plugin in registry.builtin_plugins]
+    assert len(builtin) == 6
+    for component in builtin:
+        assert f"`{component.name}`" in text, component.name
+        for option in component.declaration.specs:
+            assert f"`{option}`" in text, (component.name, option)
+    for field in attrs.fields(GuardOptions):
+        assert f"`{field.name}`" in text, field.name
 
 
 def test_gather_scores_is_exact_and_masks_padding():

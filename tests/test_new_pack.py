@@ -40,6 +40,7 @@ def test_scaffold_has_every_part(pack):
         "embedtune_acme_bank/losses.py",
         "embedtune_acme_bank/miners.py",
         "pyproject.toml",
+        "tests/conftest.py",
         "tests/test_embedtune_acme_bank.py",
     ]
     pyproject = (pack / "pyproject.toml").read_text()
@@ -76,13 +77,18 @@ def test_new_pack_help_does_not_import_torch():
     assert out.stdout.strip().splitlines()[-1] == "False"
 
 
-def test_scaffold_passes_its_own_test(pack):
+@pytest.mark.parametrize("where", ["pack", "parent"])
+def test_scaffold_passes_its_own_test_before_it_is_installed(pack, where):
+    """From the pack's folder or from the folder above it, with nothing on PYTHONPATH."""
+    cwd = pack if where == "pack" else pack.parent
+    env = env_with()
+    env.pop("PYTHONPATH", None)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(pack / "tests")],
-        capture_output=True, text=True, env=env_with(pack), cwd=pack, timeout=600,
+        capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "3 passed" in result.stdout
+    assert "4 passed" in result.stdout
 
 
 def test_scaffold_loads_as_an_explicit_plugin(pack):

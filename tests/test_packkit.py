@@ -1,5 +1,6 @@
-"""embedtune_core.data.splits and embedtune_core.mining.taxonomy: the helpers domain packs build their
-readers and miners from (split, bundle, option checks, picking negatives, concept hierarchy)."""
+"""The helpers domain packs build their readers and miners from: embedtune_core.data.splits
+(split, bundle, option checks), the tiered miner of embedtune_core.mining and its concept
+hierarchy (embedtune_core.mining.taxonomy)."""
 
 import hashlib
 import math
@@ -14,7 +15,7 @@ from datasets import Dataset
 from embedtune_core.data import splits as packkit
 from embedtune_core.errors import ComponentError, DataError
 from embedtune_core.data.splits import describe_size, eval_groups, hash_fraction, ir_bundle, pairs_bundle, reader_options
-from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+from embedtune_core.mining import TieredMiner, jaccard, words
 from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
 from embedtune_core.types import IRData, MiningRequest
 
@@ -151,18 +152,25 @@ def test_words_and_jaccard():
 
 
 # -- picking negatives --------------------------------------------------------------------------
-def test_check_miner_options():
-    check_miner_options("m", fill="none", relative_margin=0.0)
-    with pytest.raises(ComponentError, match="miner 'm': fill must be one of random, none"):
-        check_miner_options("m", fill="sometimes", relative_margin=0.05)
-    with pytest.raises(ComponentError, match="relative_margin must be in"):
-        check_miner_options("m", fill="random", relative_margin=1.0)
+class ListedTiers(TieredMiner):
+    """A tiered miner proposing the same tiers for every anchor."""
+
+    name = "listed"
+
+    def __init__(self, tiers, **options):
+        self.listed = tiers
+        super().__init__(**options)
+
+    def tiers(self, data, request):
+        return lambda query: self.listed
 
 
-def test_pool_of_prefers_the_corpus_else_the_unique_positives():
-    dataset = Dataset.from_dict({"anchor": ["a", "b", "c"], "positive": ["x", "y", "x"]})
-    assert pool_of(MiningRequest(dataset=dataset, dataset_type="pairs")) == ["x", "y"]
-    assert pool_of(MiningRequest(dataset=dataset, dataset_type="pairs", corpus=["p", 3])) == ["p", "3"]
+def test_tiered_miner_options_are_the_toolkits():
+    with pytest.raises(ComponentError, match="option 'short' must be one of fill, drop"):
+        ListedTiers([], short="sometimes")
+    with pytest.raises(ComponentError, match="option 'relative_margin' must be less than 1"):
+        ListedTiers([], relative_margin=1.0)
+    assert ListedTiers([], relative_margin="0.1").options.relative_margin == 0.1
 
 
 def _request(anchors, positives, **kw):
@@ -172,30 +180,29 @@ def _request(anchors, positives, **kw):
 
 def test_tiers_are_walked_in_order_and_other_positives_are_dropped():
     pool = ["p1", "p2", "n1", "n2", "n3"]
-    tiers = lambda row, anchor, positive: [("close", [0, 1, 2]), ("far", [3, 2, 4])]  # noqa: E731
-    result = pick_negatives(_request(["a", "a"], ["p1", "p2"], num_negatives=2), pool, tiers, fill="none")
+    miner = ListedTiers([("close", [0, 1, 2]), ("far", [3, 2, 4])], short="drop")
+    result = miner.mine(_request(["a", "a"], ["p1", "p2"], num_negatives=2, corpus=pool))
     rows = result.dataset.to_list()
     assert [r["negative_1"] for r in rows] == ["n1", "n1"] and [r["negative_2"] for r in rows] == ["n2", "n2"]
     stats = result.stats
-    assert stats.dropped_false_negatives == 2  # p2 for row 0, p1 for row 1: both positives of "a"
-    assert stats.extra == {"picked_by": {"close": 2, "far": 2}, "pool_size": 5}
-    assert stats.negatives_written == 4 and stats.queries_short == 0 and stats.mean_score_gap is None
+    assert stats.extra["dropped"]["known_positive"] == 2  # p1 and p2: both positives of "a"
+    assert stats.extra["picked_by"] == {"close": 2, "far": 2} and stats.extra["pool_size"] == 5
+    assert stats.negatives_written == 4 and stats.queries_short == 0
 
 
-def test_short_rows_are_filled_at_random_or_left_short():
+def test_short_rows_are_filled_at_random_or_dropped():
     pool = ["p", "n1", "r1", "r2", "r3"]
-    tiers = lambda row, anchor, positive: [("tier", [1])]  # noqa: E731
-    request = _request(["a"], ["p"], num_negatives=3, seed=4)
-    filled = pick_negatives(request, pool, tiers)
+    request = _request(["a"], ["p"], num_negatives=3, seed=4, corpus=pool)
+    filled = ListedTiers([("tier", [1])]).mine(request)
     row = filled.dataset[0]
     negatives = [row["negative_1"], row["negative_2"], row["negative_3"]]
     assert negatives[0] == "n1" and set(negatives[1:]) <= {"r1", "r2", "r3"} and len(set(negatives)) == 3
     assert filled.stats.extra["picked_by"] == {"tier": 1, "random": 2} and filled.stats.queries_short == 1
-    assert pick_negatives(request, pool, tiers).dataset.to_list() == filled.dataset.to_list()  # seeded
+    assert ListedTiers([("tier", [1])]).mine(request).dataset.to_list() == filled.dataset.to_list()  # seeded
 
-    short = pick_negatives(request, pool, tiers, fill="none")
+    short = ListedTiers([("tier", [1])], short="drop").mine(request)
     assert len(short.dataset) == 0 and short.stats.negatives_written == 0  # hard-negatives: row dropped
-    triplets = pick_negatives(attrs.evolve(request, output="triplets"), pool, tiers, fill="none")
+    triplets = ListedTiers([("tier", [1])], short="drop").mine(attrs.evolve(request, output="triplets"))
     assert triplets.dataset.to_list() == [{"anchor": "a", "positive": "p", "negative": "n1"}]
 
 
@@ -208,27 +215,27 @@ def _fake_encoder(angles):
 def test_with_a_model_hardest_first_and_near_duplicates_dropped():
     angles = {"a": 0, "p": 10, "too close": 5, "hard": 30, "easy": 60}
     pool = ["easy", "hard", "too close", "p"]
-    tiers = lambda row, anchor, positive: [("tier", [0, 1, 2, 3])]  # noqa: E731
-    request = _request(["a"], ["p"], num_negatives=2, encoder=_fake_encoder(angles))
-    result = pick_negatives(request, pool, tiers, fill="none", relative_margin=0.05)
+    tiers = [("tier", [0, 1, 2, 3])]
+    request = _request(["a"], ["p"], num_negatives=2, encoder=_fake_encoder(angles), corpus=pool)
+    result = ListedTiers(tiers, short="drop").mine(request)
     row = result.dataset[0]
     assert (row["negative_1"], row["negative_2"]) == ("hard", "easy")
     assert result.stats.dropped_false_negatives == 1  # "too close" scores above 0.95 x the positive
     expected_gap = np.mean([math.cos(math.radians(10)) - math.cos(math.radians(a)) for a in (30, 60)])
     assert result.stats.mean_score_gap == pytest.approx(expected_gap, abs=1e-6)
 
-    plain = pick_negatives(request, pool, tiers, fill="none", use_model=False)  # pool order, no margin
+    plain = ListedTiers(tiers, short="drop", guard_scores="retrieval").mine(request)  # proposal order, no margin
     assert (plain.dataset[0]["negative_1"], plain.dataset[0]["negative_2"]) == ("easy", "hard")
 
 
-def test_pick_negatives_rejects_unusable_datasets():
+def test_tiered_miner_rejects_unusable_datasets():
     nli = MiningRequest(dataset=Dataset.from_dict({"premise": ["x"], "hypothesis": ["y"], "label": [0]}),
                         dataset_type="nli")
-    with pytest.raises(ComponentError, match="not an NLI dataset"):
-        pick_negatives(nli, ["x"], lambda *a: [])
+    with pytest.raises(ComponentError, match="not NLI records"):
+        ListedTiers([]).mine(nli)
     single = MiningRequest(dataset=Dataset.from_dict({"text": ["x"]}), dataset_type="pairs")
     with pytest.raises(DataError, match="anchor, positive"):
-        pick_negatives(single, ["x"], lambda *a: [])
+        ListedTiers([]).mine(single)
 
 
 # -- taxonomy -----------------------------------------------------------------------------------

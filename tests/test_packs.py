@@ -100,7 +100,7 @@ MINER_CASES = {
 def test_each_miner_picks_its_domain_negative(registry, miner):
     corpus, anchor, positive_index, expected = MINER_CASES[miner]
     dataset = Dataset.from_dict({"anchor": [anchor], "positive": [corpus[positive_index]]})
-    result = registry.create("negative_miner", miner, fill="none").mine(
+    result = registry.create("negative_miner", miner, short="drop").mine(
         MiningRequest(dataset=dataset, dataset_type="pairs", num_negatives=1, corpus=corpus))
     assert result.dataset[0]["negative_1"].startswith(expected)
     assert result.stats.negatives_written == 1 and result.stats.queries_short == 0

@@ -50,7 +50,7 @@ def test_pipeline_calls_lifecycle_hooks_and_writes_the_run(tiny_model, tmp_path,
     recorder = throwaway_plugin(Recorder(), "recorder")
     registry = build_registry(plugin_set)
     config = small_config(tiny_model, tmp_path)
-    metrics = run_pipeline(config, registry, plugin_set, quiet=True)
+    metrics = run_pipeline(config, registry, plugin_set, quiet=True).to_json()
     assert recorder.calls == [
         ("run_started", "p", "p"),
         ("evaluation_finished", "before", ["ndcg@10", "recall@5"]),
@@ -62,7 +62,14 @@ def test_pipeline_calls_lifecycle_hooks_and_writes_the_run(tiny_model, tmp_path,
     assert written["before"] == metrics["before"] and written["loss"] == "mnrl"
     assert written["mining"]["negatives_written"] > 0
     assert (run_dir / "mined.jsonl").exists()
-    assert RunConfig.from_file(run_dir / "config.toml") == config
+    resolved = RunConfig.from_file(run_dir / "config.toml")
+    assert resolved.steps == ["mine", "evaluate-before", "train", "evaluate-after"]
+    assert resolved.loss.name == "mnrl" and resolved.loss.options == {"scale": 20.0, "similarity": "cosine",
+                                                                      "gather_across_devices": False}
+    assert resolved.training.batch_sampler == "no_duplicates" and resolved.training.precision == "fp32"
+    assert resolved.model.device == "cpu" and resolved.data.type == "ir" and resolved.mining.model == tiny_model
+    assert resolved.mining.options["relative_margin"] == "auto" and resolved.mining.options["k1"] == 1.5
+    assert resolved.training.callbacks == ["metrics-log", "progress"]
 
 
 def test_existing_run_is_refused_then_overwritten(tiny_model, tmp_path, registry):
@@ -93,11 +100,11 @@ def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, regi
     state = json.loads((tmp_path / "runs" / "p" / "state.json").read_text())
     assert "mining" in state and "before" in state
     monkeypatch.setattr(training, "train", real_train)
-    import embedtune_core.mining.toolkit as mining
+    import embedtune_core.mining.miner as mining
 
     monkeypatch.setattr(mining, "run_miner", lambda *a, **k: pytest.fail("mined again on resume"))
-    metrics = run_pipeline(config, registry, quiet=True, resume=True)
-    assert metrics["before"] == {k: v for k, v in state["before"]["full"].items()}
+    metrics = run_pipeline(config, registry, quiet=True, resume=True).to_json()
+    assert metrics["before"] == state["before"]["results"]["full"]
     assert metrics["training"]["steps"] == 2
 
 
@@ -107,9 +114,9 @@ def test_curriculum_mining_trains_in_order(tiny_model, tmp_path, registry, monke
     seen = {}
     real_train = training.train
 
-    def spy(model, dataset, loss, config, *args, **kwargs):
-        seen["sampler"] = config.batch_sampler
-        return real_train(model, dataset, loss, config, *args, **kwargs)
+    def spy(model, dataset, loss, setup, *args, **kwargs):
+        seen["sampler"] = setup.decided().batch_sampler
+        return real_train(model, dataset, loss, setup, *args, **kwargs)
 
     monkeypatch.setattr(training, "train", spy)
     config = small_config(
@@ -131,7 +138,7 @@ def test_eval_steps_evaluate_the_held_out_split_during_training(tiny_model, tmp_
         tiny_model, tmp_path, steps=["train"], mining={"miner": None},
         training={"max_steps": 4, "eval_steps": 2, "save_steps": 2, "load_best_model_at_end": True},
     )
-    metrics = run_pipeline(config, registry, quiet=True)
+    metrics = run_pipeline(config, registry, quiet=True).to_json()
     log = [json.loads(line) for line in (tmp_path / "runs" / "p" / "training_log.jsonl").read_text().splitlines()]
     assert [row["step"] for row in log if "eval_loss" in row] == [2, 4]
     assert metrics["training"]["steps"] == 4

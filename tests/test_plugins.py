@@ -47,7 +47,7 @@ def test_fake_distribution_is_loaded(fake_entry_points):
     assert record.hooks == ["register_losses"]
     registry = build_registry(plugin_set)
     component = registry.get("loss", "goodpack:pack-loss")
-    assert component.plugin == "goodpack" and component.meta["accepts"] == ("pairs",)
+    assert component.plugin == "goodpack" and component.info.accepts == ("pairs",)
 
 
 def test_import_error_is_reported_and_skipped(fake_entry_points, capsys):

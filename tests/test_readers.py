@@ -40,8 +40,8 @@ def rows_of(path):
 def test_one_reader_per_type_with_its_type(registry):
     for dataset_type in DATASET_TYPES:
         component = registry.get("dataset_reader", dataset_type)
-        assert component.meta["dataset_type"] == dataset_type
-        assert not component.meta.get("bundled")
+        assert component.info.dataset_type == dataset_type
+        assert not component.info.bundled
 
 
 @pytest.mark.parametrize("dataset_type", sorted(ROW_SAMPLES))

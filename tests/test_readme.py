@@ -22,7 +22,7 @@ def test_readme_starts_with_the_two_commands():
 def test_readme_custom_miner_runs(plugin_set, throwaway_plugin):
     import datasets
 
-    from embedtune_core.mining.toolkit import run_miner
+    from embedtune_core.mining import run_miner
     from embedtune_core.plugins.registry import build_registry
 
     (code,) = blocks("python")

@@ -70,7 +70,7 @@ def test_create_passes_options_and_registry_and_rejects_bad_options():
     assert registry.create("loss", "wrapper", "M") == ("wrapped", ("loss", "M", 20.0))
     with pytest.raises(ComponentError) as info:
         registry.create("loss", "plain", "M", scael=1.0)
-    assert "bad options for loss 'plain'" in info.value.message and "scale" in info.value.hint
+    assert "loss 'plain' has no option 'scael'" in info.value.message and "did you mean 'scale'" in info.value.hint
 
 
 def test_kind_aliases_and_unknown_kind():
@@ -91,33 +91,51 @@ def test_throwaway_plugin_fixture_registers_and_unregisters(plugin_set, throwawa
     assert registry.get("callback", "temp:temp-callback").description == "temporary"
 
 
-def test_check_options_names_and_values_without_building():
+def test_options_are_checked_from_the_declaration_without_building():
+    from typing import Annotated
+
+    from embedtune_core.plugins.options import Range
+
     built = []
 
-    def plain(model, scale=20.0):
+    def plain(model, scale: Annotated[float, Range(gt=0)] = 20.0, names: list[str] | None = None):
         built.append(model)
         return model
-
-    def check_plain(scale=20.0):
-        if float(scale) <= 0:
-            raise ComponentError("scale must be positive", key="loss.options.scale")
 
     def open_ended(model, **options):
         return model
 
     registry = Registry()
-    registry.add("loss", "pack", "plain", plain, check=check_plain)
+    registry.add("loss", "pack", "plain", plain)
     registry.add("loss", "pack", "open", open_ended)
-    registry.check_options("loss", "plain", {"scale": 3}, positional=1, key="loss.options")
+    assert registry.resolve_options("loss", "plain", {"scale": "3"}, key="loss.options") == {"scale": 3.0, "names": None}
     with pytest.raises(ComponentError) as info:
-        registry.check_options("loss", "plain", {"scael": 3}, positional=1, key="loss.options")
+        registry.resolve_options("loss", "plain", {"scael": 3}, key="loss.options")
     assert info.value.key == "loss.options.scael" and "did you mean 'scale'" in info.value.hint
-    with pytest.raises(ComponentError, match="scale must be positive"):
-        registry.check_options("loss", "plain", {"scale": 0}, positional=1, key="loss.options")
+    with pytest.raises(ComponentError, match="option 'scale' must be greater than 0") as info:
+        registry.resolve_options("loss", "plain", {"scale": 0}, key="loss.options")
+    assert info.value.key == "loss.options.scale"
+    with pytest.raises(ComponentError, match="option 'names' must be a list of strings or none|item 1 must be a string"):
+        registry.resolve_options("loss", "plain", {"names": [3]})
     with pytest.raises(ComponentError, match="has no option 'model'"):
-        registry.check_options("loss", "plain", {"model": 1}, positional=1)
-    registry.check_options("loss", "open", {"anything": 1}, positional=1)  # **options: names are the factory's business
+        registry.resolve_options("loss", "plain", {"model": 1})
+    assert registry.resolve_options("loss", "open", {"anything": 1}) == {"anything": 1}  # **options: the factory's
     with pytest.raises(ComponentError, match="must be a table"):
-        registry.check_options("loss", "plain", [("scale", 1)], positional=1)
+        registry.resolve_options("loss", "plain", [("scale", 1)])
     assert built == []
-    assert "check" not in registry.get("loss", "plain").as_dict()
+    declared = registry.get("loss", "plain").as_dict()["options"]
+    assert declared["scale"] == {"type": "a number", "default": 20.0, "help": ""}
+
+
+def test_metadata_is_typed_and_checked_at_registration():
+    registry = Registry()
+    component = registry.add("loss", "pack", "l", make_loss, accepts=["pairs"], in_batch_negatives=True)
+    assert component.info.accepts == ("pairs",) and component.info.in_batch_negatives is True
+    with pytest.raises(ComponentError) as info:
+        registry.add("loss", "pack", "m", make_loss, in_batch_negative=True)
+    assert "plugin 'pack' registered loss 'm' has no metadata 'in_batch_negative'" in info.value.message
+    assert "did you mean 'in_batch_negatives'" in info.value.hint
+    with pytest.raises(ComponentError, match="metadata 'accepts' item 1 must be one of pairs"):
+        registry.add("loss", "pack", "n", make_loss, accepts=["pears"])
+    with pytest.raises(ComponentError, match="metadata 'model' must be one of required, guards, no"):
+        registry.add("negative_miner", "pack", "x", lambda: None, model="always")

@@ -12,18 +12,17 @@ import torch
 
 from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import ComponentError, ConfigError, RunFolderError
-from embedtune_core.training import trainer as training
-from embedtune_core.training.trainer import (
-    build_loss,
-    finish_run_dir,
-    newest_checkpoint,
-    prepare_run_dir,
-    replaced_path,
-    save_model,
-    train,
+from embedtune_core.pipeline.rundir import finish_run_dir, prepare_run_dir, replaced_path
+from embedtune_core.training.arguments import (
+    check_training_config,
+    decide_batch_sampler,
+    resolve_precision,
     training_arguments,
 )
-from training_samples import dataset
+from embedtune_core.training.checkpoints import checkpoints, newest_checkpoint, save_model
+from embedtune_core.training.losses import build_loss, loss_traits
+from embedtune_core.training.trainer import train
+from training_samples import dataset, setup
 
 HERE = Path(__file__).resolve().parent
 
@@ -37,9 +36,15 @@ def model(tiny_model):
 
 
 def quick(**overrides):
-    values = dict(max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, callbacks=[])
+    values = dict(max_steps=6, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1)
     values.update(overrides)
     return TrainingConfig(**values)
+
+
+def fit(registry, model, data, config, run_dir, *, callbacks=(), **kwargs):
+    """``train()`` with MNRL on ``model``, as the pipeline calls it."""
+    loss = build_loss(registry, "mnrl", model, {})
+    return train(model, data, loss, setup(registry, config, callbacks=callbacks), run_dir, **kwargs)
 
 
 def state_of(model):
@@ -54,8 +59,9 @@ def test_training_arguments_carry_every_setting(tmp_path):
         epochs=3, batch_size=48, learning_rate=3e-5, warmup_ratio=0.2, weight_decay=0.05, lr_scheduler="cosine",
         gradient_accumulation_steps=2, max_grad_norm=0.5, seed=7, gradient_checkpointing=True, eval_steps=20,
         save_steps=40, save_total_limit=3, load_best_model_at_end=True, logging_steps=5, dataloader_workers=2,
+        batch_sampler="no_duplicates",
     )
-    args = training_arguments(config, tmp_path / "run", loss_name="mnrl", has_eval=True)
+    args = training_arguments(config, tmp_path / "run", has_eval=True)
     assert args.output_dir == str(tmp_path / "run" / "checkpoints")
     assert args.num_train_epochs == 3 and args.max_steps == -1
     assert args.per_device_train_batch_size == 48 and args.per_device_eval_batch_size == 48
@@ -71,48 +77,45 @@ def test_training_arguments_carry_every_setting(tmp_path):
     assert args.report_to in ([], "none", ["none"]) and not args.fp16 and not args.bf16
 
 
-def test_batch_sampler_auto_follows_the_loss(tmp_path, registry, model):
-    from sentence_transformers.base.sampler import BatchSamplers
-
-    config = TrainingConfig()
-    for name, expected in [("mnrl", "no_duplicates"), ("cached-mnrl", "no_duplicates"), ("matryoshka", "no_duplicates"),
-                           ("cosent", "batch_sampler"), ("triplet", "batch_sampler")]:
-        args = training_arguments(config, tmp_path, loss_name=name, has_eval=False)
-        assert args.batch_sampler == BatchSamplers(expected), name
-    cosent_matryoshka = build_loss(registry, "matryoshka", model, "sts", {"base": "cosent"})
-    assert not training.in_batch_negatives(cosent_matryoshka)
-    assert training.in_batch_negatives(build_loss(registry, "matryoshka", model, "pairs", {}))
-    args = training_arguments(TrainingConfig(batch_sampler="batch_sampler"), tmp_path, loss_name="mnrl", has_eval=False)
-    assert args.batch_sampler == BatchSamplers.BATCH_SAMPLER
+def test_batch_sampler_auto_follows_what_the_loss_declares(registry):
+    for name, options, expected in [("mnrl", {}, "no_duplicates"), ("cached-mnrl", {}, "no_duplicates"),
+                                    ("matryoshka", {}, "no_duplicates"), ("matryoshka", {"base": "cosent"}, "batch_sampler"),
+                                    ("cosent", {}, "batch_sampler"), ("triplet", {}, "batch_sampler")]:
+        traits = loss_traits(registry, name, registry.resolve_options("loss", name, options))
+        assert decide_batch_sampler("auto", in_batch_negatives=traits.in_batch_negatives, ordered=False) == expected, name
+        assert decide_batch_sampler("auto", in_batch_negatives=traits.in_batch_negatives, ordered=True) == "sequential"
+        assert decide_batch_sampler("batch_sampler", in_batch_negatives=True, ordered=True) == "batch_sampler"
+    with pytest.raises(ValueError, match="decided batch_sampler"):
+        training_arguments(TrainingConfig(), "run", has_eval=False)
 
 
 def test_settings_that_need_evaluation_are_checked(tmp_path):
     with pytest.raises(ConfigError, match="eval_steps needs evaluation data"):
-        training_arguments(TrainingConfig(eval_steps=5), tmp_path, loss_name="mnrl", has_eval=False)
+        check_training_config(TrainingConfig(eval_steps=5), has_eval=False)
     with pytest.raises(ConfigError, match="early stopping needs evaluation"):
-        training_arguments(TrainingConfig(early_stopping_patience=2), tmp_path, loss_name="mnrl", has_eval=True)
+        check_training_config(TrainingConfig(early_stopping_patience=2), has_eval=True)
     with pytest.raises(ConfigError, match="multiple of eval_steps"):
-        training_arguments(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True), tmp_path,
-                           loss_name="mnrl", has_eval=True)
-    args = training_arguments(TrainingConfig(eval_steps=4, load_best_model_at_end=True), tmp_path, loss_name="mnrl", has_eval=True)
-    assert args.save_steps == 4
+        check_training_config(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True), has_eval=True)
+    config = TrainingConfig(eval_steps=4, load_best_model_at_end=True, batch_sampler="no_duplicates")
+    check_training_config(config, has_eval=True)
+    assert training_arguments(config, tmp_path, has_eval=True).save_steps == 4
 
 
 def test_precision(monkeypatch):
-    assert training.resolve_precision("auto", "cpu") == (False, False)
-    assert training.resolve_precision("fp32", None) == (False, False)
+    assert resolve_precision("auto", "cpu") == "fp32"
+    assert resolve_precision("fp32", None) == "fp32"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.raises(ConfigError, match="needs a CUDA GPU"):
-        training.resolve_precision("fp16", None)
+        resolve_precision("fp16", None)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
-    assert training.resolve_precision("auto", "cuda:0") == (False, True)
-    assert training.resolve_precision("fp16", "cuda:0") == (True, False)
-    assert training.resolve_precision("auto", "cpu") == (False, False)
+    assert resolve_precision("auto", "cuda:0") == "bf16"
+    assert resolve_precision("fp16", "cuda:0") == "fp16"
+    assert resolve_precision("auto", "cpu") == "fp32"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert training.resolve_precision("auto", "cuda") == (True, False)
+    assert resolve_precision("auto", "cuda") == "fp16"
     with pytest.raises(ConfigError, match="does not support bf16"):
-        training.resolve_precision("bf16", "cuda")
+        resolve_precision("bf16", "cuda")
 
 
 def test_report_to_needs_the_package(tmp_path, registry):
@@ -121,11 +124,12 @@ def test_report_to_needs_the_package(tmp_path, registry):
     if importlib.util.find_spec("tensorboard") or importlib.util.find_spec("tensorboardX"):
         pytest.skip("tensorboard is installed here")
     with pytest.raises(ConfigError) as info:
-        training_arguments(TrainingConfig(report_to=["tensorboard"]), tmp_path, loss_name="mnrl", has_eval=False)
+        check_training_config(TrainingConfig(report_to=["tensorboard"]), has_eval=False)
     assert "pip install tensorboard" in info.value.format()
     with pytest.raises(ComponentError) as info:
-        registry.create("callback", "report-to", to="tensorboard")
+        registry.resolve_options("callback", "report-to", {"to": "tensorboard"}, key="training.callback_options.report-to")
     assert "not installed" in info.value.format() and "pip install tensorboard" in info.value.format()
+    assert info.value.key == "training.callback_options.report-to.to"
     with pytest.raises(ComponentError, match="tensorboard, wandb"):
         registry.create("callback", "report-to", to="mlflow")
 
@@ -133,10 +137,11 @@ def test_report_to_needs_the_package(tmp_path, registry):
 MULTI_PROCESS = """
 import json, sys
 from embedtune_core.config.schema import TrainingConfig
-from embedtune_core.training.trainer import prepare_run_dir, training_arguments
-config = TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3)
+from embedtune_core.pipeline.rundir import prepare_run_dir
+from embedtune_core.training.arguments import training_arguments
+config = TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3, batch_sampler="no_duplicates")
 run = prepare_run_dir(sys.argv[1])
-args = training_arguments(config, run, loss_name="mnrl", has_eval=False, device="cpu")
+args = training_arguments(config, run, has_eval=False, device="cpu")
 data = args.to_dict()
 print(json.dumps({"world": args.world_size, "rank": args.process_index, "args": data}, default=str))
 """
@@ -168,8 +173,9 @@ def test_multi_process_runs_get_the_same_arguments(tmp_path):
             if p.poll() is None:
                 p.kill()
     assert [r["world"] for r in results] == [2, 2] and sorted(r["rank"] for r in results) == [0, 1]
-    single = training_arguments(TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3),
-                                run, loss_name="mnrl", has_eval=False, device="cpu").to_dict()
+    single = training_arguments(TrainingConfig(batch_size=24, max_steps=9, learning_rate=4e-5, seed=3, save_steps=3,
+                                               batch_sampler="no_duplicates"),
+                                run, has_eval=False, device="cpu").to_dict()
     # sentence-transformers drops uneven last batches under DDP (so no process waits on another)
     skip = {"local_rank", "logging_dir", "dataloader_drop_last"}
     want = {k: json.loads(json.dumps(v, default=str)) for k, v in single.items() if k not in skip}
@@ -190,29 +196,27 @@ def test_only_the_first_process_checks_the_run_folder(tmp_path, monkeypatch):
 
 # -- training, evaluation, early stopping -------------------------------------------------------
 def test_evaluation_during_training_and_best_model(registry, model, tmp_path):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
     config = quick(max_steps=6, eval_steps=2, load_best_model_at_end=True)
-    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"), quiet=True)
+    result = fit(registry, model, dataset("pairs"), config, tmp_path / "run", eval_dataset=dataset("pairs"), quiet=True)
     evals = [row for row in result.log_history if "eval_loss" in row]
     assert [row["step"] for row in evals] == [2, 4, 6]
     assert result.global_step == 6 and not result.stopped_early
 
 
-def test_early_stopping_from_config(registry, model, tmp_path):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
+def test_early_stopping_callback_and_patience(registry, model, tmp_path):
     # a huge threshold: no evaluation counts as an improvement, so patience 1 stops at the 2nd
-    config = quick(max_steps=20, eval_steps=2, callbacks=["early-stopping"],
-                   callback_options={"early-stopping": {"patience": 1, "threshold": 1000}})
-    result = train(model, dataset("pairs"), loss, config, tmp_path / "run", eval_dataset=dataset("pairs"),
-                   registry=registry, quiet=True)
-    assert result.stopped_early and result.global_step == 4
+    stopper = registry.create("callback", "early-stopping", patience=1, threshold=1000)
+    result = fit(registry, model, dataset("pairs"), quick(max_steps=20, eval_steps=2), tmp_path / "run",
+                 eval_dataset=dataset("pairs"), callbacks=[stopper], quiet=True)
+    assert result.stopped_early and result.global_step == 4 and "early stopping" not in result.reason
     config = quick(max_steps=20, eval_steps=2, early_stopping_patience=1)
-    result = train(model, dataset("pairs"), loss, config, tmp_path / "run2", eval_dataset=dataset("pairs"), quiet=True)
+    result = fit(registry, model, dataset("pairs"), config, tmp_path / "run2", eval_dataset=dataset("pairs"), quiet=True)
     assert result.global_step <= 20 and "eval_loss" in json.dumps(result.log_history)
 
 
-def test_callbacks_by_name_with_options(model, tmp_path, plugin_set, throwaway_plugin):
-    """A pack's callback is any transformers.TrainerCallback, named in training.callbacks."""
+def test_a_packs_callback_gets_its_options_and_the_run_folder(model, tmp_path, plugin_set, throwaway_plugin):
+    """A pack's callback is any transformers.TrainerCallback; a factory declaring ``run_dir``
+    receives the run folder."""
     from transformers import TrainerCallback
 
     from embedtune_core import hookimpl
@@ -221,11 +225,11 @@ def test_callbacks_by_name_with_options(model, tmp_path, plugin_set, throwaway_p
     seen = {}
 
     class Recorder(TrainerCallback):
-        def __init__(self, label):
-            self.label = label
+        def __init__(self, label, *, run_dir=None):
+            self.label, self.run_dir = label, run_dir
 
         def on_train_end(self, args, state, control, **kwargs):
-            seen[self.label] = state.global_step
+            seen[self.label] = (state.global_step, self.run_dir)
 
     class Pack:
         @hookimpl
@@ -234,22 +238,24 @@ def test_callbacks_by_name_with_options(model, tmp_path, plugin_set, throwaway_p
 
     throwaway_plugin(Pack(), "recorder-pack")
     registry = build_registry(plugin_set)
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    config = quick(max_steps=3, callbacks=["metrics-log", "recorder"], callback_options={"recorder": {"label": "x"}})
-    train(model, dataset("pairs"), loss, config, tmp_path / "run", registry=registry, quiet=True)
-    assert seen == {"x": 3}
-    rows = [json.loads(line) for line in (tmp_path / "run" / "training_log.jsonl").read_text().splitlines()]
+    run = tmp_path / "run"
+    callbacks = [registry.create("callback", name, context={"run_dir": run}, **options)
+                 for name, options in [("metrics-log", {}), ("recorder", {"label": "x"})]]
+    fit(registry, model, dataset("pairs"), quick(max_steps=3), run, callbacks=callbacks, quiet=True)
+    assert seen == {"x": (3, run)}
+    rows = [json.loads(line) for line in (run / "training_log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
-    with pytest.raises(ComponentError, match="unknown callback 'recorderr'"):
-        train(model, dataset("pairs"), loss, quick(callbacks=["recorderr"]), tmp_path / "run2", registry=registry, quiet=True)
+    with pytest.raises(ComponentError, match="has no option 'lable'"):
+        registry.create("callback", "recorder", lable="x")
 
 
 def test_progress_bar_unless_quiet(registry, model, tmp_path, capsys):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "a")
+    bar = registry.create("callback", "progress", context={"quiet": False})
+    fit(registry, model, dataset("pairs"), quick(max_steps=2), tmp_path / "a", callbacks=[bar])
     err = capsys.readouterr().err
     assert "training" in err and "2/2" in err
-    train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "b", quiet=True)
+    silent = registry.create("callback", "progress", context={"quiet": True})
+    fit(registry, model, dataset("pairs"), quick(max_steps=2), tmp_path / "b", callbacks=[silent], quiet=True)
     captured = capsys.readouterr()
     assert "2/2" not in captured.err and "{'loss'" not in captured.out
 
@@ -257,9 +263,8 @@ def test_progress_bar_unless_quiet(registry, model, tmp_path, capsys):
 def test_empty_training_data_is_an_error(registry, model, tmp_path):
     from embedtune_core.errors import TrainingError
 
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
     with pytest.raises(TrainingError, match="empty"):
-        train(model, dataset("pairs").select([]), loss, quick(), tmp_path / "run", quiet=True)
+        fit(registry, model, dataset("pairs").select([]), quick(), tmp_path / "run", quiet=True)
 
 
 # -- run folders --------------------------------------------------------------------------------
@@ -334,10 +339,29 @@ class StopAt:
 
 
 def test_train_refuses_checkpoints_of_an_earlier_run(registry, model, tmp_path):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    train(model, dataset("pairs"), loss, quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
+    fit(registry, model, dataset("pairs"), quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
     with pytest.raises(RunFolderError, match="checkpoints of an earlier run"):
-        train(model, dataset("pairs"), loss, quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
+        fit(registry, model, dataset("pairs"), quick(max_steps=2, save_steps=2), tmp_path / "run", quiet=True)
+
+
+def test_resume_of_finished_training_trains_no_further(registry, tiny_model, tmp_path, capsys):
+    """A run killed after its last checkpoint (or resumed once finished) gets the last
+    checkpoint's weights and no extra step, whatever the schedule."""
+    from sentence_transformers import SentenceTransformer
+
+    config = quick(max_steps=4, save_steps=2, lr_scheduler="constant")
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    first = fit(registry, model, dataset("pairs"), config, tmp_path / "run", quiet=True)
+    trained = state_of(model)
+    torch.manual_seed(0)
+    again = SentenceTransformer(tiny_model, device="cpu")
+    result = fit(registry, again, dataset("pairs"), config, tmp_path / "run", resume=True)
+    assert result.global_step == first.global_step == 4
+    err = capsys.readouterr().err
+    assert "resuming from" in err and "checkpoint-4 (step 4 of 4)" in err
+    for key, value in trained.items():
+        assert torch.allclose(value, state_of(again)[key], atol=1e-6), key
 
 
 def test_interrupt_saves_a_checkpoint_and_resume_continues(registry, tiny_model, tmp_path):
@@ -350,20 +374,18 @@ def test_interrupt_saves_a_checkpoint_and_resume_continues(registry, tiny_model,
 
     torch.manual_seed(0)
     straight = SentenceTransformer(tiny_model, device="cpu")
-    train(straight, data, build_loss(registry, "mnrl", straight, "pairs", {}), config, tmp_path / "straight", quiet=True)
+    fit(registry, straight, data, config, tmp_path / "straight", quiet=True)
 
     torch.manual_seed(0)
     model = SentenceTransformer(tiny_model, device="cpu")
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
     with pytest.raises(TrainingInterrupted) as info:
-        train(model, data, loss, config, tmp_path / "run", callbacks=[StopAt(5)], quiet=True)
+        fit(registry, model, data, config, tmp_path / "run", callbacks=[StopAt(5)], quiet=True)
     assert info.value.exit_code == 130 and "--resume" in info.value.format() and "step 5" in info.value.format()
     assert newest_checkpoint(tmp_path / "run").name == "checkpoint-5"
 
     torch.manual_seed(0)
     model = SentenceTransformer(tiny_model, device="cpu")
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    result = train(model, data, loss, config, tmp_path / "run", resume=True, quiet=True)
+    result = fit(registry, model, data, config, tmp_path / "run", resume=True, quiet=True)
     assert result.global_step == 8
     steps = [row["step"] for row in result.log_history if "loss" in row]
     assert steps[:4] == [1, 2, 3, 4] and [s for s in steps if s > 5] == [6, 7, 8]
@@ -383,19 +405,17 @@ def test_first_ctrl_c_stops_cleanly_after_the_step(registry, model, tmp_path):
             if state.global_step == 2:
                 os.kill(os.getpid(), signal.SIGINT)
 
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
     with pytest.raises(TrainingInterrupted) as info:
-        train(model, dataset("pairs"), loss, quick(max_steps=8), tmp_path / "run", callbacks=[PressCtrlC()], quiet=True)
+        fit(registry, model, dataset("pairs"), quick(max_steps=8), tmp_path / "run", callbacks=[PressCtrlC()], quiet=True)
     assert "checkpoint saved" in info.value.format()
     assert newest_checkpoint(tmp_path / "run").name == "checkpoint-3"
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    result = train(model, dataset("pairs"), loss, quick(max_steps=8), tmp_path / "run", resume=True, quiet=True)
+    result = fit(registry, model, dataset("pairs"), quick(max_steps=8), tmp_path / "run", resume=True, quiet=True)
     assert result.global_step == 8
 
 
 def test_resume_without_a_checkpoint_starts_from_zero(registry, model, tmp_path, capsys):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    result = train(model, dataset("pairs"), loss, quick(max_steps=2), tmp_path / "run", resume=True)
+    result = fit(registry, model, dataset("pairs"), quick(max_steps=2), tmp_path / "run", resume=True)
     assert result.global_step == 2 and "starting from step 0" in capsys.readouterr().err
 
 
@@ -406,7 +426,7 @@ def test_incomplete_checkpoints_are_ignored(tmp_path):
         if complete:
             (folder / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
     (folder / "checkpoint-x").mkdir()
-    assert [p.name for p in training.checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4"]
+    assert [p.name for p in checkpoints(tmp_path)] == ["checkpoint-2", "checkpoint-4"]
     assert newest_checkpoint(tmp_path).name == "checkpoint-4"
 
 
@@ -418,8 +438,9 @@ from sentence_transformers import SentenceTransformer
 from transformers import TrainerCallback
 from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.plugins.registry import load_registry
-from embedtune_core.training.trainer import build_loss, train
-from training_samples import dataset
+from embedtune_core.training.losses import build_loss
+from embedtune_core.training.trainer import train
+from training_samples import dataset, setup
 
 model_path, run_dir, marker = sys.argv[1:4]
 
@@ -432,9 +453,11 @@ class WaitToBeKilled(TrainerCallback):
 torch.manual_seed(0)
 model = SentenceTransformer(model_path, device="cpu")
 _, registry = load_registry()
-loss = build_loss(registry, "mnrl", model, "pairs", {})
+loss = build_loss(registry, "mnrl", model, {})
 config = TrainingConfig(max_steps=10, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=2)
-train(model, dataset("pairs", repeat=2), loss, config, run_dir, callbacks=[WaitToBeKilled()], quiet=True)
+log = registry.create("callback", "metrics-log", context={"run_dir": run_dir})
+train(model, dataset("pairs", repeat=2), loss, setup(registry, config, callbacks=[log, WaitToBeKilled()]), run_dir,
+      quiet=True)
 """
 
 
@@ -465,8 +488,8 @@ def test_killed_run_resumes_from_the_newest_checkpoint(registry, tiny_model, tmp
     config = TrainingConfig(max_steps=10, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=2)
     torch.manual_seed(0)
     model = SentenceTransformer(tiny_model, device="cpu")
-    result = train(model, dataset("pairs", repeat=2), build_loss(registry, "mnrl", model, "pairs", {}), config, run,
-                   resume=True, quiet=True)
+    log = registry.create("callback", "metrics-log", context={"run_dir": run})
+    result = fit(registry, model, dataset("pairs", repeat=2), config, run, callbacks=[log], resume=True, quiet=True)
     assert result.global_step == 10
     assert [row["step"] for row in result.log_history if "loss" in row] == list(range(1, 11))
     rows = [json.loads(line) for line in (run / "training_log.jsonl").read_text().splitlines()]
@@ -474,15 +497,14 @@ def test_killed_run_resumes_from_the_newest_checkpoint(registry, tiny_model, tmp
 
     torch.manual_seed(0)
     straight = SentenceTransformer(tiny_model, device="cpu")
-    train(straight, dataset("pairs", repeat=2), build_loss(registry, "mnrl", straight, "pairs", {}), config,
-          tmp_path / "straight", quiet=True)
+    fit(registry, straight, dataset("pairs", repeat=2), config, tmp_path / "straight", quiet=True)
     for key, value in state_of(straight).items():
         assert torch.allclose(value, state_of(model)[key], atol=1e-5), key
 
 
 def test_gradient_checkpointing_is_turned_on(registry, model, tmp_path):
-    loss = build_loss(registry, "mnrl", model, "pairs", {})
-    result = train(model, dataset("pairs"), loss, quick(max_steps=2, gradient_checkpointing=True), tmp_path / "run", quiet=True)
+    result = fit(registry, model, dataset("pairs"), quick(max_steps=2, gradient_checkpointing=True), tmp_path / "run",
+                 quiet=True)
     inner = model[0].auto_model
     flag = getattr(inner, "is_activation_checkpointing", None)
     assert result.global_step == 2 and (flag if flag is not None else inner.is_gradient_checkpointing)

@@ -7,8 +7,10 @@ import torch
 
 from embedtune_core.config.schema import TrainingConfig
 from embedtune_core.errors import TrainingError
-from embedtune_core.training.trainer import build_loss, checkpoints, newest_checkpoint, train
-from training_samples import dataset
+from embedtune_core.training.checkpoints import checkpoints, newest_checkpoint
+from embedtune_core.training.losses import build_loss
+from embedtune_core.training.trainer import train
+from training_samples import dataset, setup
 
 
 @pytest.fixture
@@ -42,9 +44,16 @@ class Faulty(torch.nn.Module):
         return loss
 
 
+def large_batch(registry, training):
+    """The setup the pipeline gives MNRL: a constant-memory loss to suggest when memory runs out."""
+    import attrs
+
+    return attrs.evolve(setup(registry, training), large_batch_loss="cached-mnrl")
+
+
 def config(**overrides):
     values = dict(max_steps=10, batch_size=4, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, save_steps=2,
-                  save_total_limit=5, callbacks=[])
+                  save_total_limit=5)
     values.update(overrides)
     return TrainingConfig(**values)
 
@@ -53,9 +62,9 @@ def config(**overrides):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(registry, model, tmp_path, bad):
     from sentence_transformers import SentenceTransformer
 
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=5, value=bad)
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=5, value=bad)
     with pytest.raises(TrainingError) as info:
-        train(model, dataset("pairs"), loss, config(), tmp_path / "run", quiet=True)
+        train(model, dataset("pairs"), loss, setup(registry, config()), tmp_path / "run", quiet=True)
     message = info.value.format()
     assert f"became {bad}" in message and "step 5" in message and "checkpoint-4" in message
     assert "learning_rate" in message and "--resume" in message
@@ -69,25 +78,28 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(registry, model, tmp_
 
 
 def test_nan_on_a_checkpoint_step_writes_no_checkpoint(registry, model, tmp_path):
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=4, value=math.nan)
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=4, value=math.nan)
     with pytest.raises(TrainingError, match="step 4"):
-        train(model, dataset("pairs"), loss, config(), tmp_path / "run", quiet=True)
+        train(model, dataset("pairs"), loss, setup(registry, config()), tmp_path / "run", quiet=True)
     assert [p.name for p in checkpoints(tmp_path / "run")] == ["checkpoint-2"]
 
 
 def test_nan_with_gradient_accumulation(registry, model, tmp_path):
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=3, value=math.nan)
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=3, value=math.nan)
     with pytest.raises(TrainingError, match="step 2"):  # the 3rd forward belongs to the 2nd step
-        train(model, dataset("pairs", repeat=2), loss, config(gradient_accumulation_steps=2, batch_size=2),
+        train(model, dataset("pairs", repeat=2), loss, setup(registry, config(gradient_accumulation_steps=2, batch_size=2)),
               tmp_path / "run", quiet=True)
     assert checkpoints(tmp_path / "run") == []
 
 
 def test_nan_guard_registered_by_name_is_the_one_used(registry, model, tmp_path):
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=3, value=math.nan)
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=3, value=math.nan)
+    guard = registry.create("callback", "nan-guard")
+    log = registry.create("callback", "metrics-log", context={"run_dir": tmp_path / "run"})
     with pytest.raises(TrainingError, match="step 3"):
-        train(model, dataset("pairs"), loss, config(callbacks=["nan-guard", "metrics-log"]), tmp_path / "run",
-              registry=registry, quiet=True)
+        train(model, dataset("pairs"), loss, setup(registry, config(), callbacks=[guard, log]), tmp_path / "run",
+              quiet=True)
+    assert guard.bad_step == 3
 
 
 @pytest.mark.parametrize(
@@ -100,9 +112,9 @@ def test_nan_guard_registered_by_name_is_the_one_used(registry, model, tmp_path)
     ],
 )
 def test_out_of_memory_suggests_a_smaller_batch_or_cached_mnrl(registry, model, tmp_path, error, where):
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=3, error=error)
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=3, error=error)
     with pytest.raises(TrainingError) as info:
-        train(model, dataset("pairs"), loss, config(batch_size=4), tmp_path / "run", quiet=True)
+        train(model, dataset("pairs"), loss, large_batch(registry, config(batch_size=4)), tmp_path / "run", quiet=True)
     message = info.value.format()
     assert f"out of {where} at step 3" in message
     assert "step 3" in message and "batch size 4" in message
@@ -111,15 +123,15 @@ def test_out_of_memory_suggests_a_smaller_batch_or_cached_mnrl(registry, model, 
 
 
 def test_out_of_memory_with_cached_mnrl_suggests_a_smaller_mini_batch(registry, model, tmp_path):
-    base = build_loss(registry, "cached-mnrl", model, "pairs", {"mini_batch_size": 2})
+    base = build_loss(registry, "cached-mnrl", model, {"mini_batch_size": 2})
     loss = Faulty(base, at=2, error=torch.OutOfMemoryError("CUDA out of memory"))
     loss.loss = base  # looks like a wrapper around cached-mnrl
     with pytest.raises(TrainingError) as info:
-        train(model, dataset("pairs"), loss, config(), tmp_path / "run", quiet=True)
+        train(model, dataset("pairs"), loss, setup(registry, config(), "cached-mnrl"), tmp_path / "run", quiet=True)
     assert "mini_batch_size" in info.value.format()
 
 
 def test_other_errors_are_not_disguised(registry, model, tmp_path):
-    loss = Faulty(build_loss(registry, "mnrl", model, "pairs", {}), at=2, error=RuntimeError("shape mismatch"))
+    loss = Faulty(build_loss(registry, "mnrl", model, {}), at=2, error=RuntimeError("shape mismatch"))
     with pytest.raises(RuntimeError, match="shape mismatch"):
-        train(model, dataset("pairs"), loss, config(), tmp_path / "run", quiet=True)
+        train(model, dataset("pairs"), loss, setup(registry, config()), tmp_path / "run", quiet=True)

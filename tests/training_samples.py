@@ -47,3 +47,13 @@ def dataset(dataset_type, repeat=1):
 
     data = columns(dataset_type)
     return Dataset.from_dict({k: v * repeat for k, v in data.items()})
+
+
+def setup(registry, config, loss="mnrl", options=None, callbacks=()):
+    """What the pipeline hands ``train()``: ``config`` with what loss ``loss`` declared (in-batch
+    negatives, how it reads rows) and the callback objects."""
+    from embedtune_core.training.losses import loss_traits
+    from embedtune_core.training.trainer import TrainSetup
+
+    traits = loss_traits(registry, loss, registry.resolve_options("loss", loss, options or {}))
+    return TrainSetup(config=config, traits=traits, callbacks=tuple(callbacks))

@@ -40,7 +40,7 @@ def command(app: AppContext, source: str, dataset_type: str | None, model: str |
         if device == "gpu" and memory_gb is None:
             memory_gb = torch.cuda.get_device_properties(0).total_memory / 1024 ** 3
     result = advise(stats, dataset_type=bundle.dataset_type, model_name=model, shape=model_shape(resolve_model(model)),
-                    memory_gb=memory_gb, device=device)
+                    memory_gb=memory_gb, device=device, registry=app.registry)
     if as_json:
         from embedtune_core.cli.output import echo_json
 

@@ -16,12 +16,20 @@ def command() -> None:
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key, e.g. -s training.batch_size=64.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of TOML.")
-def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
-    """Print the resolved config: FILE with overrides and every default filled in."""
-    from embedtune_core.config.schema import RunConfig
+@pass_app
+def show(app: AppContext, file: str, overrides: tuple[str, ...], as_json: bool) -> None:
+    """Print the resolved config: FILE with overrides and every default filled in, as a run
+    records it in config.toml (the loss and the options of each component, the batch sampler,
+    precision and device decided; what depends on reading the data stays as written)."""
     from embedtune_core.cli.output import echo_json
+    from embedtune_core.config.schema import RunConfig
+    from embedtune_core.errors import EmbedtuneError
+    from embedtune_core.pipeline.preflight import _named, resolve_without_data
 
-    config = RunConfig.from_file(file, overrides)
+    try:
+        config = resolve_without_data(RunConfig.from_file(file, overrides), app.registry)
+    except EmbedtuneError as exc:
+        raise _named(exc, file) from None
     if as_json:
         echo_json(config.to_dict())
     else:
@@ -33,12 +41,17 @@ def show(file: str, overrides: tuple[str, ...], as_json: bool) -> None:
 @command.command("validate")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("-s", "--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a key.")
+@click.option("--overwrite", is_flag=True, help="Check as `run --overwrite` would (an existing run folder is fine).")
+@click.option("--resume", is_flag=True, help="Check as `run --resume` would.")
 @pass_app
-def validate(app: AppContext, file: str, overrides: tuple[str, ...]) -> None:
-    """Check FILE: keys, values, and that every named component is registered."""
+def validate(app: AppContext, file: str, overrides: tuple[str, ...], overwrite: bool, resume: bool) -> None:
+    """Check FILE exactly as `embedtune run` checks it before loading a model: keys and values,
+    every component and its options, model paths, the device, the run folder and every data
+    record. Nothing is loaded or written."""
     from embedtune_core.config.schema import RunConfig
-    from embedtune_core.pipeline.runner import check_components
+    from embedtune_core.pipeline.preflight import Output, preflight
 
     config = RunConfig.from_file(file, overrides)
-    check_components(config, app.registry, source=file)
+    preflight(config, app.registry, output=Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume),
+              source=file)
     click.echo(f"{file}: valid")

@@ -13,15 +13,18 @@ from embedtune_core.types import DATASET_TYPES
 TYPES = click.Choice(list(DATASET_TYPES))
 
 
-def source_options(func):
-    """The options every data command that reads a source shares."""
+def source_options(func=None, *, option_flags: tuple[str, ...] = ("-o", "--option")):
+    """The options every command that reads a source shares (``option_flags`` names the reader
+    option where a command uses ``-o`` for something else)."""
+    if func is None:
+        return lambda f: source_options(f, option_flags=option_flags)
+    example = f"{option_flags[0]} score_range=[0,1]"
     func = click.option(
-        "-o",
-        "--option",
+        *option_flags,
         "extra_options",
         multiple=True,
         metavar="KEY=VALUE",
-        help="Reader option (VALUE may be JSON), e.g. -o score_range=[0,1].",
+        help=f"Reader option (VALUE may be JSON), e.g. {example}.",
     )(func)
     func = click.option("--eval-split", default=None, help="Split to hold out (saved datasets, split folders, IR qrels, hub).")(func)
     func = click.option("--split", default=None, help="Split to read as training data (default: train).")(func)
@@ -60,6 +63,18 @@ def reader_options(columns: tuple[str, ...], split: str | None, eval_split: str 
         except ValueError:
             options[key] = value
     return options
+
+
+def data_settings(source: str, dataset_type: str | None, reader: str | None, columns: tuple[str, ...],
+                  split: str | None, eval_split: str | None, extra: tuple[str, ...]) -> dict[str, Any]:
+    """The ``[data]`` settings the data options of a command stand for."""
+    options = reader_options(columns, split, eval_split, extra)
+    settings: dict[str, Any] = {"source": source, "columns": options.pop("columns", {}), "options": options}
+    if dataset_type:
+        settings["type"] = dataset_type
+    if reader:
+        settings["reader"] = reader
+    return settings
 
 
 def read_source(app: AppContext, path: str, dataset_type: str | None, reader: str | None, options: dict[str, Any]) -> Any:
@@ -165,14 +180,14 @@ def list_(app: AppContext, as_json: bool) -> None:
     """The bundled datasets: name, type, size, licence (load one as builtin:NAME)."""
     from embedtune_core.cli.output import echo_json, table
 
-    sets = [c for c in app.registry.components("dataset_reader") if c.meta.get("bundled")]
+    sets = [c for c in app.registry.components("dataset_reader") if c.info.bundled]
     rows = [
         {
             "name": c.name,
             "plugin": c.plugin,
-            "type": c.meta.get("dataset_type"),
-            "size": c.meta.get("size", ""),
-            "licence": c.meta.get("licence", ""),
+            "type": c.info.dataset_type,
+            "size": c.info.size or "",
+            "licence": c.info.licence or "",
             "description": c.description,
         }
         for c in sets

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from embedtune_core.cli.main import AppContext, pass_app
 from embedtune_core.types import DATASET_TYPES
 
 #: data settings of the starter pipeline for each dataset type
@@ -25,11 +26,13 @@ STARTER_DATA = {
 @click.option("-o", "--output", default="pipeline.toml", show_default=True, type=click.Path(dir_okay=False),
               help="File to write.")
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
-def command(dataset_type: str, output: str, force: bool) -> None:
+@pass_app
+def command(app: AppContext, dataset_type: str, output: str, force: bool) -> None:
     """Write a commented starter pipeline for a dataset type.
 
     Every key is listed with its default and what it does; edit the data source and run it
-    with `embedtune run FILE`.
+    with `embedtune run FILE`. The miner is the one declared the default for the type (none for
+    STS: scored pairs have no positives to mine against).
     """
     from embedtune_core import io as eio
     from embedtune_core.errors import EmbedtuneError
@@ -39,8 +42,9 @@ def command(dataset_type: str, output: str, force: bool) -> None:
     if path.exists() and not force:
         raise EmbedtuneError("file exists; not overwritten", file=path, hint="pass --force or choose another -o")
     values: dict = {"": {"name": f"my-{dataset_type}-run"}, "data": dict(STARTER_DATA[dataset_type])}
-    if dataset_type != "sts":
-        values["mining"] = {"miner": "dense", "num_negatives": 1}
+    miner = app.registry.default_for("negative_miner", dataset_type)
+    if miner is not None:
+        values["mining"] = {"miner": miner.name, "num_negatives": 1}
     else:
         values[""]["steps"] = ["evaluate-before", "train", "evaluate-after"]
     eio.write_text(path, starter_toml(values, file_name=path.name))

@@ -1,124 +1,136 @@
 """Run configuration: frozen attrs classes, loaded from TOML or YAML plus ``-s key=value``.
 
-Files are parsed (``tomllib`` / ``yaml.safe_load``), never evaluated. Every key is checked: an
-unknown key suggests the closest one, a bad value names the key and what is allowed.
+Every field is declared like a component's option (:mod:`embedtune_core.plugins.options`): its
+annotation is the type (with ``Range`` bounds and a help text), its default the default. One
+function checks every value: an unknown key suggests the closest one, a bad value names the key
+and what is allowed. The same declarations generate ``docs/configuration.md`` and the commented
+``embedtune init`` starter.
 """
 
 from __future__ import annotations
 
-import math
 import os
-import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Annotated, Any, Literal, Mapping
 
 import attrs
 
-from embedtune_core.errors import ConfigError, closest
 from embedtune_core.embedding.models import DEFAULT_MODEL
+from embedtune_core.errors import ConfigError, closest
+from embedtune_core.plugins.options import MODEL, Matches, OptionError, Range, class_specs, coerce
 from embedtune_core.types import DATASET_TYPES
 
-
-def opt(default: Any, kind: Any, help: str, *, choices: tuple | None = None, minimum: float | None = None,
-        maximum: float | None = None) -> Any:
-    """A config field: its default, value kind, help text and allowed values."""
-    meta = {"kind": kind, "help": help, "choices": choices, "minimum": minimum, "maximum": maximum}
-    if isinstance(default, (list, dict)):
-        value = default
-        return attrs.field(factory=lambda: type(value)(value), metadata=meta)
-    return attrs.field(default=default, metadata=meta)
+DatasetType = Literal[tuple(DATASET_TYPES)]  # type: ignore[valid-type]
+STEP_NAMES = ("mine", "evaluate-before", "train", "evaluate-after")
+Step = Literal[STEP_NAMES]  # type: ignore[valid-type]
+DEVICE = Matches(r"cpu|mps|cuda(:[0-9]+)?", "cpu, cuda, cuda:N or mps")
+DEFAULT_METRICS = ["ndcg@10", "mrr@10", "map@100", "recall@10", "precision@10", "f1@10"]
 
 
-OPTIONAL = "optional"  # marker: kind may also be None
+def _list(default: list) -> Any:
+    return attrs.field(factory=lambda: list(default))
 
 
 @attrs.frozen
 class ModelConfig:
-    name: str = opt(DEFAULT_MODEL, str, "model to tune: hub name, local folder, or the bundled default")
-    max_seq_length: int | None = opt(None, (int, OPTIONAL), "truncate texts to this many tokens (model default when unset)", minimum=8)
-    trust_remote_code: bool = opt(False, bool, "allow model code from the hub to run (off unless you turn it on)")
-    device: str | None = opt(None, (str, OPTIONAL), "cpu, cuda, cuda:1, mps (auto when unset)")
+    name: Annotated[str, MODEL, "model to tune: hub name, local folder, or the bundled default"] = DEFAULT_MODEL
+    max_seq_length: Annotated[int | None, Range(ge=8),
+                              "truncate texts to this many tokens (model default when unset)"] = None
+    trust_remote_code: Annotated[bool, "allow model code from the hub to run (off unless you turn it on)"] = False
+    device: Annotated[str | None, DEVICE, "cpu, cuda, cuda:1, mps (a GPU when there is one when unset)"] = None
 
 
 @attrs.frozen
 class DataConfig:
-    source: str = opt("builtin:hpo-lay", str, "file, folder, builtin:NAME (see `embedtune data list`) or hub dataset name")
-    type: str | None = opt(None, (str, OPTIONAL), "dataset type (the bundled set's own type when unset)", choices=tuple(DATASET_TYPES))
-    reader: str | None = opt(None, (str, OPTIONAL), "dataset reader component (the type's reader when unset)")
-    columns: dict = opt({}, dict, "map the type's column names to your file's, e.g. {anchor = 'question'}")
-    options: dict = opt({}, dict, "extra options for the reader")
-    eval_source: str | None = opt(None, (str, OPTIONAL), "held-out data (split from the training data when unset)")
-    eval_fraction: float = opt(0.1, float, "fraction of anchors/queries held out when there is no eval split", minimum=0.0, maximum=0.9)
-    limit: int | None = opt(None, (int, OPTIONAL), "use only the first N training examples", minimum=1)
-    eval_limit: int | None = opt(None, (int, OPTIONAL), "use only the first N evaluation queries/rows", minimum=1)
+    source: Annotated[str, "file, folder, builtin:NAME (see `embedtune data list`) or hub dataset name"] = "builtin:hpo-lay"
+    type: Annotated[DatasetType | None, "dataset type (the bundled set's own type, or recognised from the folder, "
+                                        "when unset)"] = None
+    reader: Annotated[str | None, "dataset reader component (the type's reader when unset)"] = None
+    columns: Annotated[dict[str, str], "map the type's column names to your file's, e.g. {anchor = 'question'}"] = \
+        attrs.field(factory=dict)
+    options: Annotated[dict, "extra options for the reader"] = attrs.field(factory=dict)
+    eval_source: Annotated[str | None, "held-out data (split from the training data when unset)"] = None
+    eval_fraction: Annotated[float, Range(ge=0, le=0.9), "fraction of anchors/queries held out when training and "
+                                                          "there is no eval split"] = 0.1
+    limit: Annotated[int | None, Range(ge=1), "use only the first N training examples"] = None
+    eval_limit: Annotated[int | None, Range(ge=1), "use only the first N evaluation queries/rows"] = None
 
 
 @attrs.frozen
 class MiningConfig:
-    miner: str | None = opt(None, (str, OPTIONAL), "hard-negative miner (no mining when unset)")
-    num_negatives: int = opt(1, int, "negatives per anchor", minimum=1)
-    output: str = opt("hard-negatives", str, "dataset shape written", choices=("hard-negatives", "triplets"))
-    model: str | None = opt(None, (str, OPTIONAL), "model used by dense miners (the model being tuned when unset)")
-    options: dict = opt({}, dict, "miner options, e.g. range_min, relative_margin, max_score")
+    miner: Annotated[str | None, "hard-negative miner (no mining when unset)"] = None
+    num_negatives: Annotated[int, Range(ge=1), "negatives per anchor"] = 1
+    output: Annotated[Literal["hard-negatives", "triplets"], "dataset shape written"] = "hard-negatives"
+    model: Annotated[str | None, MODEL, "model miners encode with (the model being tuned when unset)"] = None
+    corpus: Annotated[str | None, "candidate texts: .txt (one a line) or a table with 'text' (and optional "
+                                  "'category') (the data's corpus, else its positives, when unset)"] = None
+    options: Annotated[dict, "miner options, e.g. range_min, relative_margin, max_score"] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class LossConfig:
-    name: str | None = opt(None, (str, OPTIONAL), "loss component (the guide's choice for the dataset type when unset)")
-    options: dict = opt({}, dict, "loss options, e.g. scale, margin, mini_batch_size, dims, base")
+    name: Annotated[str | None, "loss component (the one declared the default for the data type when unset)"] = None
+    options: Annotated[dict, "loss options, e.g. scale, margin, mini_batch_size, dims, base"] = attrs.field(factory=dict)
 
 
 @attrs.frozen
 class TrainingConfig:
-    epochs: float = opt(1.0, float, "passes over the data (1 for small sets)", minimum=0.0)
-    max_steps: int | None = opt(None, (int, OPTIONAL), "stop after this many steps (overrides epochs)", minimum=1)
-    batch_size: int = opt(32, int, "per-device batch; in-batch negatives = batch - 1, so as large as memory allows", minimum=1)
-    learning_rate: float = opt(2e-5, float, "peak learning rate", minimum=0.0)
-    warmup_ratio: float = opt(0.1, float, "fraction of steps spent warming up (0.15-0.2 if loss oscillates early)", minimum=0.0, maximum=1.0)
-    weight_decay: float = opt(0.01, float, "AdamW weight decay", minimum=0.0)
-    lr_scheduler: str = opt("linear", str, "learning-rate schedule", choices=("linear", "cosine", "constant", "constant_with_warmup"))
-    gradient_accumulation_steps: int = opt(1, int, "accumulate gradients over N batches", minimum=1)
-    max_grad_norm: float = opt(1.0, float, "gradient clipping norm", minimum=0.0)
-    seed: int = opt(42, int, "random seed")
-    precision: str = opt("auto", str, "auto (bf16/fp16 on a GPU that has it), fp32, fp16 or bf16", choices=("auto", "fp32", "fp16", "bf16"))
-    gradient_checkpointing: bool = opt(False, bool, "trade compute for memory")
-    batch_sampler: str = opt("auto", str, "auto: no_duplicates for in-batch-negative losses; sequential keeps the data's order (curriculum)", choices=("auto", "batch_sampler", "no_duplicates", "sequential"))
-    eval_steps: int | None = opt(None, (int, OPTIONAL), "evaluate on the eval split every N steps (never when unset)", minimum=1)
-    save_steps: int | None = opt(None, (int, OPTIONAL), "checkpoint every N steps (once an epoch when unset)", minimum=1)
-    save_total_limit: int = opt(2, int, "checkpoints kept", minimum=1)
-    load_best_model_at_end: bool = opt(False, bool, "keep the best checkpoint by eval loss (needs eval_steps)")
-    early_stopping_patience: int | None = opt(None, (int, OPTIONAL), "stop after N evaluations without improvement", minimum=1)
-    logging_steps: int = opt(10, int, "log the loss every N steps", minimum=1)
-    callbacks: list = opt(["metrics-log"], list, "callback components to attach")
-    callback_options: dict = opt({}, dict, "options per callback name")
-    report_to: list = opt([], list, "Trainer integrations: tensorboard, wandb (when installed)")
-    dataloader_workers: int = opt(0, int, "data loader worker processes", minimum=0)
-
-
-DEFAULT_METRICS = ["ndcg@10", "mrr@10", "map@100", "recall@10", "precision@10", "f1@10"]
+    epochs: Annotated[float, Range(ge=0), "passes over the data (1 for small sets)"] = 1.0
+    max_steps: Annotated[int | None, Range(ge=1), "stop after this many steps (overrides epochs)"] = None
+    batch_size: Annotated[int, Range(ge=1), "per-device batch; in-batch negatives = batch - 1, so as large as "
+                                            "memory allows"] = 32
+    learning_rate: Annotated[float, Range(ge=0), "peak learning rate"] = 2e-5
+    warmup_ratio: Annotated[float, Range(ge=0, le=1), "fraction of steps spent warming up (0.15-0.2 if loss "
+                                                      "oscillates early)"] = 0.1
+    weight_decay: Annotated[float, Range(ge=0), "AdamW weight decay"] = 0.01
+    lr_scheduler: Annotated[Literal["linear", "cosine", "constant", "constant_with_warmup"],
+                            "learning-rate schedule"] = "linear"
+    gradient_accumulation_steps: Annotated[int, Range(ge=1), "accumulate gradients over N batches"] = 1
+    max_grad_norm: Annotated[float, Range(ge=0), "gradient clipping norm"] = 1.0
+    seed: Annotated[int, Range(ge=0, le=2**32 - 1), "random seed (0 to 2**32-1)"] = 42
+    precision: Annotated[Literal["auto", "fp32", "fp16", "bf16"],
+                         "auto (bf16/fp16 on a GPU that has it), fp32, fp16 or bf16"] = "auto"
+    gradient_checkpointing: Annotated[bool, "trade compute for memory"] = False
+    batch_sampler: Annotated[Literal["auto", "batch_sampler", "no_duplicates", "sequential"],
+                             "auto: no_duplicates for losses declared with in-batch negatives, sequential for data "
+                             "a miner declared ordered (a curriculum)"] = "auto"
+    eval_steps: Annotated[int | None, Range(ge=1), "evaluate on the eval split every N steps (never when unset)"] = None
+    save_steps: Annotated[int | None, Range(ge=1), "checkpoint every N steps (once an epoch when unset)"] = None
+    save_total_limit: Annotated[int, Range(ge=1), "checkpoints kept"] = 2
+    load_best_model_at_end: Annotated[bool, "keep the best checkpoint by eval loss (needs eval_steps)"] = False
+    early_stopping_patience: Annotated[int | None, Range(ge=1), "stop after N evaluations without improvement"] = None
+    logging_steps: Annotated[int, Range(ge=1), "log the loss every N steps"] = 10
+    default_callbacks: Annotated[bool, "attach the callbacks plugins declare default (the metrics log, the progress "
+                                       "bar)"] = True
+    callbacks: Annotated[list[str], "callback components to attach besides the default ones"] = _list([])
+    callback_options: Annotated[dict, "options per callback name"] = attrs.field(factory=dict)
+    report_to: Annotated[list[Literal["tensorboard", "wandb"]], "Trainer integrations (when installed)"] = _list([])
+    dataloader_workers: Annotated[int, Range(ge=0), "data loader worker processes"] = 0
 
 
 @attrs.frozen
 class EvaluationConfig:
-    metrics: list = opt(list(DEFAULT_METRICS), list, "metrics as NAME@K")
-    dims: list = opt([], list, "Matryoshka dims to evaluate (the Matryoshka loss's dims when unset)")
-    before: bool = opt(True, bool, "evaluate the base model before training")
-    after: bool = opt(True, bool, "evaluate the tuned model after training")
-    batch_size: int = opt(128, int, "encoding batch size", minimum=1)
-    all_queries: bool = opt(False, bool, "count every judged query, as trec_eval -c (queries in both run and qrels when off)")
+    metrics: Annotated[list[str], "metrics as NAME@K"] = _list(DEFAULT_METRICS)
+    dims: Annotated[list[Annotated[int, Range(ge=1)]], "Matryoshka dims to evaluate (the loss's dims when unset)"] = \
+        _list([])
+    baseline: Annotated[str | None, MODEL, "model the evaluate-before step evaluates (model.name before training "
+                                           "when unset)"] = None
+    batch_size: Annotated[int, Range(ge=1), "encoding batch size"] = 128
+    all_queries: Annotated[bool, "count every judged query, as trec_eval -c (queries in both run and qrels when "
+                                 "off)"] = False
 
 
 @attrs.frozen
 class RunConfig:
-    name: str = opt("run", str, "run name; the run folder is output_dir/name")
-    output_dir: str = opt("runs", str, "folder that holds run folders")
+    name: Annotated[str, "run name; the run folder is output_dir/name"] = "run"
+    output_dir: Annotated[str, "folder that holds run folders"] = "runs"
     model: ModelConfig = attrs.field(factory=ModelConfig)
     data: DataConfig = attrs.field(factory=DataConfig)
     mining: MiningConfig = attrs.field(factory=MiningConfig)
     loss: LossConfig = attrs.field(factory=LossConfig)
     training: TrainingConfig = attrs.field(factory=TrainingConfig)
     evaluation: EvaluationConfig = attrs.field(factory=EvaluationConfig)
-    steps: list = opt(["mine", "evaluate-before", "train", "evaluate-after"], list, "pipeline steps to run, in order")
+    steps: Annotated[list[Step], "pipeline steps to run, in order"] = _list(list(STEP_NAMES))
 
     @property
     def run_dir(self) -> Path:
@@ -141,94 +153,22 @@ class RunConfig:
         return attrs.asdict(self)
 
 
-STEP_NAMES = ("mine", "evaluate-before", "train", "evaluate-after")
 SECTIONS = {"model": ModelConfig, "data": DataConfig, "mining": MiningConfig, "loss": LossConfig,
             "training": TrainingConfig, "evaluation": EvaluationConfig}
 
 
-TRUE_WORDS = frozenset({"true", "yes", "on", "1"})
-FALSE_WORDS = frozenset({"false", "no", "off", "0"})
-
-
-def parse_flag(value: Any) -> bool:
-    """A boolean given as a bool or as true/false, yes/no, on/off, 1/0 (any case); ValueError
-    otherwise."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in TRUE_WORDS:
-        return True
-    if text in FALSE_WORDS:
-        return False
-    raise ValueError(f"not a boolean: {value!r}")
-
-
-def _kind_name(kind: Any) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string", list: "a list",
-             dict: "a table"}
-    words = [names.get(k, str(k)) for k in kinds if k is not OPTIONAL]
-    if OPTIONAL in kinds:
-        words.append("unset")
-    return " or ".join(words)
-
-
-def _coerce(value: Any, field: attrs.Attribute, key: str, source: str | None) -> Any:
-    meta = field.metadata
-    kinds = meta["kind"] if isinstance(meta["kind"], tuple) else (meta["kind"],)
-    if value is None or (isinstance(value, str) and value.lower() in {"none", "null"} and OPTIONAL in kinds and str not in kinds):
-        if OPTIONAL in kinds:
-            return None
-        raise ConfigError(f"must be {_kind_name(meta['kind'])}, not empty", file=source, key=key)
-    if isinstance(value, str) and value.lower() in {"none", "null"} and OPTIONAL in kinds:
-        return None
-    base = next(k for k in kinds if k is not OPTIONAL)
-    ok = False
-    if base is bool:
-        ok = isinstance(value, bool)
-    elif base is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-        if isinstance(value, float) and value.is_integer():
-            value, ok = int(value), True
-    elif base is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if ok:
-            value = float(value)
-            if not math.isfinite(value):
-                raise ConfigError(f"must be a finite number, got {value}", file=source, key=key)
-    elif base is str:
-        ok = isinstance(value, str)
-    elif base is list:
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
-            value = [v.strip() for v in str(value).split(",") if v.strip()] if isinstance(value, str) else [value]
-        ok = isinstance(value, list)
-    elif base is dict:
-        ok = isinstance(value, dict)
-    if not ok:
-        raise ConfigError(
-            f"must be {_kind_name(meta['kind'])}, got {value!r}", file=source, key=key
-        )
-    choices = meta.get("choices")
-    if choices and value not in choices:
-        guess = closest(str(value), [str(c) for c in choices])
-        raise ConfigError(
-            f"'{value}' is not allowed",
-            file=source,
-            key=key,
-            hint=(f"did you mean '{guess}'? " if guess else "") + "allowed: " + ", ".join(map(str, choices)),
-        )
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if meta.get("minimum") is not None and value < meta["minimum"]:
-            raise ConfigError(f"must be at least {meta['minimum']}, got {value}", file=source, key=key)
-        if meta.get("maximum") is not None and value > meta["maximum"]:
-            raise ConfigError(f"must be at most {meta['maximum']}, got {value}", file=source, key=key)
-    return value
+def _coerce(value: Any, spec: Any, key: str, source: str | None) -> Any:
+    try:
+        return coerce(value, spec)
+    except OptionError as exc:
+        raise ConfigError(str(exc), file=source, key=key, hint=exc.hint) from None
 
 
 def _build(cls: type, data: Mapping[str, Any], *, prefix: str, source: str | None) -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"must be a table, got {data!r}", file=source, key=prefix.rstrip(".") or None)
     fields = {f.name: f for f in attrs.fields(cls)}
+    specs = class_specs(cls)
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
         full = f"{prefix}{key}"
@@ -238,11 +178,10 @@ def _build(cls: type, data: Mapping[str, Any], *, prefix: str, source: str | Non
                 prefix + name for name in fields
             )
             raise ConfigError("unknown config key", file=source, key=full, hint=hint)
-        field = fields[key]
         if key in SECTIONS and cls is RunConfig:
             kwargs[key] = _build(SECTIONS[key], value if value is not None else {}, prefix=f"{full}.", source=source)
         else:
-            kwargs[key] = _coerce(value, field, full, source)
+            kwargs[key] = _coerce(value, specs[key], full, source)
     config = cls(**kwargs)
     if cls is RunConfig:
         _check_run(config, source)
@@ -250,19 +189,13 @@ def _build(cls: type, data: Mapping[str, Any], *, prefix: str, source: str | Non
 
 
 def _check_run(config: RunConfig, source: str | None) -> None:
-    for step in config.steps:
-        if step not in STEP_NAMES:
-            guess = closest(str(step), STEP_NAMES)
-            raise ConfigError(
-                f"unknown step '{step}'", file=source, key="steps",
-                hint=(f"did you mean '{guess}'? " if guess else "") + "steps: " + ", ".join(STEP_NAMES),
-            )
+    from embedtune_core.ranking.metrics import parse_metric
+
     for metric in config.evaluation.metrics:
-        if not isinstance(metric, str) or not metric.strip():
-            raise ConfigError(f"metric {metric!r} must be NAME@K", file=source, key="evaluation.metrics")
-    for dim in config.evaluation.dims:
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
-            raise ConfigError(f"dim {dim!r} must be a positive integer", file=source, key="evaluation.dims")
+        try:
+            parse_metric(metric)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, file=source, key="evaluation.metrics", hint=exc.hint) from None
     if config.training.load_best_model_at_end and not config.training.eval_steps:
         raise ConfigError(
             "load_best_model_at_end needs evaluation during training",
@@ -274,17 +207,15 @@ def _check_run(config: RunConfig, source: str | None) -> None:
 
 
 def describe_fields(cls: type = RunConfig, prefix: str = "") -> list[dict[str, Any]]:
-    """Every config key with its default and help, for docs and ``embedtune init``."""
+    """Every config key with its default, type and help, for docs and ``embedtune init``."""
     rows = []
+    specs = class_specs(cls)
     for field in attrs.fields(cls):
         if field.name in SECTIONS and cls is RunConfig:
             rows.extend(describe_fields(SECTIONS[field.name], prefix=f"{field.name}."))
             continue
-        default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
-        rows.append({
-            "key": prefix + field.name,
-            "default": default,
-            "help": field.metadata.get("help", ""),
-            "choices": field.metadata.get("choices"),
-        })
+        spec = specs[field.name]
+        rows.append({"key": prefix + field.name, "name": field.name, "default": spec.default, "help": spec.help,
+                     "choices": spec.choices or (spec.item.choices if spec.item is not None else None),
+                     "type": spec.describe()})
     return rows

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
-
-from embedtune_core.config.schema import SECTIONS, RunConfig
+from embedtune_core.config.schema import SECTIONS, describe_fields
 
 HEADER = """\
 # embedtune pipeline: read data -> mine hard negatives -> evaluate the base model -> train ->
@@ -23,7 +21,7 @@ SECTION_NOTES = {
     "model": "The model to tune: a hub name, a local folder, or the bundled default (works offline).",
     "data": "Training data. `embedtune data list` shows the bundled sets; `embedtune data validate FILE --type T` checks yours.",
     "mining": "Hard negatives: documents that look relevant but are not. Remove `miner` to skip mining.",
-    "loss": "Leave `name` unset for the guide's choice for the data type (MNRL; CoSENT for STS).",
+    "loss": "Leave `name` unset for the loss declared the default for the data type (`embedtune components loss`).",
     "training": "The guide: 1 epoch for small sets, warmup 10%, batch as large as memory allows (in-batch negatives = batch - 1).",
     "evaluation": "Metrics as NAME@K: ndcg, mrr, map, recall, precision, f1.",
 }
@@ -52,26 +50,25 @@ def starter_toml(values: dict[str, dict[str, Any]] | None = None, file_name: str
     values = values or {}
     lines = [HEADER.format(file=file_name)]
 
-    def emit(cls: type, section: str) -> None:
-        chosen = values.get(section, {})
-        for field in attrs.fields(cls):
-            if cls is RunConfig and field.name in SECTIONS:
-                continue
-            meta = field.metadata
-            help_text = meta.get("help", "")
-            if meta.get("choices"):
-                help_text += " (" + ", ".join(map(str, meta["choices"])) + ")"
-            lines.append(f"# {help_text}")
-            default = field.default.factory() if isinstance(field.default, attrs.Factory) else field.default
-            if field.name in chosen:
-                lines.append(f"{field.name} = {_toml_value(chosen[field.name])}")
-            elif default is None:
-                lines.append(f"# {field.name} =")
-            else:
-                lines.append(f"# {field.name} = {_toml_value(default)}")
+    rows = describe_fields()
 
-    emit(RunConfig, "")
-    for section, cls in SECTIONS.items():
+    def emit(section: str) -> None:
+        chosen = values.get(section, {})
+        for row in rows:
+            if (row["key"].rpartition(".")[0]) != section:
+                continue
+            name, default = row["name"], row["default"]
+            help_text = row["help"] + (" (" + ", ".join(map(str, row["choices"])) + ")" if row["choices"] else "")
+            lines.append(f"# {help_text}")
+            if name in chosen:
+                lines.append(f"{name} = {_toml_value(chosen[name])}")
+            elif default is None:
+                lines.append(f"# {name} =")
+            else:
+                lines.append(f"# {name} = {_toml_value(default)}")
+
+    emit("")
+    for section in SECTIONS:
         lines += ["", f"[{section}]", f"# {SECTION_NOTES[section]}"]
-        emit(cls, section)
+        emit(section)
     return "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ def reader_for(registry: Any, source: str | None, dataset_type: str | None, read
     if source and source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
         component = registry.get("dataset_reader", name)
-        if not component.meta.get("bundled"):
+        if not component.info.bundled:
             raise DataError(f"'{name}' is a reader, not a bundled data set", hint="see `embedtune data list`")
         return name, None
     if reader:
@@ -182,13 +182,16 @@ def to_training_dataset(bundle: DataBundle) -> tuple[Any, str]:
     return data, dataset_type
 
 
-def to_ir(dataset: Any, dataset_type: str) -> IRData:
+def to_ir(dataset: Any, dataset_type: str, distractors: Any = None) -> IRData:
     """An IR evaluation set from row data: queries = unique anchors, corpus = every positive and
     negative (deduplicated by text), qrels = each anchor -> its positives with grade 1.
 
-    Ids are derived from the text (``q`` / ``d`` + 12 hex digits of its SHA-1), so the same text
-    gets the same id in every split and run. NLI data is first turned into triplets. An
-    :class:`IRData` is returned unchanged.
+    ``distractors`` (rows of the same type, e.g. the training split) add every positive and
+    negative text of theirs to the corpus: they are not relevant to these queries, so the queries
+    are ranked against the whole file rather than a handful of held-out texts. Ids are derived
+    from the text (``q`` / ``d`` + 12 hex digits of its SHA-1), so the same text gets the same id
+    in every split and run. NLI data is first turned into triplets. An :class:`IRData` is
+    returned unchanged.
     """
     if isinstance(dataset, IRData):
         return dataset
@@ -219,7 +222,19 @@ def to_ir(dataset: Any, dataset_type: str) -> IRData:
         for column in negatives:
             negative = column[row]
             corpus.setdefault(_text_id("d", negative), negative)
+    if distractors is not None and len(distractors):
+        for text in row_texts(distractors, dataset_type):
+            corpus.setdefault(_text_id("d", text), text)
     return IRData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def row_texts(dataset: Any, dataset_type: str) -> list[str]:
+    """Every positive and negative text of row data (NLI: every hypothesis), each once."""
+    names = _columns_of(dataset)
+    if dataset_type == "nli" and "hypothesis" in names:
+        return list(dict.fromkeys(t for t in column_values(dataset, "hypothesis") if isinstance(t, str) and t))
+    columns = [c for c in ("positive", "negative") if c in names] + _negative_columns(names)
+    return list(dict.fromkeys(t for c in columns for t in column_values(dataset, c) if isinstance(t, str) and t))
 
 
 def _anchor_keys(data: Any) -> list[str]:
@@ -298,12 +313,40 @@ def check_leakage(train: Any, evaluation: Any, dataset_type: str | None = None) 
 
 
 def eval_ir(bundle: DataBundle) -> IRData | None:
-    """The bundle's IR evaluation set: its eval split as is (IR) or converted with :func:`to_ir`;
-    None when the bundle has no eval split or its type cannot be ranked (STS)."""
+    """The bundle's IR evaluation set: its eval split as is (IR), or converted with :func:`to_ir`
+    with the training split's texts as distractors; None when the bundle has no eval split or its
+    type cannot be ranked (STS)."""
     if bundle.eval is None:
         return None
     if isinstance(bundle.eval, IRData):
         return bundle.eval
     if bundle.dataset_type == "sts":
         return None
-    return to_ir(bundle.eval, bundle.dataset_type)
+    return to_ir(bundle.eval, bundle.dataset_type, distractors=bundle.train)
+
+
+def read_corpus_file(path: str) -> tuple[list[str], list[Any] | None]:
+    """Candidate texts (and categories) from ``path``: ``.txt`` (one text a line) or a table
+    (``.jsonl``, ``.json``, ``.csv``, ``.tsv``, ``.parquet``) with a ``text`` field, an optional
+    ``title`` (prefixed, as in BEIR corpora) and an optional ``category``."""
+    from pathlib import Path
+
+    from embedtune_core.data.files import read_table, read_text
+
+    file = Path(path)
+    if file.suffix.lower() == ".txt":
+        texts = [line.strip() for line in read_text(file).splitlines() if line.strip()]
+        return texts, None
+    table = read_table(file)
+    texts, categories = [], []
+    has_category = "category" in table.columns
+    for index, row in enumerate(table.rows):
+        body = row.get("text")
+        if not isinstance(body, str) or not body.strip():
+            raise DataError("corpus record needs a non-empty 'text' field", **table.where(index), key="text")
+        title = row.get("title") or ""
+        texts.append(f"{title.strip()} {body.strip()}".strip() if isinstance(title, str) else body.strip())
+        if has_category:
+            value = row.get("category")
+            categories.append(None if value in (None, "") else str(value))
+    return texts, (categories if has_category else None)

@@ -1,1 +1,23 @@
-"""The miner toolkit shared by built-in and pack miners."""
+"""The miner toolkit shared by built-in and pack miners.
+
+One module per part: :mod:`.pairs` (the rows, corpus and positives as arrays), :mod:`.sources`
+(candidate sources), :mod:`.guards` (the false-negative guards, declared once), :mod:`.selection`
+(choosing negatives, random fill-ins), :mod:`.output` (the dataset and statistics) and
+:mod:`.miner` (the base classes, running a registered miner). The names below are the public
+toolkit; ``docs/mining.md`` describes every option.
+"""
+
+from embedtune_core.mining.guards import DEFAULT_RELATIVE_MARGIN, GuardOptions, failed_guards
+from embedtune_core.mining.miner import RetrievalMiner, TieredMiner, check_request, run_miner
+from embedtune_core.mining.output import build_result, expected_columns, stats_rows
+from embedtune_core.mining.pairs import PairData, prepare_pairs
+from embedtune_core.mining.selection import Selection, fill_short, select_negatives
+from embedtune_core.mining.sources import CandidateSource, EmbeddingCache, ScoreSource, TieredSource
+from embedtune_core.mining.text import jaccard, match_text, words
+
+__all__ = [
+    "DEFAULT_RELATIVE_MARGIN", "CandidateSource", "EmbeddingCache", "GuardOptions", "PairData", "RetrievalMiner",
+    "ScoreSource", "Selection", "TieredMiner", "TieredSource", "build_result", "check_request", "expected_columns",
+    "failed_guards", "fill_short", "jaccard", "match_text", "prepare_pairs", "run_miner", "select_negatives",
+    "stats_rows", "words",
+]

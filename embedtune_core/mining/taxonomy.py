@@ -4,7 +4,7 @@ about; which concepts are its siblings (same parent) and cousins (same grandpare
 For miners that pick negatives from a domain's hierarchy (an ontology, a thesaurus, WordNet's
 hypernyms): a sibling of the concept a positive names is a good hard negative, an ancestor or a
 descendant never is (:meth:`Taxonomy.related`). :func:`concept_index` maps a candidate pool to
-concepts once, for :func:`embedtune_core.mining.tiers.pick_negatives` tiers. Standard library only.
+concepts once, for the tiers of a :class:`~embedtune_core.mining.miner.TieredMiner`. Standard library only.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Evaluating a model on a data set: IR metrics of dense retrieval, STS correlations or triplet
-accuracy, at the full size and at each Matryoshka dim."""
+"""Evaluating a model on a data set: IR metrics of dense retrieval, or STS correlations, at the
+full size and at each Matryoshka dim (row data with positives is evaluated as an IR set, see
+:func:`embedtune_core.data.loading.to_ir`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from embedtune_core.ranking.metrics import _metric_objects, metrics_of_ranked
 STS_METRICS = ("spearman", "pearson")
 
 
-TRIPLET_METRICS = ("accuracy",)
 
 
 # -- model evaluation ---------------------------------------------------------------------------
@@ -137,39 +137,6 @@ def evaluate_sts(model: Any, data: Any, *, dims: Iterable[int] | None = None, ba
     return results
 
 
-def evaluate_triplets(model: Any, data: Any, *, dims: Iterable[int] | None = None, batch_size: int = 128,
-                      show_progress: bool = False) -> dict[int | None, dict[str, float]]:
-    """Share of (anchor, positive, negative) triplets with cos(anchor, positive) > cos(anchor,
-    negative), per dim. Hard-negative rows (negative_1 ... negative_n) count one triplet per
-    negative."""
-    import numpy as np
-
-    from embedtune_core.embedding.models import embedding_dim
-
-    columns = list(getattr(data, "column_names", None) or [])
-    negatives = [c for c in columns if c == "negative" or c.startswith("negative_")]
-    if not negatives:
-        raise DataError(
-            f"evaluation data has no negative column; it has {', '.join(columns) or 'none'}",
-            hint="triplets need (anchor, positive, negative); hard negatives negative_1 ... negative_n",
-        )
-    anchors, positives = _columns(data, ("anchor", "positive"))
-    left, pos, neg = [], [], []
-    for column in negatives:
-        for a, p, n in zip(anchors, positives, data[column]):
-            if n is None or n == "":
-                continue
-            left.append(str(a))
-            pos.append(str(p))
-            neg.append(str(n))
-    if not left:
-        raise DataError("evaluation data has no triplets")
-    dims_list = _check_dims(dims, embedding_dim(model))
-    cos_pos = _pair_cosines(model, left, pos, dims_list, batch_size, show_progress)
-    cos_neg = _pair_cosines(model, left, neg, dims_list, batch_size, show_progress)
-    return {dim: {"accuracy": float(np.mean(cos_pos[dim] > cos_neg[dim]))} for dim in dims_list}
-
-
 def evaluate_model(
     model: Any,
     data: Any,
@@ -185,8 +152,8 @@ def evaluate_model(
     """``{dim: {metric: value}}`` of ``model`` on ``data``; dim ``None`` is the full size.
 
     ``dataset_type`` "ir" (an :class:`~embedtune_core.types.IRData`): the ``metrics`` (``NAME@K``)
-    of dense retrieval over the corpus. "sts": Spearman and Pearson correlations. "triplets" and
-    "hard-negatives": accuracy. Each Matryoshka dim in ``dims`` is evaluated by truncating the
+    of dense retrieval over the corpus. "sts": Spearman and Pearson correlations. Each
+    Matryoshka dim in ``dims`` is evaluated by truncating the
     full embeddings and renormalising them (texts are encoded once).
     """
     from embedtune_core.types import IRData
@@ -198,31 +165,7 @@ def evaluate_model(
                            all_queries=all_queries, show_progress=show_progress)
     if dataset_type == "sts":
         return evaluate_sts(model, data, dims=dims, batch_size=batch_size, show_progress=show_progress)
-    if dataset_type in ("triplets", "hard-negatives"):
-        return evaluate_triplets(model, data, dims=dims, batch_size=batch_size, show_progress=show_progress)
     raise DataError(
         f"no evaluation for dataset type '{dataset_type}'",
-        hint="evaluate on IR data (queries, corpus, qrels), STS pairs or triplets",
+        hint="evaluate on IR data (queries, corpus, qrels) or STS pairs; row data becomes an IR set with to_ir",
     )
-
-
-def evaluation_set(bundle: Any) -> tuple[Any, str, str]:
-    """What to evaluate a model on for a :class:`~embedtune_core.types.DataBundle`:
-    ``(data, evaluation type, which part)``.
-
-    The eval split when the bundle has one, else all of its data ("part" says which). STS data is
-    evaluated as STS; triplets and hard negatives by triplet accuracy; IR data as is; pairs and
-    NLI as an IR set built by :func:`embedtune_core.data.loading.to_ir` (queries = anchors, corpus = every
-    positive and negative).
-    """
-    from embedtune_core.data.loading import eval_ir, to_ir
-
-    dataset_type = bundle.dataset_type
-    data, part = (bundle.eval, "eval split") if bundle.eval is not None else (bundle.train, "all data")
-    if data is None:
-        raise DataError("the data set is empty")
-    if dataset_type in ("sts", "triplets", "hard-negatives", "ir"):
-        return data, dataset_type, part
-    if bundle.eval is not None:
-        return eval_ir(bundle), "ir", part
-    return to_ir(data, dataset_type), "ir", part

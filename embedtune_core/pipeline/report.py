@@ -5,13 +5,13 @@ Plots are drawn with matplotlib (Agg) and inlined as SVG, so the HTML opens offl
 
 from __future__ import annotations
 
-import datetime as _dt
 import html
 import io
 from pathlib import Path
 from typing import Any
 
 from embedtune_core import io as eio
+from embedtune_core.pipeline.results import Row, RunRecord
 
 
 def _fmt(value: Any) -> str:
@@ -22,42 +22,17 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def comparison_rows(before: dict[str, float] | None, after: dict[str, float] | None) -> list[dict[str, Any]]:
-    """One row per metric: before, after, absolute and relative change (None where unknown)."""
-    before = before or {}
-    after = after or {}
-    rows = []
-    for metric in list(dict.fromkeys([*before, *after])):
-        b, a = before.get(metric), after.get(metric)
-        delta = (a - b) if a is not None and b is not None else None
-        rel = (delta / b * 100.0) if delta is not None and b else None
-        rows.append({"metric": metric, "before": b, "after": a, "change": delta, "relative": rel})
-    return rows
+def _change(row: Row) -> tuple[str, str]:
+    change = "–" if row.change is None else f"{row.change:+.4f}"
+    relative = "–" if row.relative is None else f"{row.relative:+.1f}%"
+    return change, relative
 
 
-def comparison_table(before: dict[str, float] | None, after: dict[str, float] | None) -> str:
-    """A plain-text before/after table."""
-    rows = comparison_rows(before, after)
-    headers = ["metric", "before", "after", "change", "relative"]
-    cells = [headers] + [
-        [r["metric"], _fmt(r["before"]), _fmt(r["after"]),
-         "–" if r["change"] is None else f"{r['change']:+.4f}",
-         "–" if r["relative"] is None else f"{r['relative']:+.1f}%"]
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(cells[0], widths))]
-    lines.append("  ".join("-" * w for w in widths))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells[1:]]
-    return "\n".join(line.rstrip() for line in lines)
-
-
-def _markdown_table(rows: list[dict[str, Any]]) -> str:
+def _markdown_table(rows: list[Row]) -> str:
     out = ["| metric | before | after | change | relative |", "|---|---:|---:|---:|---:|"]
     for r in rows:
-        change = "–" if r["change"] is None else f"{r['change']:+.4f}"
-        rel = "–" if r["relative"] is None else f"{r['relative']:+.1f}%"
-        out.append(f"| {r['metric']} | {_fmt(r['before'])} | {_fmt(r['after'])} | {change} | {rel} |")
+        change, rel = _change(r)
+        out.append(f"| {r.metric} | {_fmt(r.before)} | {_fmt(r.after)} | {change} | {rel} |")
     return "\n".join(out)
 
 
@@ -71,7 +46,7 @@ def _svg(fig: Any) -> str:
     return text[text.index("<svg"):]
 
 
-def _plots(metrics: dict[str, Any], log_history: list[dict[str, Any]]) -> dict[str, str]:
+def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -91,6 +66,7 @@ def _plots(metrics: dict[str, Any], log_history: list[dict[str, Any]]) -> dict[s
         ax.grid(alpha=0.3)
         ax.legend()
         plots["loss"] = _svg(fig)
+    metrics = record.to_json()
     before, after = metrics.get("before") or {}, metrics.get("after") or {}
     names = [m for m in dict.fromkeys([*before, *after])]
     if names and (before or after):
@@ -129,16 +105,25 @@ def _plots(metrics: dict[str, Any], log_history: list[dict[str, Any]]) -> dict[s
     return plots
 
 
-def _dim_rows(metrics: dict[str, Any]) -> list[tuple[str, list[dict[str, Any]]]]:
-    dims = metrics.get("dims") or {}
-    return [(d, comparison_rows(v.get("before"), v.get("after"))) for d, v in sorted(dims.items(), key=lambda kv: -int(kv[0]))]
+def _dim_rows(record: RunRecord) -> list[tuple[str, list[Row]]]:
+    dims = record.comparison.dims()
+    if len(dims) == 1:
+        return []
+    full = record.comparison.full_dim()
+    return [(str(full if d is None else d), record.comparison.rows(d)) for d in dims]
 
 
-def render_markdown(metrics: dict[str, Any], config_toml: str, stats: dict[str, Any]) -> str:
-    lines = [f"# embedtune run: {metrics.get('name', '')}", ""]
-    lines.append(f"Model `{metrics.get('model', '')}` on `{metrics.get('data', '')}`, {metrics.get('finished', '')}.")
-    lines += ["", "## Before and after", "", _markdown_table(comparison_rows(metrics.get("before"), metrics.get("after")))]
-    for dim, rows in _dim_rows(metrics):
+def _subject(record: RunRecord) -> str:
+    if record.baseline:
+        return f"`{record.model}` against `{record.baseline}` on `{record.data}`"
+    return f"Model `{record.model}` on `{record.data}`"
+
+
+def render_markdown(record: RunRecord, config_toml: str, stats: dict[str, Any]) -> str:
+    lines = [f"# embedtune run: {record.name}", ""]
+    lines.append(f"{_subject(record)}, {record.finished}.")
+    lines += ["", "## Before and after", "", _markdown_table(record.comparison.rows())]
+    for dim, rows in _dim_rows(record):
         lines += ["", f"### Embedding dim {dim}", "", _markdown_table(rows)]
     if stats:
         lines += ["", "## Data and training", "", "| item | value |", "|---|---|"]
@@ -157,38 +142,37 @@ pre{background:#f6f8fa;padding:1rem;overflow:auto}.meta{color:#57606a}
 """
 
 
-def _html_table(rows: list[dict[str, Any]]) -> str:
+def _html_table(rows: list[Row]) -> str:
     out = ["<table><tr><th>metric</th><th>before</th><th>after</th><th>change</th><th>relative</th></tr>"]
     for r in rows:
-        cls = "" if r["change"] is None else (" class=up" if r["change"] > 0 else " class=down" if r["change"] < 0 else "")
-        change = "–" if r["change"] is None else f"{r['change']:+.4f}"
-        rel = "–" if r["relative"] is None else f"{r['relative']:+.1f}%"
+        cls = "" if r.change is None else (" class=up" if r.change > 0 else " class=down" if r.change < 0 else "")
+        change, rel = _change(r)
         out.append(
-            f"<tr><td>{html.escape(r['metric'])}</td><td>{_fmt(r['before'])}</td><td>{_fmt(r['after'])}</td>"
+            f"<tr><td>{html.escape(r.metric)}</td><td>{_fmt(r.before)}</td><td>{_fmt(r.after)}</td>"
             f"<td{cls}>{change}</td><td{cls}>{rel}</td></tr>"
         )
     out.append("</table>")
     return "".join(out)
 
 
-def render_html(metrics: dict[str, Any], config_toml: str, stats: dict[str, Any], log_history: list[dict[str, Any]]) -> str:
-    plots = _plots(metrics, log_history)
-    title = html.escape(f"embedtune run: {metrics.get('name', '')}")
+def render_html(record: RunRecord, config_toml: str, stats: dict[str, Any], log_history: list[dict[str, Any]]) -> str:
+    plots = _plots(record, log_history)
+    title = html.escape(f"embedtune run: {record.name}")
+    subject = html.escape(_subject(record)).replace("`", "")
     parts = [
         "<!doctype html><html><head><meta charset=utf-8>",
         f"<title>{title}</title><style>{_CSS}</style></head><body>",
         f"<h1>{title}</h1>",
-        f"<p class=meta>Model <code>{html.escape(str(metrics.get('model', '')))}</code> on "
-        f"<code>{html.escape(str(metrics.get('data', '')))}</code>, {html.escape(str(metrics.get('finished', '')))}</p>",
+        f"<p class=meta>{subject}, {html.escape(record.finished)}</p>",
         "<h2>Before and after</h2>",
-        _html_table(comparison_rows(metrics.get("before"), metrics.get("after"))),
+        _html_table(record.comparison.rows()),
         "<div class=plots>",
     ]
     for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss")):
         if key in plots:
             parts.append(f"<figure>{plots[key]}<figcaption>{caption}</figcaption></figure>")
     parts.append("</div>")
-    dim_rows = _dim_rows(metrics)
+    dim_rows = _dim_rows(record)
     if dim_rows:
         parts.append("<h2>Per embedding dim</h2>")
         for dim, rows in dim_rows:
@@ -201,12 +185,10 @@ def render_html(metrics: dict[str, Any], config_toml: str, stats: dict[str, Any]
     return "\n".join(parts)
 
 
-def write_report(run_dir: str | Path, metrics: dict[str, Any], config_toml: str, stats: dict[str, Any],
+def write_report(run_dir: str | Path, record: RunRecord, config_toml: str, stats: dict[str, Any],
                  log_history: list[dict[str, Any]]) -> tuple[Path, Path]:
     """Write ``report.md`` and ``report.html`` into ``run_dir`` (each atomically)."""
     run_dir = Path(run_dir)
-    metrics = dict(metrics)
-    metrics.setdefault("finished", _dt.datetime.now().strftime("%Y-%m-%d %H:%M"))
-    md = eio.write_text(run_dir / "report.md", render_markdown(metrics, config_toml, stats))
-    page = eio.write_text(run_dir / "report.html", render_html(metrics, config_toml, stats, log_history))
+    md = eio.write_text(run_dir / "report.md", render_markdown(record, config_toml, stats))
+    page = eio.write_text(run_dir / "report.html", render_html(record, config_toml, stats, log_history))
     return md, page

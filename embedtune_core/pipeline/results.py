@@ -1,50 +1,170 @@
-"""Before/after results side by side."""
+"""Typed results of a run: each evaluation, the before/after comparison, and the one
+``metrics.json`` document every command writes. The report, the terminal tables and
+``metrics.json`` all read these objects."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from embedtune_core.io import text_table
 
 
-# -- before/after ---------------------------------------------------------------------------------
-def compare(
-    before: Mapping[Any, Mapping[str, float]], after: Mapping[Any, Mapping[str, float]]
-) -> list[dict[str, Any]]:
-    """One row per (dim, metric) found in either evaluation: ``metric``, ``dim``, ``before``,
-    ``after``, ``change`` (after - before) and ``relative`` (change in % of before; None when
-    before is 0 or either value is missing)."""
-    rows = []
-    for dim in list(dict.fromkeys([*before, *after])):
-        b_metrics, a_metrics = before.get(dim) or {}, after.get(dim) or {}
-        for metric in list(dict.fromkeys([*b_metrics, *a_metrics])):
-            b, a = b_metrics.get(metric), a_metrics.get(metric)
-            change = (a - b) if a is not None and b is not None else None
-            relative = (change / b * 100.0) if change is not None and b else None
-            rows.append({"metric": metric, "dim": dim, "before": b, "after": a, "change": change,
-                         "relative": relative})
-    return rows
+@attrs.frozen
+class Evaluation:
+    """One model evaluated: ``results[dim][metric]`` (dim None is the full size)."""
+
+    model: str
+    results: dict[Any, dict[str, float]]
+    full_dim: int | None = None
+
+    @property
+    def full(self) -> dict[str, float]:
+        return dict(self.results.get(None) or {})
+
+    def at(self, dim: int | None) -> dict[str, float] | None:
+        """The metrics at ``dim`` (the full size as an int counts as the full size)."""
+        if dim is not None and dim == self.full_dim:
+            dim = None
+        return self.results.get(dim)
 
 
-def comparison_table(rows: Sequence[Mapping[str, Any]], *, before_label: str = "before",
-                     after_label: str = "after") -> str:
-    """A plain-text table of :func:`compare` rows."""
-    from embedtune_core.io import text_table as table
+@attrs.frozen
+class Row:
+    """One metric at one dim, before and after."""
 
-    def num(value: Any, fmt: str) -> str:
-        return "–" if value is None else format(value, fmt)
+    metric: str
+    dim: int | None
+    before: float | None
+    after: float | None
 
-    body = [
-        [r["metric"], "full" if r["dim"] is None else r["dim"], num(r["before"], ".4f"), num(r["after"], ".4f"),
-         num(r["change"], "+.4f"), "–" if r["relative"] is None else f"{r['relative']:+.1f}%"]
-        for r in rows
-    ]
-    return table(body, ["metric", "dim", before_label, after_label, "change", "relative"])
+    @property
+    def change(self) -> float | None:
+        return None if self.before is None or self.after is None else self.after - self.before
+
+    @property
+    def relative(self) -> float | None:
+        """The change in % of the value before (None when before is 0 or either is missing)."""
+        change = self.change
+        return change / self.before * 100.0 if change is not None and self.before else None
 
 
-def results_table(results: Mapping[Any, Mapping[str, float]]) -> str:
-    """A plain-text table of one evaluation: a row per metric, a column per dim."""
-    from embedtune_core.io import text_table as table
+@attrs.frozen
+class Comparison:
+    """A before and an after evaluation (either may be missing)."""
 
-    dims = list(results)
-    metrics = list(dict.fromkeys(m for d in dims for m in results[d]))
-    body = [[m] + [None if results[d].get(m) is None else float(results[d][m]) for d in dims] for m in metrics]
-    return table(body, ["metric"] + ["full" if d is None else str(d) for d in dims])
+    before: Evaluation | None = None
+    after: Evaluation | None = None
+
+    def evaluations(self) -> list[Evaluation]:
+        return [e for e in (self.before, self.after) if e is not None]
+
+    def dims(self) -> list[int | None]:
+        """The full size (None) first, then every truncated dim evaluated, largest first."""
+        found = {d for e in self.evaluations() for d in e.results if d is not None}
+        return [None] + sorted(found, reverse=True)
+
+    def full_dim(self) -> int | None:
+        return next((e.full_dim for e in self.evaluations() if e.full_dim), None)
+
+    def rows(self, dim: int | None = None) -> list[Row]:
+        before = (self.before.at(dim) if self.before else None) or {}
+        after = (self.after.at(dim) if self.after else None) or {}
+        return [Row(metric=m, dim=dim, before=before.get(m), after=after.get(m))
+                for m in dict.fromkeys([*before, *after])]
+
+    def all_rows(self) -> list[Row]:
+        return [row for dim in self.dims() for row in self.rows(dim)]
+
+    def by_dim(self) -> dict[str, dict[str, Any]]:
+        """``{"384": {"before": {...}, "after": {...}}, "64": ...}``: every dim, the full size
+        under its number, when more than the full size was evaluated; empty otherwise."""
+        dims = self.dims()
+        if len(dims) == 1:
+            return {}
+        out = {}
+        for dim in dims:
+            label = str(self.full_dim() if dim is None else dim)
+            out[label] = {"before": self.before.at(dim) if self.before else None,
+                          "after": self.after.at(dim) if self.after else None}
+        return out
+
+
+def _number(value: float | None, fmt: str) -> str:
+    return "–" if value is None else format(value, fmt)
+
+
+def comparison_table(comparison: Comparison) -> str:
+    """The terminal table: metric, dim (when several were evaluated), before, after, change and
+    relative change; with one evaluation only, its values per dim."""
+    if comparison.before is None or comparison.after is None:
+        only = comparison.after or comparison.before
+        return results_table(only) if only is not None else "no evaluation"
+    dims = comparison.dims()
+    show_dim = len(dims) > 1
+    body = []
+    for row in comparison.all_rows():
+        cells = [row.metric] + (["full" if row.dim is None else row.dim] if show_dim else [])
+        cells += [_number(row.before, ".4f"), _number(row.after, ".4f"), _number(row.change, "+.4f"),
+                  "–" if row.relative is None else f"{row.relative:+.1f}%"]
+        body.append(cells)
+    headers = ["metric"] + (["dim"] if show_dim else []) + ["before", "after", "change", "relative"]
+    return text_table(body, headers)
+
+
+def results_table(evaluation: Evaluation) -> str:
+    """One evaluation: a row per metric, a column per dim."""
+    dims = [None] + sorted((d for d in evaluation.results if d is not None), reverse=True)
+    metrics = list(dict.fromkeys(m for d in dims for m in evaluation.results[d]))
+    body = [[m] + [evaluation.results[d].get(m) for d in dims] for m in metrics]
+    return text_table(body, ["metric"] + ["full" if d is None else str(d) for d in dims])
+
+
+@attrs.frozen
+class RunRecord:
+    """Everything a finished run reports; :meth:`to_json` is ``metrics.json``."""
+
+    name: str
+    steps: tuple[str, ...]
+    model: str
+    data: str
+    dataset_type: str
+    comparison: Comparison
+    headline_metric: str | None = None
+    baseline: str | None = None
+    loss: str | None = None
+    evaluation: dict[str, Any] = attrs.field(factory=dict)
+    training: dict[str, Any] | None = None
+    mining: dict[str, Any] | None = None
+    finished: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        before, after = self.comparison.before, self.comparison.after
+        return {
+            "name": self.name,
+            "steps": list(self.steps),
+            "model": self.model,
+            "baseline": self.baseline,
+            "data": self.data,
+            "dataset_type": self.dataset_type,
+            "loss": self.loss,
+            "headline_metric": self.headline_metric,
+            "evaluation": self.evaluation or None,
+            "before": before.full if before else None,
+            "after": after.full if after else None,
+            "dims": self.comparison.by_dim(),
+            "training": self.training,
+            "mining": self.mining,
+            "finished": self.finished,
+        }
+
+    def headline_by_dim(self) -> list[tuple[str, float | None, float | None]]:
+        """``(dim, before, after)`` of the headline metric at every dim evaluated."""
+        head = self.headline_metric
+        out = []
+        for label, values in self.comparison.by_dim().items():
+            b = (values.get("before") or {}).get(head)
+            a = (values.get("after") or {}).get(head)
+            out.append((label, b, a))
+        return out

@@ -1,59 +1,46 @@
-"""The pipeline: resolve components, read data, mine, evaluate, train, evaluate, write the run."""
+"""The pipeline: the one orchestrator behind ``run``, ``train``, ``mine`` and ``eval``.
+
+Each command runs the steps it names (``train`` is ``["train"]``, ``eval --against BASE`` is
+``["evaluate-before", "evaluate-after"]``...). :func:`run_pipeline` checks everything first
+(:func:`~embedtune_core.pipeline.preflight.preflight`), loads the models the steps need, builds
+the loss before any folder exists, then runs the steps and writes one run-folder layout: the
+resolved ``config.toml``, ``metrics.json`` (one schema), the report, and ``state.json`` so that
+``--resume`` reuses finished steps.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
 
-from embedtune_core.config.schema import RunConfig
-from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
-from embedtune_core.ranking.metrics import parse_metric
+import attrs
 
-
-
-
-def check_components(config: RunConfig, registry: Any, *, source: str | None = None) -> None:
-    """Every component the config names must be registered (clear error naming the key)."""
-    checks: list[tuple[str, str, str]] = []
-    if config.data.reader:
-        checks.append(("dataset_reader", config.data.reader, "data.reader"))
-    if config.mining.miner:
-        checks.append(("negative_miner", config.mining.miner, "mining.miner"))
-    if config.loss.name:
-        checks.append(("loss", config.loss.name, "loss.name"))
-    for name in config.training.callbacks:
-        checks.append(("callback", str(name), "training.callbacks"))
-    for spec in config.evaluation.metrics:
-        try:
-            metric, _ = parse_metric(spec)
-        except ConfigError as exc:
-            raise ConfigError(exc.message, file=source, key="evaluation.metrics", hint=exc.hint) from None
-        checks.append(("metric", metric, "evaluation.metrics"))
-    for kind, name, key in checks:
-        try:
-            registry.get(kind, name)
-        except ComponentError as exc:
-            raise ConfigError(exc.message, file=source, key=key, hint=exc.hint) from None
+from embedtune_core.errors import EmbedtuneError, PluginLoadError
+from embedtune_core.pipeline.preflight import Output, Plan, preflight
+from embedtune_core.pipeline.results import Comparison, Evaluation, RunRecord
+from embedtune_core.training.processes import is_main_process
 
 
-# -- running a pipeline -------------------------------------------------------------------------
-
-STATE_FILE = "state.json"
-
-
-class _Progress:
-    """Step messages on stderr (nothing when quiet)."""
+class Progress:
+    """Step messages on stderr, once (the main process), nothing when quiet."""
 
     def __init__(self, quiet: bool) -> None:
         self.quiet = quiet
 
     def step(self, message: str) -> None:
-        if not self.quiet:
-            import click
+        if not self.quiet and is_main_process():
+            print(f"» {message}", file=sys.stderr, flush=True)
 
-            click.echo(f"» {message}", err=True)
+    def note(self, message: str) -> None:
+        """A line the user should see even when quiet (a warning about the result)."""
+        if is_main_process():
+            print(f"note: {message}", file=sys.stderr, flush=True)
 
 
-def _silence_libraries() -> None:
+def silence_libraries() -> None:
     """No progress bars or advisory logs from the libraries underneath (for --quiet / --json)."""
     import os
 
@@ -69,324 +56,398 @@ def _silence_libraries() -> None:
         pass
 
 
-def _load_state(run_dir) -> dict[str, Any]:
-    import json
+class Hooks:
+    """The lifecycle hooks of the installed plugins, each implementation called on its own: one
+    that raises is reported naming its plugin."""
 
-    path = run_dir / STATE_FILE
-    if path.exists():
-        try:
-            return json.loads(path.read_text(encoding="utf-8"))
-        except ValueError:
-            return {}
-    return {}
+    def __init__(self, plugin_set: Any) -> None:
+        self.manager = plugin_set.manager if plugin_set is not None else None
 
+    def call(self, name: str, **kwargs: Any) -> None:
+        if self.manager is None:
+            return
+        from embedtune_core.plugins.manager import _short_error
 
-def _save_state(run_dir, state: dict[str, Any]) -> None:
-    from embedtune_core import io as eio
-
-    eio.write_json(run_dir / STATE_FILE, state)
-
-
-def _matryoshka_dims(loss: Any) -> list[int]:
-    dims = getattr(loss, "matryoshka_dims", None)
-    return [int(d) for d in dims] if dims else []
+        for impl in getattr(self.manager.hook, name).get_hookimpls():
+            try:
+                impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+            except Exception as exc:  # a pack's hook may raise anything
+                raise PluginLoadError(f"plugin '{impl.plugin_name}' failed in {name}: {_short_error(exc)}",
+                                      hint=f"fix or uninstall the pack, or skip it with -p no:{impl.plugin_name}") from None
 
 
-def _dims_json(results: dict[Any, dict[str, float]] | None) -> dict[str, dict[str, float]]:
-    return {str(k): v for k, v in (results or {}).items() if k is not None}
+@attrs.define
+class Run:
+    """A run in progress: the plan, what is loaded, and what each step produced."""
+
+    plan: Plan
+    registry: Any
+    hooks: Hooks
+    progress: Progress
+    quiet: bool
+    folder: Path | None = None
+    state: dict = attrs.field(factory=dict)
+    models: dict = attrs.field(factory=dict)
+    loss: Any = None
+    train_rows: Any = None
+    train_type: str | None = None
+    before: Evaluation | None = None
+    after: Evaluation | None = None
+    mining: dict | None = None
+    training: dict | None = None
+    log_history: list = attrs.field(factory=list)
+
+    @property
+    def config(self) -> Any:
+        return self.plan.config
+
+    @property
+    def resume(self) -> bool:
+        return self.plan.output.resume
+
+    def model(self, name: str | None = None) -> Any:
+        """The model ``name`` (default: ``model.name``), loaded once."""
+        from embedtune_core.embedding.models import load_model
+        from embedtune_core.training.checkpoints import hf_progress_bars
+
+        name = name or self.config.model.name
+        if name not in self.models:
+            model = self.config.model
+            self.progress.step(f"loading model {name}")
+            with hf_progress_bars(not self.quiet):
+                self.models[name] = load_model(name, device=model.device, trust_remote_code=model.trust_remote_code,
+                                               max_seq_length=model.max_seq_length)
+        return self.models[name]
+
+    def save_state(self) -> None:
+        if self.folder is not None:
+            from embedtune_core.pipeline.rundir import save_state
+
+            save_state(self.folder, self.state)
 
 
-def _limit_dataset(dataset: Any, limit: int | None) -> Any:
-    if limit is None or dataset is None:
-        return dataset
-    from embedtune_core.types import IRData
+def run_pipeline(config: Any, registry: Any, plugin_set: Any = None, *, output: Output | None = None,
+                 overwrite: bool = False, resume: bool = False, quiet: bool = False,
+                 source: str | None = None) -> RunRecord:
+    """Run the steps of ``config`` and return what the run reports (``record.to_json()`` is
+    ``metrics.json``). ``output`` says where it writes (default: the run folder
+    ``output_dir/name``, replaced with ``overwrite``, continued with ``resume``).
 
-    if isinstance(dataset, IRData):
-        keep = list(dataset.queries)[:limit]
-        return IRData(
-            corpus=dataset.corpus,
-            queries={q: dataset.queries[q] for q in keep},
-            qrels={q: dataset.qrels[q] for q in keep if q in dataset.qrels},
-        )
-    return dataset.select(range(min(limit, len(dataset))))
-
-
-def _eval_training_rows(bundle: Any, limit: int | None) -> Any:
-    """The held-out split in the training columns, for the eval loss during training."""
-    from embedtune_core.data.loading import to_training_dataset
-    from embedtune_core.types import DataBundle
-
-    if bundle.eval is None:
-        return None
-    rows, _ = to_training_dataset(DataBundle(dataset_type=bundle.dataset_type, train=bundle.eval))
-    return _limit_dataset(rows, limit)
-
-
-def prepare_data(config: RunConfig, registry: Any) -> dict[str, Any]:
-    """Read the training data and the held-out data, split if needed, apply limits.
-
-    Returns ``{"bundle", "train", "train_type", "eval", "eval_type", "dataset_type"}`` where
-    ``train`` is the training ``datasets.Dataset`` and ``eval`` what the evaluation step gets.
-    """
-    from embedtune_core.data.loading import eval_ir, load_data, split_train_eval, to_training_dataset
-
-    data = config.data
-    options = dict(data.options)
-    if data.columns:
-        options["columns"] = dict(data.columns)
-    bundle = load_data(registry, data.source, dataset_type=data.type, reader=data.reader, options=options)
-    dataset_type = bundle.dataset_type
-    if data.eval_source:
-        eval_bundle = load_data(registry, data.eval_source, dataset_type=data.type or dataset_type,
-                                reader=data.reader, options=options)
-        bundle.eval = eval_bundle.eval if eval_bundle.eval is not None else eval_bundle.train
-    if bundle.eval is None:
-        bundle.train, bundle.eval = split_train_eval(bundle, data.eval_fraction, config.training.seed)
-    train, train_type = to_training_dataset(bundle)
-    train = _limit_dataset(train, data.limit)
-    if dataset_type == "sts":
-        eval_input, eval_type = bundle.eval, "sts"
-    else:
-        eval_input, eval_type = eval_ir(bundle), "ir"
-    eval_input = _limit_dataset(eval_input, data.eval_limit)
-    return {"bundle": bundle, "train": train, "train_type": train_type, "eval": eval_input,
-            "eval_type": eval_type, "dataset_type": dataset_type}
+    Bad input (the data included) is caught before a model is loaded; what only the model can
+    tell (e.g. Matryoshka dims larger than its embedding) before the run folder exists. Steps an
+    interrupted run finished are reused with ``resume``."""
+    if output is None:
+        output = Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume)
+    progress = Progress(quiet)
+    if quiet:
+        silence_libraries()
+    progress.step(f"reading {config.data.source}")
+    plan = preflight(config, registry, output=output, source=source)
+    run = Run(plan=plan, registry=registry, hooks=Hooks(plugin_set), progress=progress, quiet=quiet,
+              train_rows=plan.data.train, train_type=plan.data.train_type)
+    if "train" in plan.steps:
+        _build_loss(run)
+    run.plan = attrs.evolve(plan, config=_with_dims(run))
+    _open_folder(run)
+    for step in run.plan.steps:
+        STEPS[step](run)
+    return _finish(run)
 
 
-def _name_config(exc: Any, source: str | None) -> Any:
-    """An error about a config key names the config file too."""
-    if source and exc.file is None and exc.key:
-        exc.file = str(source)
-    return exc
+def _build_loss(run: Run) -> None:
+    from embedtune_core.pipeline.preflight import _named
+    from embedtune_core.training.losses import build_loss
 
-
-def preflight(
-    config: RunConfig,
-    registry: Any,
-    *,
-    source: str | None = None,
-    overwrite: bool = False,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Every check that can reject a run, before a model is loaded or the run folder is touched.
-
-    Components, the run folder (refused when it exists, unless ``overwrite`` or ``resume``),
-    local model paths, loss, miner and callback options, training settings, then the data
-    (every record) and whether the loss and the miner take its type. Returns what
-    :func:`prepare_data` returns plus ``loss_name``. Errors about a config key name ``source``.
-    """
-    from embedtune_core.mining.toolkit import check_miner
-    from embedtune_core.embedding.models import check_model
-    from embedtune_core.training.trainer import (
-        check_callbacks,
-        check_loss_accepts,
-        check_loss_options,
-        check_run_dir,
-        check_training_config,
-        recommend_loss,
-    )
-
-    mining = "mine" in config.steps and bool(config.mining.miner)
+    components = run.plan.components
     try:
-        check_components(config, registry, source=source)
-        check_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
-        check_model(config.model.name, key="model.name")
-        if mining and config.mining.model:
-            check_model(config.mining.model, key="mining.model")
-        if config.loss.name:
-            check_loss_options(registry, config.loss.name, config.loss.options)
-            if config.data.type:
-                check_loss_accepts(registry, config.loss.name, config.data.type, config.loss.options)
-        if mining:
-            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=config.data.type)
-        if "train" in config.steps:
-            check_callbacks(config.training, registry)
-            check_training_config(config.training, has_eval=True, device=config.model.device)
-        try:
-            data = prepare_data(config, registry)
-        except EmbedtuneError as exc:
-            if exc.file is None and exc.key is None:  # e.g. an unknown bundled set: the source is at fault
-                exc.key = "data.source"
-            raise
-        dataset_type = data["dataset_type"]
-        loss_name = config.loss.name or recommend_loss(dataset_type)
-        check_loss_options(registry, loss_name, config.loss.options)
-        check_loss_accepts(registry, loss_name, dataset_type, config.loss.options)
-        if mining:
-            check_miner(registry, config.mining.miner, config.mining.options, dataset_type=data["train_type"])
-        if "train" in config.steps:
-            check_training_config(config.training, has_eval=data["bundle"].eval is not None, device=config.model.device)
+        run.loss = build_loss(run.registry, components.loss, run.model(), components.loss_options)
     except EmbedtuneError as exc:
-        raise _name_config(exc, source) from None
-    data["loss_name"] = loss_name
-    return data
+        raise _named(exc, run.plan.source) from None
 
 
-def run_pipeline(
-    config: RunConfig,
-    registry: Any,
-    plugin_set: Any = None,
-    *,
-    overwrite: bool = False,
-    resume: bool = False,
-    quiet: bool = False,
-    source: str | None = None,
-) -> dict[str, Any]:
-    """Run every step of ``config`` and write the run folder; returns what ``metrics.json`` holds.
+def _with_dims(run: Run) -> Any:
+    """The config with ``evaluation.dims`` decided: as given, else the loss's Matryoshka dims."""
+    config = run.config
+    if config.evaluation.dims or run.loss is None:
+        return config
+    dims = [int(d) for d in getattr(run.loss, "matryoshka_dims", None) or []]
+    return attrs.evolve(config, evaluation=attrs.evolve(config.evaluation, dims=dims))
 
-    :func:`preflight` checks everything (the data included) before a model is loaded, and the
-    loss is built before the run folder is created, so bad input leaves the disk as it was. Steps already finished in an
-    interrupted run (mining, the base model's evaluation, training checkpoints) are reused with
-    ``resume=True``. ``source`` is the config file, named in errors about its keys.
-    """
-    import datetime as dt
 
+def _open_folder(run: Run) -> None:
+    """Create (or continue, or replace) the run folder, write the resolved config, and tell the
+    plugins the run started; a plugin failing there leaves the disk as it was."""
     from embedtune_core import io as eio
     from embedtune_core.config.writer import to_toml
+    from embedtune_core.pipeline.rundir import abandon_run_dir, load_state, prepare_run_dir
+
+    output = run.plan.output
+    if output.run_dir is None:
+        return
+    run.folder = prepare_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume)
+    run.state = load_state(run.folder) if output.resume else {}
+    resolved = to_toml(run.config.to_dict())
+    if is_main_process():
+        if output.resume:
+            _warn_changes(run.folder / "config.toml", resolved)
+        eio.write_text(run.folder / "config.toml", resolved)
+    try:
+        run.hooks.call("run_started", config=run.config, run_dir=run.folder)
+    except EmbedtuneError:
+        if not output.resume:
+            abandon_run_dir(run.folder)
+        raise
+
+
+def _warn_changes(path: Path, resolved: str) -> None:
+    """Tell the user which settings differ from the run being resumed."""
+    from embedtune_core.config.files import tomllib
+
+    try:
+        before, after = tomllib.loads(path.read_text(encoding="utf-8")), tomllib.loads(resolved)
+    except (OSError, ValueError):
+        return
+    changed = []
+    for section in ("model", "data", "mining", "loss", "training"):
+        old, new = before.get(section, {}), after.get(section, {})
+        changed += [f"{section}.{key}" for key in sorted(set(old) | set(new)) if old.get(key) != new.get(key)]
+    if changed:
+        print("warning: resuming with settings that differ from the run's config.toml: " + ", ".join(changed),
+              file=sys.stderr, flush=True)
+
+
+# -- steps ---------------------------------------------------------------------------------------
+def mine_step(run: Run) -> None:
+    """Add hard negatives to the training rows (reused from an interrupted run with --resume)."""
+    import datasets
+
+    from embedtune_core.pipeline.rundir import MINED_FILE
+
+    config = run.config
+    mined_path = run.plan.output.mined or (run.folder / MINED_FILE if run.folder else None)
+    if run.resume and mined_path is not None and mined_path.exists() and "mining" in run.state:
+        run.progress.step("reusing mined negatives from the interrupted run")
+        run.train_rows = datasets.Dataset.from_json(str(mined_path))
+        run.mining = run.state["mining"]
+    else:
+        run.progress.step(f"mining hard negatives with '{config.mining.miner}'")
+        result = _mine(run)
+        run.train_rows, run.mining = result.dataset, result.stats.as_dict()
+        if mined_path is not None and is_main_process():
+            from embedtune_core import io as eio
+
+            eio.write_jsonl(mined_path, run.train_rows.to_list())
+        run.state["mining"] = run.mining
+        run.save_state()
+    run.train_type = config.mining.output
+
+
+def _mine(run: Run) -> Any:
     from embedtune_core.embedding.encode import Encoder
-    from embedtune_core.pipeline.evaluation import evaluate_model
-    from embedtune_core.embedding.models import embedding_dim, load_model
-    from embedtune_core.pipeline.report import comparison_table, write_report
-    from embedtune_core.training.trainer import build_loss, finish_run_dir, prepare_run_dir, save_model, train
+    from embedtune_core.mining.miner import run_miner
 
-    progress = _Progress(quiet)
-    if quiet:
-        _silence_libraries()
-    progress.step(f"reading {config.data.source}")
-    data = preflight(config, registry, source=source, overwrite=overwrite, resume=resume)
-    dataset_type = data["dataset_type"]
-    train_dataset, train_type = data["train"], data["train_type"]
-    loss_name = data["loss_name"]
-
-    progress.step(f"loading model {config.model.name}")
-    model = load_model(config.model.name, device=config.model.device,
-                       trust_remote_code=config.model.trust_remote_code, max_seq_length=config.model.max_seq_length)
-    try:  # what only the model can tell (e.g. Matryoshka dims larger than its embedding) fails before the folder exists
-        loss = build_loss(registry, loss_name, model, dataset_type, dict(config.loss.options))
-    except EmbedtuneError as exc:
-        raise _name_config(exc, source) from None
-
-    hook = plugin_set.manager.hook if plugin_set is not None else None
-    run_dir = prepare_run_dir(config.run_dir, overwrite=overwrite, resume=resume)
-    state = _load_state(run_dir) if resume else {}
-    config_toml = to_toml(config.to_dict())
-    eio.write_text(run_dir / "config.toml", config_toml)
-    if hook:
-        hook.run_started(config=config, run_dir=run_dir)
-
-    dims = [int(d) for d in config.evaluation.dims] or _matryoshka_dims(loss)
-    metric_specs = list(config.evaluation.metrics)
-    eval_kwargs = dict(registry=registry, metrics=metric_specs, dims=dims or None,
-                       batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
-                       show_progress=not quiet)
-    stats: dict[str, Any] = {"dataset type": dataset_type, "training examples": len(train_dataset)}
-    if data["eval_type"] == "ir":
-        stats["eval queries"] = len(data["eval"].queries)
-        stats["eval corpus"] = len(data["eval"].corpus)
-    elif data["eval"] is not None:
-        stats["eval examples"] = len(data["eval"])
-
-    steps = list(config.steps)
-    mining_stats = None
-    if "mine" in steps and config.mining.miner:
-        mined_path = run_dir / "mined.jsonl"
-        if resume and mined_path.exists() and "mining" in state:
-            import datasets
-
-            progress.step("reusing mined negatives from the interrupted run")
-            train_dataset = datasets.Dataset.from_json(str(mined_path))
-            mining_stats = state["mining"]
-        else:
-            from embedtune_core.mining.toolkit import run_miner
-
-            progress.step(f"mining hard negatives with '{config.mining.miner}'")
-            miner_model = model if not config.mining.model else load_model(config.mining.model, device=config.model.device)
-            encoder = Encoder(miner_model, batch_size=config.evaluation.batch_size, show_progress=not quiet)
-            result = run_miner(
-                registry, config.mining.miner, train_dataset, train_type,
-                num_negatives=config.mining.num_negatives, options=dict(config.mining.options),
-                encoder=encoder, corpus=data["bundle"].corpus, output=config.mining.output,
-                seed=config.training.seed,
-            )
-            train_dataset = result.dataset
-            mining_stats = result.stats.as_dict()
-            if len(train_dataset) == 0:
-                raise EmbedtuneError(
-                    f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
-                    f"as a likely false negative ({mining_stats['dropped_false_negatives']} dropped)",
-                    key="mining.options",
-                    hint="loosen the guards (e.g. -s mining.options.relative_margin=0.01) or keep short anchors "
-                         "(-s mining.options.short=fill)",
-                )
-            eio.write_jsonl(mined_path, train_dataset.to_list())
-            state["mining"] = mining_stats
-            _save_state(run_dir, state)
-        train_type = config.mining.output
-        stats["training examples after mining"] = len(train_dataset)
-        stats["candidates dropped as likely false negatives"] = mining_stats.get("dropped_false_negatives")
-
-    before = after = None
-    if "evaluate-before" in steps and data["eval"] is not None:
-        if resume and "before" in state:
-            before = {(None if k == "full" else int(k)): v for k, v in state["before"].items()}
-        else:
-            progress.step("evaluating the base model")
-            before = evaluate_model(model, data["eval"], data["eval_type"], **eval_kwargs)
-            state["before"] = {("full" if k is None else str(k)): v for k, v in before.items()}
-            _save_state(run_dir, state)
-        if hook:
-            hook.evaluation_finished(stage="before", results=before, run_dir=run_dir)
-
-    train_result = None
-    if "train" in steps:
-        progress.step(f"training with '{loss_name}' on {len(train_dataset)} examples")
-        training_config = config.training
-        if (mining_stats or {}).get("extra", {}).get("ordered") and training_config.batch_sampler == "auto":
-            import attrs
-
-            training_config = attrs.evolve(training_config, batch_sampler="sequential")
-        eval_rows = _eval_training_rows(data["bundle"], config.data.eval_limit) if training_config.eval_steps else None
-        train_result = train(
-            model, train_dataset, loss, training_config, run_dir, eval_dataset=eval_rows,
-            resume=resume, registry=registry, quiet=quiet, loss_name=loss_name, dataset_name=config.data.source,
+    config, data, miner = run.config, run.plan.data, run.plan.components.miner
+    uses = miner.info.model
+    options = run.plan.components.miner_options
+    encoder = None
+    if uses == "required" or (uses == "guards" and options.get("guard_scores", "auto") != "retrieval"):
+        encoder = Encoder(run.model(config.mining.model), batch_size=config.evaluation.batch_size,
+                          show_progress=not run.quiet)
+    records = miner.info.input == "nli" and data.dataset_type == "nli"  # the NLI records, labels included
+    result = run_miner(run.registry, config.mining.miner, data.bundle.train if records else data.train,
+                       "nli" if records else data.train_type, num_negatives=config.mining.num_negatives,
+                       options=options, encoder=encoder, corpus=data.corpus, categories=data.categories,
+                       output=config.mining.output, seed=config.training.seed, device=config.model.device)
+    result.stats.extra.setdefault("rows_out", len(result.dataset))
+    if len(result.dataset) == 0:
+        stats = result.stats
+        raise EmbedtuneError(
+            f"mining with '{config.mining.miner}' kept no training rows: every candidate was dropped "
+            f"as a likely false negative ({stats.dropped_false_negatives} dropped, {stats.candidates_seen} seen)",
+            key="mining.options",
+            hint="loosen the guards (e.g. -s mining.options.relative_margin=0.01), ask for fewer negatives, or keep "
+                 "short anchors (-s mining.options.short=fill)",
         )
-        save_model(model, run_dir / "model")
-        stats["training steps"] = train_result.global_step
-        if train_result.training_loss is not None:
-            stats["final training loss"] = float(train_result.training_loss)
+    return result
 
-    if "evaluate-after" in steps and data["eval"] is not None:
-        progress.step("evaluating the tuned model")
-        after = evaluate_model(model, data["eval"], data["eval_type"], **eval_kwargs)
-        if hook:
-            hook.evaluation_finished(stage="after", results=after, run_dir=run_dir)
 
-    metrics: dict[str, Any] = {
-        "name": config.name,
-        "model": config.model.name,
-        "data": config.data.source,
-        "loss": loss_name,
-        "headline_metric": metric_specs[0] if metric_specs else next(iter((after or before or {}).get(None) or {}), None),
-        "before": (before or {}).get(None),
-        "after": (after or {}).get(None),
-        "dims": {},
-        "training": {"steps": train_result.global_step, "loss": train_result.training_loss,
-                     "stopped_early": train_result.stopped_early} if train_result else None,
-        "mining": mining_stats,
-        "finished": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+def _evaluate(run: Run, model: Any, name: str) -> Evaluation:
+    from embedtune_core.embedding.models import embedding_dim
+    from embedtune_core.pipeline.evaluation import evaluate_model
+
+    config, data = run.config, run.plan.data
+    results = evaluate_model(model, data.evaluation, data.eval_kind, registry=run.registry,
+                             metrics=list(config.evaluation.metrics), dims=config.evaluation.dims or None,
+                             batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
+                             show_progress=not run.quiet)
+    return Evaluation(model=name, results=results, full_dim=embedding_dim(model))
+
+
+def _restore(saved: dict) -> Evaluation:
+    results = {(None if k == "full" else int(k)): v for k, v in saved["results"].items()}
+    return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"))
+
+
+def _saved(evaluation: Evaluation) -> dict:
+    return {"model": evaluation.model, "full_dim": evaluation.full_dim,
+            "results": {("full" if k is None else str(k)): v for k, v in evaluation.results.items()}}
+
+
+def evaluate_before_step(run: Run) -> None:
+    """Evaluate the baseline (``evaluation.baseline``, else the model before training)."""
+    name = run.config.evaluation.baseline or run.config.model.name
+    if run.resume and "before" in run.state:
+        run.before = _restore(run.state["before"])
+    else:
+        run.progress.step(f"evaluating {'the baseline' if run.config.evaluation.baseline else 'the base model'} {name}")
+        run.before = _evaluate(run, run.model(name), name)
+        run.state["before"] = _saved(run.before)
+        run.save_state()
+    run.hooks.call("evaluation_finished", stage="before", results=run.before.results, run_dir=run.folder)
+
+
+def evaluate_after_step(run: Run) -> None:
+    """Evaluate the model as the run leaves it (trained, when a train step ran)."""
+    trained = "train" in run.plan.steps
+    run.progress.step("evaluating the tuned model" if trained else f"evaluating {run.config.model.name}")
+    name = str(run.folder / "model") if trained and run.folder else run.config.model.name
+    run.after = _evaluate(run, run.model(), name)
+    run.hooks.call("evaluation_finished", stage="after", results=run.after.results, run_dir=run.folder)
+
+
+def train_step(run: Run) -> None:
+    """Train on the (mined) rows and save the model; a finished training is never repeated."""
+    from embedtune_core.pipeline.data import eval_training_rows
+    from embedtune_core.training.checkpoints import save_model
+    from embedtune_core.training.trainer import train
+
+    config, plan = run.config, run.plan
+    run.progress.step(f"training with '{config.loss.name}' on {len(run.train_rows)} examples")
+    eval_rows = eval_training_rows(plan.data, config.data.eval_limit) if config.training.eval_steps else None
+    started = time.perf_counter()
+    result = train(run.model(), run.train_rows, run.loss, _train_setup(run), run.folder, eval_dataset=eval_rows,
+                   resume=run.resume, quiet=run.quiet)
+    seconds = time.perf_counter() - started
+    if is_main_process():
+        save_model(run.model(), run.folder / "model")
+    run.log_history = result.log_history
+    saved = run.state.get("training") if run.resume else None
+    finished_before = saved is not None and saved.get("steps") == result.global_step
+    run.training = saved if finished_before else _training_summary(run, result, seconds, eval_rows)
+    run.state["training"] = run.training
+    run.save_state()
+
+
+def _train_setup(run: Run) -> Any:
+    from embedtune_core.training.trainer import TrainSetup
+
+    traits = run.plan.traits
+    callbacks = [run.registry.create("callback", name, context={"run_dir": run.folder, "quiet": run.quiet}, **options)
+                 for name, _, options in run.plan.components.callbacks]
+    name = f"{run.config.data.source} ({run.plan.data.dataset_type}, {len(run.train_rows)} training examples)"
+    return TrainSetup(config=run.config.training, traits=traits, callbacks=tuple(_checked_callbacks(callbacks, run)),
+                      large_batch_loss=_constant_memory_loss(run), dataset_name=name)
+
+
+def _checked_callbacks(callbacks: list[Any], run: Run) -> list[Any]:
+    from transformers import TrainerCallback
+
+    from embedtune_core.errors import ComponentError
+
+    out = []
+    for (name, _, _), callback in zip(run.plan.components.callbacks, callbacks):
+        if isinstance(callback, type) and issubclass(callback, TrainerCallback):
+            callback = callback()
+        if not isinstance(callback, TrainerCallback):
+            raise ComponentError(f"callback '{name}' built a {type(callback).__name__}, not a transformers.TrainerCallback",
+                                 key="training.callbacks")
+        out.append(callback)
+    return out
+
+
+def _constant_memory_loss(run: Run) -> str | None:
+    """A loss declared with constant memory that trains on this data, to suggest on out-of-memory."""
+    dataset_type = run.plan.data.dataset_type
+    for component in run.registry.components("loss"):
+        accepts = component.info.accepts
+        if component.info.constant_memory and (accepts is None or dataset_type in accepts):
+            return component.name
+    return None
+
+
+def _training_summary(run: Run, result: Any, seconds: float, eval_rows: Any) -> dict:
+    from embedtune_core.training.checkpoints import TRAINING_LOG
+
+    history = result.log_history
+    eval_losses = [row["eval_loss"] for row in history if "eval_loss" in row]
+    return {
+        "steps": result.global_step,
+        "epochs": result.epochs,
+        "loss": result.training_loss,
+        "final_logged_loss": next((row["loss"] for row in reversed(history) if "loss" in row), None),
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "examples": len(run.train_rows),
+        "eval_examples": len(eval_rows) if eval_rows is not None else None,
+        "seconds": round(seconds, 2),
+        "stopped_early": result.stopped_early,
+        "reason": result.reason,
+        "log": TRAINING_LOG,
     }
-    for dim in sorted({*(_dims_json(before)), *(_dims_json(after))}, key=int, reverse=True):
-        metrics["dims"][dim] = {"before": _dims_json(before).get(dim), "after": _dims_json(after).get(dim)}
-    if metrics["dims"]:  # the full size is a point on the dims curve too
-        metrics["dims"] = {str(embedding_dim(model)): {"before": metrics["before"], "after": metrics["after"]},
-                           **metrics["dims"]}
-    eio.write_json(run_dir / "metrics.json", metrics)
-    log_history = train_result.log_history if train_result else []
-    write_report(run_dir, metrics, config_toml, stats, log_history)
-    state["finished"] = True
-    _save_state(run_dir, state)
-    finish_run_dir(run_dir)
-    if hook:
-        hook.run_finished(run_dir=run_dir, metrics=metrics)
-    metrics["table"] = comparison_table(metrics["before"], metrics["after"])
-    return metrics
+
+
+STEPS: dict[str, Callable[[Run], None]] = {
+    "mine": mine_step,
+    "evaluate-before": evaluate_before_step,
+    "train": train_step,
+    "evaluate-after": evaluate_after_step,
+}
+
+
+# -- the end ------------------------------------------------------------------------------------
+def _record(run: Run) -> RunRecord:
+    config, data = run.config, run.plan.data
+    metrics = list(config.evaluation.metrics)
+    headline = "spearman" if data.eval_kind == "sts" else (metrics[0] if metrics else None)
+    return RunRecord(
+        name=config.name, steps=run.plan.steps, model=config.model.name, data=config.data.source,
+        dataset_type=data.dataset_type, comparison=Comparison(before=run.before, after=run.after),
+        headline_metric=headline, baseline=config.evaluation.baseline if run.before else None,
+        loss=config.loss.name if "train" in run.plan.steps else None,
+        evaluation=data.describe_evaluation(), training=run.training, mining=run.mining,
+        finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+def _report_stats(run: Run, record: RunRecord) -> dict[str, Any]:
+    data = run.plan.data
+    stats: dict[str, Any] = {"dataset type": data.dataset_type}
+    for key, value in record.evaluation.items():
+        stats[f"evaluation {key}"] = value
+    if run.train_rows is not None and "train" in run.plan.steps:
+        stats["training examples"] = len(run.train_rows)
+    if run.mining:
+        stats["negatives written"] = run.mining.get("negatives_written")
+        stats["candidates dropped as likely false negatives"] = run.mining.get("dropped_false_negatives")
+    if run.training:
+        stats["training steps"] = run.training["steps"]
+        stats["final training loss"] = run.training["loss"]
+    return stats
+
+
+def _finish(run: Run) -> RunRecord:
+    """Write metrics.json and the report, and tell the plugins."""
+    from embedtune_core import io as eio
+    from embedtune_core.config.writer import to_toml
+    from embedtune_core.pipeline.report import write_report
+    from embedtune_core.pipeline.rundir import finish_run_dir
+
+    record = _record(run)
+    if run.folder is not None and is_main_process():
+        eio.write_json(run.folder / "metrics.json", record.to_json())
+        write_report(run.folder, record, to_toml(run.config.to_dict()), _report_stats(run, record), run.log_history)
+        run.state["finished"] = True
+        run.save_state()
+        finish_run_dir(run.folder)
+    if run.folder is not None:
+        run.hooks.call("run_finished", run_dir=run.folder, metrics=record.to_json())
+    return record

@@ -23,10 +23,12 @@ hookimpl = pluggy.HookimplMarker("embedtune")
 def register_dataset_readers(register):
     """Register dataset readers.
 
-    ``register(name, factory, description=..., dataset_type=..., bundled=False)``.
-    ``factory(source, options)`` gets the source (a path, ``builtin:NAME`` or hub name; None for a
-    bundled set) and a dict of options, and returns an ``embedtune_core.types.DataBundle``.
-    Raise ``embedtune_core.errors.DataError`` naming file and line for bad input. Return nothing.
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.ReaderInfo` (``dataset_type``, ``bundled``...).
+    ``factory(source, options)`` is an :class:`embedtune_core.types.DatasetReader`: it gets the
+    source (a path, ``builtin:NAME`` or hub name; None for a bundled set) and a dict of options,
+    and returns an :class:`embedtune_core.types.DataBundle`. Raise
+    ``embedtune_core.errors.DataError`` naming file and line for bad input. Return nothing.
     """
 
 
@@ -34,10 +36,12 @@ def register_dataset_readers(register):
 def register_negative_miners(register):
     """Register hard-negative miners.
 
-    ``register(name, factory, description=...)``. ``factory(**options)`` returns an object with
-    ``mine(request)`` taking an ``embedtune_core.types.MiningRequest`` and returning an
-    ``embedtune_core.types.MiningResult`` (the dataset with negatives added, plus stats).
-    Return nothing.
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.MinerInfo` (``model``, ``input``, ``ordered``...).
+    ``factory(**options)`` returns an :class:`embedtune_core.types.NegativeMiner`: ``mine(request)``
+    takes an ``embedtune_core.types.MiningRequest`` and returns an
+    ``embedtune_core.types.MiningResult`` (the dataset with negatives added, plus stats). The
+    options are declared by the factory's signature or an ``Options`` attrs class. Return nothing.
     """
 
 
@@ -45,11 +49,12 @@ def register_negative_miners(register):
 def register_losses(register):
     """Register training losses.
 
-    ``register(name, factory, description=..., accepts=("pairs", ...))``. ``factory(model,
-    **options)`` returns a ``torch.nn.Module`` with the sentence-transformers loss call signature
-    ``forward(sentence_features, labels)``; a factory that declares a ``registry`` keyword gets the
-    component registry (to build a wrapped loss by name). ``accepts`` lists the dataset types the
-    loss trains on. Return nothing.
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.LossInfo` (``accepts``, ``default_for``,
+    ``in_batch_negatives``, ``input``, ``wraps``...). ``factory(model, **options)`` returns an
+    :class:`embedtune_core.types.Loss`: a ``torch.nn.Module`` with the sentence-transformers loss
+    call signature ``forward(sentence_features, labels)``. A factory that declares a ``registry``
+    keyword gets the component registry (to build a wrapped loss by name). Return nothing.
     """
 
 
@@ -57,9 +62,10 @@ def register_losses(register):
 def register_metrics(register):
     """Register ranking metrics.
 
-    ``register(name, factory, description=...)``. ``factory()`` returns an object with
-    ``compute(ranked, k)`` taking an ``embedtune_core.ranking.ranked.RankedRun`` and an int cut-off and
-    returning a numpy array of per-query values (the mean is taken by the core). Return nothing.
+    ``register(name, factory, description=...)``. ``factory()`` returns an
+    :class:`embedtune_core.types.Metric`: ``compute(ranked, k)`` takes an
+    ``embedtune_core.ranking.ranked.RankedRun`` and an int cut-off and returns a numpy array of
+    per-query values (the mean is taken by the core). Return nothing.
     """
 
 
@@ -67,8 +73,11 @@ def register_metrics(register):
 def register_callbacks(register):
     """Register training callbacks.
 
-    ``register(name, factory, description=...)``. ``factory(**options)`` returns a
-    ``transformers.TrainerCallback``. Return nothing.
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.CallbackInfo` (``default``, ``needs_eval``).
+    ``factory(**options)`` returns an :class:`embedtune_core.types.Callback` (a
+    ``transformers.TrainerCallback``); a factory that declares ``run_dir`` or ``quiet`` receives
+    them. Return nothing.
     """
 
 

@@ -88,7 +88,7 @@ def _env_list(name: str) -> list[str] | None:
 
 
 def strict_from_env() -> bool:
-    from embedtune_core.config.schema import TRUE_WORDS
+    from embedtune_core.plugins.options import TRUE_WORDS
 
     return os.environ.get("EMBEDTUNE_STRICT_PLUGINS", "").strip().lower() in TRUE_WORDS
 

@@ -10,6 +10,8 @@ import attrs
 from embedtune_core.errors import ComponentError, closest
 from embedtune_core.plugins.hookspecs import REGISTRY_HOOKS
 from embedtune_core.plugins.manager import PluginSet, _short_error
+from embedtune_core.plugins.metadata import build_info
+from embedtune_core.plugins.options import CONTEXT_PARAMETERS, Declaration, OptionError
 
 KINDS = tuple(REGISTRY_HOOKS)
 KIND_LABELS = {
@@ -53,20 +55,31 @@ def _first_line(obj: Any) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-@attrs.frozen
+#: how many leading positional arguments each kind's factory takes before its options
+POSITIONAL = {"dataset_reader": 2, "negative_miner": 0, "loss": 1, "metric": 0, "callback": 0}
+
+
+@attrs.frozen(eq=False)
 class Component:
-    """One registered component."""
+    """One registered component: its factory, its typed metadata (``info``, see
+    :mod:`embedtune_core.plugins.metadata`) and the declaration of its options."""
 
     kind: str
     name: str
     plugin: str
     factory: Callable[..., Any]
     description: str = ""
-    meta: dict[str, Any] = attrs.field(factory=dict)
+    info: Any = None
+    declaration: Declaration | None = None
 
     @property
     def qualified_name(self) -> str:
         return f"{self.plugin}:{self.name}"
+
+    @property
+    def label(self) -> str:
+        """``loss 'mnrl'``: how messages name it."""
+        return f"{KIND_LABELS[self.kind]} '{self.name}'"
 
     def as_dict(self) -> dict[str, Any]:
         data = {
@@ -76,19 +89,23 @@ class Component:
             "qualified_name": self.qualified_name,
             "description": self.description,
         }
-        for key, value in self.meta.items():
+        for key, value in attrs.asdict(self.info, recurse=False).items():
             if isinstance(value, (str, int, float, bool, type(None))):
                 data[key] = value
-            elif isinstance(value, (list, tuple, set, frozenset)):
-                data[key] = sorted(value) if isinstance(value, (set, frozenset)) else list(value)
+            elif isinstance(value, (list, tuple)):
+                data[key] = list(value)
+        if self.declaration is not None:
+            data["options"] = {name: {"type": spec.describe(), "default": None if spec.required else spec.default,
+                                      "help": spec.help} for name, spec in self.declaration.specs.items()}
         return data
 
 
 class Registry:
     """Every component of every kind, by name and by ``plugin:name``."""
 
-    def __init__(self) -> None:
+    def __init__(self, builtin_plugins: frozenset[str] = frozenset()) -> None:
         self._components: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
+        self.builtin_plugins = builtin_plugins
 
     # -- building -----------------------------------------------------------------------------
     def add(
@@ -98,28 +115,27 @@ class Registry:
         name: str,
         factory: Callable[..., Any],
         description: str | None = None,
-        **meta: Any,
+        **metadata: Any,
     ) -> Component:
+        """Record a component; its metadata and its options' declaration are checked now."""
+        label = f"plugin '{plugin}' registered {KIND_LABELS[kind]} '{name}'"
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise ComponentError(
                 f"plugin '{plugin}' registered a {KIND_LABELS[kind]} with an invalid name {name!r}",
                 hint="names are non-empty strings without ':' or surrounding spaces",
             )
         if not callable(factory):
-            raise ComponentError(
-                f"plugin '{plugin}' registered {KIND_LABELS[kind]} '{name}' with a factory that is not callable"
-            )
+            raise ComponentError(f"{label} with a factory that is not callable")
         entries = self._components[kind].setdefault(name, [])
         if any(c.plugin == plugin for c in entries):
             raise ComponentError(f"plugin '{plugin}' registered {KIND_LABELS[kind]} '{name}' twice")
-        component = Component(
-            kind=kind,
-            name=name,
-            plugin=plugin,
-            factory=factory,
-            description=description if description is not None else _first_line(factory),
-            meta=dict(meta),
-        )
+        info = build_info(kind, metadata, label=label)
+        declaration = None
+        if kind != "dataset_reader":  # a reader's options are its own (column mappings, splits)
+            declaration = Declaration.of(factory, getattr(info, "options", None), skip=POSITIONAL[kind])
+        component = Component(kind=kind, name=name, plugin=plugin, factory=factory,
+                              description=description if description is not None else _first_line(factory),
+                              info=info, declaration=declaration)
         entries.append(component)
         return component
 
@@ -162,6 +178,8 @@ class Registry:
         kind = normalise_kind(kind)
         label = KIND_LABELS[kind]
         by_name = self._components[kind]
+        if not isinstance(name, str):
+            raise ComponentError(f"{label} name must be a string, got {name!r}")
         if ":" in name:
             plugin, _, short = name.partition(":")
             for component in by_name.get(short, []):
@@ -189,78 +207,91 @@ class Registry:
         listing = ", ".join(sorted(available)) or "none registered"
         return (f"did you mean '{guess}'? " if guess else "") + f"available: {listing}"
 
-    def check_options(self, kind: str, name: str, options: Mapping[str, Any], *, positional: int = 0,
-                      key: str | None = None) -> None:
-        """Check ``options`` for component ``name`` without building it (no model is needed).
-
-        Every option must name a parameter of the factory after its first ``positional``
-        arguments (a loss factory's ``model``), unless the factory takes ``**options``. A
-        ``check`` callable registered with the component (``register(name, factory,
-        check=fn)``) is then called with the options to check their values; it receives the
-        registry too when it has a ``registry`` parameter. ``key`` (e.g. ``loss.options``) is the
-        config section the errors name.
-        """
-        component = self.get(kind, name)
-        label = f"{KIND_LABELS[component.kind]} '{component.name}'"
-        if not isinstance(options, Mapping):
-            raise ComponentError(f"options for {label} must be a table, got {options!r}", key=key)
-        try:
-            params = list(inspect.signature(component.factory).parameters.values())
-        except (TypeError, ValueError):
-            params = None
-        if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params):
-            named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-            leading = [p for p in params if p.kind is not p.KEYWORD_ONLY][:positional]
-            accepted = [p.name for p in params if p.kind in named and p not in leading
-                        and p.name not in {"self", "registry"}]
-            for option in options:
-                if option not in accepted:
-                    guess = closest(str(option), accepted)
-                    raise ComponentError(
-                        f"{label} has no option '{option}'",
-                        key=f"{key}.{option}" if key else None,
-                        hint=(f"did you mean '{guess}'? " if guess else "")
-                        + f"it accepts: {', '.join(accepted) or 'no options'}",
-                    )
-        check = component.meta.get("check")
-        if callable(check):
-            kwargs = dict(options)
-            try:
-                takes_registry = "registry" in inspect.signature(check).parameters
-            except (TypeError, ValueError):
-                takes_registry = False
-            if takes_registry:
-                kwargs["registry"] = self
-            check(**kwargs)
-
-    def create(self, kind: str, name: str, *args: Any, **options: Any) -> Any:
-        """Look up ``name`` and call its factory. A factory that declares a ``registry`` keyword
-        receives this registry. Bad options become a :class:`ComponentError` naming the component."""
-        component = self.get(kind, name)
-        factory = component.factory
-        try:
-            params = inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            params = {}
-        if "registry" in params and "registry" not in options:
-            options["registry"] = self
-        try:
-            inspect.signature(factory).bind(*args, **options)
-        except TypeError as exc:
-            accepted = [p for p in params if p not in {"self", "registry", "model", "source", "options"}]
+    def default_for(self, kind: str, dataset_type: str) -> Component | None:
+        """The component of ``kind`` declared ``default_for`` ``dataset_type``. A pack's
+        declaration wins over a built-in's; two packs claiming the same type is an error."""
+        kind = normalise_kind(kind)
+        claims = [c for c in self.components(kind) if dataset_type in (getattr(c.info, "default_for", ()) or ())]
+        packs = [c for c in claims if c.plugin not in self.builtin_plugins]
+        chosen = packs or claims
+        if len(chosen) > 1:
             raise ComponentError(
-                f"bad options for {KIND_LABELS[component.kind]} '{component.name}': {exc}",
-                hint=f"it accepts: {', '.join(accepted) or 'no options'}",
-            ) from None
-        except ValueError:
-            pass
-        return factory(*args, **options)
+                f"{len(chosen)} {KIND_LABELS[kind]}s are declared the default for {dataset_type} data: "
+                + ", ".join(c.qualified_name for c in chosen),
+                hint=f"name the {KIND_LABELS[kind]} to use in the config",
+            )
+        return chosen[0] if chosen else None
+
+    # -- options --------------------------------------------------------------------------------
+    def resolve_options(self, kind: str, name: str, options: Mapping[str, Any] | None, *,
+                        key: str | None = None) -> dict[str, Any]:
+        """Every option of component ``name`` with its checked value, defaults filled in; nothing
+        is built. A wrapping component (metadata ``wraps="OPTION"``) has the component named by
+        ``OPTION`` checked too, with its options in ``OPTION_options``. Errors name ``key``
+        (e.g. ``loss.options``) and the option."""
+        component = self.get(kind, name)
+        try:
+            values = component.declaration.resolve({} if options is None else options, label=component.label)
+        except OptionError as exc:
+            option = getattr(exc, "option", None)
+            raise ComponentError(str(exc), key=f"{key}.{option}" if key and option else key,
+                                 hint=getattr(exc, "hint", None)) from None
+        wraps = getattr(component.info, "wraps", None)
+        if wraps:
+            values.update(self._resolve_wrapped(component, wraps, values, key))
+        return values
+
+    def _resolve_wrapped(self, component: Component, wraps: str, values: dict[str, Any],
+                         key: str | None) -> dict[str, Any]:
+        inner_key = f"{key}.{wraps}" if key else None
+        inner_name = values.get(wraps)
+        try:
+            inner = self.get(component.kind, inner_name)
+        except ComponentError as exc:
+            raise ComponentError(exc.message, key=inner_key, hint=exc.hint) from None
+        if getattr(inner.info, "wraps", None):
+            raise ComponentError(f"{component.label} cannot wrap '{inner_name}', which wraps one itself",
+                                 key=inner_key, hint=f"name a plain {KIND_LABELS[component.kind]}")
+        options_key = f"{wraps}_options"
+        inner_options = self.resolve_options(component.kind, inner_name, values.get(options_key) or {},
+                                             key=f"{key}.{options_key}" if key else None)
+        return {options_key: inner_options}
+
+    def chain(self, kind: str, name: str, options: Mapping[str, Any] | None = None) -> list[Component]:
+        """The component and, for a wrapping one, the components it wraps (outermost first)."""
+        component = self.get(kind, name)
+        wraps = getattr(component.info, "wraps", None)
+        if not wraps or not isinstance((options or {}).get(wraps), str):
+            return [component]
+        inner = options[wraps]
+        return [component] + self.chain(kind, inner, (options or {}).get(f"{wraps}_options") or {})
+
+    def create(self, kind: str, name: str, *args: Any, context: Mapping[str, Any] | None = None,
+               **options: Any) -> Any:
+        """Check ``options`` against the declaration of ``name`` and call its factory with them.
+
+        ``args`` are the kind's leading arguments (a loss's model, a reader's source and
+        options); ``context`` values (``run_dir``, ``quiet``) go to a factory that declares
+        them, and a factory declaring ``registry`` receives this registry."""
+        component = self.get(kind, name)
+        if component.declaration is not None:
+            options = self.resolve_options(kind, name, options)
+        return component.factory(*args, **options, **self._context(component.factory, context))
+
+    def _context(self, factory: Callable[..., Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
+        target = factory.__init__ if inspect.isclass(factory) else factory
+        try:
+            params = inspect.signature(target).parameters
+        except (TypeError, ValueError):
+            return {}
+        given = {"registry": self, **(context or {})}
+        return {name: value for name, value in given.items() if name in params and name in CONTEXT_PARAMETERS}
 
 
 def build_registry(plugin_set: PluginSet) -> Registry:
     """Call every plugin's registry hooks, one plugin at a time, so a failing pack is skipped
     (and recorded on ``plugin_set``) without losing the others."""
-    registry = Registry()
+    registry = Registry(frozenset(r.name for r in plugin_set.records.values() if r.builtin))
     manager = plugin_set.manager
     for kind, hook_name in REGISTRY_HOOKS.items():
         caller = getattr(manager.hook, hook_name)

@@ -11,7 +11,7 @@ from embedtune_core.errors import ConfigError, DataError, EmbedtuneError
 def parse_metric(spec: str) -> tuple[str, int]:
     """``"ndcg@10"`` -> ``("ndcg", 10)``."""
     name, sep, k = str(spec).strip().partition("@")
-    if not sep or not name or not k.isdigit() or int(k) < 1:
+    if not sep or not name or not (k.isascii() and k.isdigit()) or len(k) > 9 or int(k) < 1:
         raise ConfigError(f"metric '{spec}' must be NAME@K with K a positive integer", hint="e.g. ndcg@10")
     return name.lower(), int(k)
 

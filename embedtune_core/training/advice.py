@@ -59,10 +59,22 @@ def max_batch_for_memory(shape: dict[str, Any], seq_len: int, texts_per_example:
     return 2 ** int(math.log2(batch)) if batch >= 1 else 0
 
 
+def _loss_advice(registry: Any, dataset_type: str) -> tuple[str, bool, str | None]:
+    """The default loss for the type, whether it uses in-batch negatives, and a loss that trains
+    large batches in constant memory for this type (from what the losses declare)."""
+    from embedtune_core.training.losses import loss_traits, recommend_loss
+
+    loss = recommend_loss(registry, dataset_type)
+    in_batch = loss_traits(registry, loss, registry.resolve_options("loss", loss, {})).in_batch_negatives
+    constant = next((c.name for c in registry.components("loss") if c.info.constant_memory
+                     and (c.info.accepts is None or dataset_type in c.info.accepts)), None)
+    return loss, in_batch, constant
+
+
 def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: dict[str, Any],
-           memory_gb: float | None, device: str) -> dict[str, Any]:
-    """Advice for one data set. ``stats`` is what ``embedtune_core.data.stats.bundle_stats`` gives."""
-    from embedtune_core.training.trainer import recommend_loss
+           memory_gb: float | None, device: str, registry: Any) -> dict[str, Any]:
+    """Advice for one data set. ``stats`` is what ``embedtune_core.data.stats.bundle_stats`` gives;
+    the losses come from ``registry`` (what each declares)."""
 
     size = stats["minimum"]["size"]
     required = stats["minimum"]["required"]
@@ -70,7 +82,7 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     tokens = train_split.get("tokens", {})
     p95 = max((int(t.get("p95", 0)) for t in tokens.values() if t.get("count")), default=128)
     seq_len = max(16, min(int(stats.get("max_seq_length") or 512), int(2 ** math.ceil(math.log2(max(p95, 16))))))
-    loss = recommend_loss(dataset_type)
+    loss, in_batch, constant_memory_loss = _loss_advice(registry, dataset_type)
     texts = TEXTS_PER_EXAMPLE.get(dataset_type, 2)
     advice: dict[str, Any] = {"dataset_type": dataset_type, "examples": size, "model": model_name, "loss": loss}
     notes: list[str] = []
@@ -81,7 +93,6 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
         else f"epochs: 1 — {size:,} examples; add a second epoch only if the eval metric still rises at the end"
     )
     # batch
-    in_batch = loss in {"mnrl", "cached-mnrl"}
     if memory_gb is None:
         batch = 32 if device == "cpu" else 64
         reason = "on CPU, 32 keeps steps short" if device == "cpu" else "no memory size given (--memory-gb)"
@@ -97,8 +108,10 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     advice["batch_size"] = batch
     if in_batch:
         notes.append(f"batch_size: {batch} ({reason}); each example then has {batch - 1} in-batch negatives — as large as memory allows")
-        if memory_gb is not None and (max_batch_for_memory(shape, seq_len, texts, memory_gb) or 0) < 256 and size >= 2048:
-            notes.append("loss: cached-mnrl reaches batches of 1,000+ in constant memory (mini_batch_size 32) if the batch above is small")
+        if constant_memory_loss and constant_memory_loss != loss and memory_gb is not None \
+                and (max_batch_for_memory(shape, seq_len, texts, memory_gb) or 0) < 256 and size >= 2048:
+            notes.append(f"loss: {constant_memory_loss} reaches batches of 1,000+ in constant memory if the batch "
+                         "above is small")
     else:
         notes.append(f"batch_size: {batch} ({reason})")
     steps = max(1, math.ceil(size / batch)) * advice["epochs"]
@@ -109,7 +122,8 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     lr = 2e-5 if (hidden or 768) >= 768 else 5e-5
     advice["learning_rate"] = lr
     notes.append(f"learning_rate: {lr:g} — " + ("base-size model" if lr == 2e-5 else f"small model (hidden size {hidden})"))
-    notes.append(f"loss: {loss} — " + ("scored pairs train with CoSENT" if loss == "cosent" else f"in-batch negatives suit {dataset_type} data"))
+    notes.append(f"loss: {loss} — the default for {dataset_type} data"
+                 + (" (in-batch negatives)" if in_batch else ""))
     # checks
     warnings: list[str] = []
     if required and size < required:

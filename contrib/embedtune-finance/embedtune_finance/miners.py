@@ -13,9 +13,11 @@ to the anchor). Concepts that are a kind of the positive (or the reverse) are ne
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
+from typing import Annotated, Any
 
-from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+import attrs
+
+from embedtune_core.mining import GuardOptions, TieredMiner, TieredSource, jaccard, words
 from embedtune_core.mining.taxonomy import Taxonomy, concept_index
 
 
@@ -38,8 +40,8 @@ def finance_taxonomy() -> Taxonomy:
 
 
 def sibling_candidates(taxonomy: Taxonomy, pool: list[str], *, cousins: bool = True):
-    """A candidate function for ``pick_negatives``: sibling then cousin concepts' pool texts,
-    ordered by word overlap with the positive."""
+    """``candidates(anchor, positive) -> [(tier, [pool indices])]``: sibling then cousin
+    concepts' pool texts, ordered by word overlap with the positive."""
     per_text, by_concept = concept_index(taxonomy, pool)
     pool_words = [set(words(t)) for t in pool]
 
@@ -55,7 +57,7 @@ def sibling_candidates(taxonomy: Taxonomy, pool: list[str], *, cousins: bool = T
         found.sort(key=lambda i: (-jaccard(positive_words, pool_words[i]), i))
         return found
 
-    def candidates(row: int, anchor: str, positive: str):
+    def candidates(anchor: str, positive: str):
         concepts = taxonomy.resolve(positive) or taxonomy.resolve(anchor)
         positive_words = set(words(positive))
         siblings = [s for c in concepts for s in taxonomy.siblings(c)]
@@ -68,21 +70,15 @@ def sibling_candidates(taxonomy: Taxonomy, pool: list[str], *, cousins: bool = T
     return candidates
 
 
-class ConfusableTermsMiner:
+class ConfusableTermsMiner(TieredMiner):
     """Negatives naming sibling (same hypernym) or cousin terms of the positive's concept."""
 
     name = "confusable-terms"
 
-    def __init__(self, cousins: bool = True, fill: str = "random", relative_margin: float = 0.05,
-                 use_model: bool = True) -> None:
-        check_miner_options(self.name, fill=fill, relative_margin=relative_margin)
-        self.cousins = bool(cousins)
-        self.fill = fill
-        self.relative_margin = float(relative_margin)
-        self.use_model = bool(use_model)
+    @attrs.frozen
+    class Options(GuardOptions):
+        cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
 
-    def mine(self, request: Any):
-        pool = pool_of(request)
-        candidates = sibling_candidates(finance_taxonomy(), pool, cousins=self.cousins)
-        return pick_negatives(request, pool, candidates, fill=self.fill, relative_margin=self.relative_margin,
-                              use_model=self.use_model)
+    def tiers(self, data: Any, request: Any):
+        return TieredSource.from_rows(data, sibling_candidates(finance_taxonomy(), data.corpus,
+                                                               cousins=self.options.cousins))

@@ -40,8 +40,8 @@ def test_pack_registers_its_components(registry):
     assert registry.names("dataset_reader") == ["wordnet-finance", "wordnet-finance-synonyms"]
     assert registry.names("negative_miner") == ["confusable-terms"]
     assert registry.get("negative_miner", "finance:confusable-terms").name == "confusable-terms"
-    meta = registry.get("dataset_reader", "wordnet-finance-synonyms").meta
-    assert meta["dataset_type"] == "pairs" and meta["bundled"] is True
+    info = registry.get("dataset_reader", "wordnet-finance-synonyms").info
+    assert info.dataset_type == "pairs" and info.bundled is True
 
 
 def test_entry_point_is_declared():
@@ -101,7 +101,7 @@ def test_taxonomy_knows_which_terms_are_kinds_of_others():
 
 
 def test_confusable_terms_picks_sibling_instruments(registry):
-    miner = registry.create("negative_miner", "confusable-terms", fill="none")
+    miner = registry.create("negative_miner", "confusable-terms", short="drop")
     dataset = Dataset.from_dict({
         "anchor": ["a certificate of debt that pays a fixed sum until maturity",
                    "a bond that is not secured by collateral",
@@ -128,7 +128,7 @@ def test_confusable_terms_falls_back_to_random_and_triplets(registry):
     assert len(result.dataset) == 3 and result.stats.queries_short == 1
     assert "balance sheet" not in result.dataset["negative"]
     with pytest.raises(Exception, match="fill"):
-        registry.create("negative_miner", "confusable-terms", fill="sometimes")
+        registry.create("negative_miner", "confusable-terms", short="sometimes")
 
 
 def test_confusable_terms_on_the_bundled_set(registry):

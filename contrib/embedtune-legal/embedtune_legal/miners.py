@@ -18,9 +18,12 @@ Rows that still need negatives get the closest candidates by overlap alone, then
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Annotated, Any, Sequence
 
-from embedtune_core.mining.tiers import check_miner_options, pick_negatives, pool_of, words
+import attrs
+
+from embedtune_core.mining import GuardOptions, TieredMiner, TieredSource, words
+from embedtune_core.plugins.options import Range
 
 #: duty categories, each a regular expression over lower-cased text. They are matched in this
 #: order and each match is blanked out, so "must not" is a prohibition and not also an obligation.
@@ -69,34 +72,18 @@ def boilerplate(text: str) -> frozenset[str]:
     return frozenset(w for w in words(text) if w not in DUTY_WORDS)
 
 
-class DutyContrastMiner:
+class DutyContrastMiner(TieredMiner):
     """Negatives with high word overlap with the positive but a different duty (modal, obligation
     verb or negation)."""
 
     name = "duty-contrast"
 
-    def __init__(
-        self,
-        min_overlap: float = 0.2,
-        fill_by_overlap: bool = True,
-        fill: str = "random",
-        relative_margin: float = 0.05,
-        use_model: bool = True,
-        max_candidates: int = 200,
-        chunk_size: int = 256,
-    ) -> None:
-        check_miner_options(self.name, fill=fill, relative_margin=relative_margin)
-        if not 0.0 <= float(min_overlap) <= 1.0:
-            from embedtune_core.errors import ComponentError
-
-            raise ComponentError(f"miner '{self.name}': min_overlap must be in [0, 1], got {min_overlap!r}")
-        self.min_overlap = float(min_overlap)
-        self.fill_by_overlap = bool(fill_by_overlap)
-        self.fill = fill
-        self.relative_margin = float(relative_margin)
-        self.use_model = bool(use_model)
-        self.max_candidates = max(1, int(max_candidates))
-        self.chunk_size = max(1, int(chunk_size))
+    @attrs.frozen
+    class Options(GuardOptions):
+        min_overlap: Annotated[float, Range(ge=0, le=1), "least boilerplate overlap of a contrasting candidate"] = 0.2
+        fill_by_overlap: Annotated[bool, "after the contrasting candidates, the closest by overlap alone"] = True
+        max_candidates: Annotated[int, Range(ge=1), "candidates considered per positive"] = 200
+        chunk_size: Annotated[int, Range(ge=1), "positives compared with the pool at once"] = 256
 
     def _overlaps(self, positives: Sequence[str], pool: Sequence[str]):
         """Jaccard overlap of each positive's boilerplate with every pool text (sparse, chunked)."""
@@ -122,40 +109,37 @@ class DutyContrastMiner:
                                   shape=(len(positives), shape))
         pool_sizes = np.asarray(pool_m.sum(axis=1)).ravel()
         pos_sizes = np.asarray(pos_m.sum(axis=1)).ravel()
-        for start in range(0, len(positives), self.chunk_size):
-            inter = (pos_m[start:start + self.chunk_size] @ pool_m.T).toarray()
-            union = pos_sizes[start:start + self.chunk_size, None] + pool_sizes[None, :] - inter
+        size = self.options.chunk_size
+        for start in range(0, len(positives), size):
+            inter = (pos_m[start:start + size] @ pool_m.T).toarray()
+            union = pos_sizes[start:start + size, None] + pool_sizes[None, :] - inter
             with np.errstate(divide="ignore", invalid="ignore"):
                 overlap = np.where(union > 0, inter / union, 0.0)
             yield start, overlap
 
-    def mine(self, request: Any):
+    def _tiers_of_positive(self, positive: str, scores: Any, pool_signatures: list) -> list[tuple[str, list[int]]]:
         import numpy as np
 
-        pool = pool_of(request)
-        columns = request.dataset.column_names
-        positives = [str(t) for t in request.dataset[columns[1]]] if len(columns) > 1 else []
+        top = np.arange(len(scores))
+        if len(scores) > self.options.max_candidates:
+            top = np.sort(np.argpartition(-scores, self.options.max_candidates - 1)[: self.options.max_candidates])
+        order = top[np.lexsort((top, -scores[top]))]  # best overlap first, then pool order
+        signature = duty_signature(positive)
+        contrast = [int(i) for i in order if scores[i] >= self.options.min_overlap and pool_signatures[i] != signature]
+        tiers = [("duty-contrast", contrast)]
+        if self.options.fill_by_overlap:
+            tiers.append(("overlap", [int(i) for i in order if scores[i] > 0]))
+        return tiers
+
+    def tiers(self, data: Any, request: Any):
+        pool = data.corpus
+        positive_ids = sorted({int(d) for d in data.row_positive.tolist()})
+        positives = [pool[d] for d in positive_ids]
         pool_signatures = [duty_signature(t) for t in pool]
-        tiers: list[list[tuple[str, list[int]]]] = [[] for _ in positives]
+        by_positive: dict[str, list[tuple[str, list[int]]]] = {}
         if pool and positives:
             for start, overlap in self._overlaps(positives, pool):
                 for offset in range(overlap.shape[0]):
-                    row = start + offset
-                    scores = overlap[offset]
-                    top = np.arange(len(pool))
-                    if len(pool) > self.max_candidates:
-                        top = np.sort(np.argpartition(-scores, self.max_candidates - 1)[: self.max_candidates])
-                    order = top[np.lexsort((top, -scores[top]))]  # best overlap first, then pool order
-                    signature = duty_signature(positives[row])
-                    contrast = [int(i) for i in order if scores[i] >= self.min_overlap
-                                and pool_signatures[i] != signature]
-                    row_tiers = [("duty-contrast", contrast)]
-                    if self.fill_by_overlap:
-                        row_tiers.append(("overlap", [int(i) for i in order if scores[i] > 0]))
-                    tiers[row] = row_tiers
-
-        def candidates(row: int, anchor: str, positive: str):
-            return tiers[row]
-
-        return pick_negatives(request, pool, candidates, fill=self.fill, relative_margin=self.relative_margin,
-                              use_model=self.use_model)
+                    text = positives[start + offset]
+                    by_positive[text] = self._tiers_of_positive(text, overlap[offset], pool_signatures)
+        return TieredSource.from_rows(data, lambda anchor, positive: by_positive.get(positive, []))

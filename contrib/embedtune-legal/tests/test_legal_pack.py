@@ -40,8 +40,8 @@ def test_pack_registers_its_components(registry):
     assert registry.names("negative_miner") == ["duty-contrast"]
     for kind, name in [("dataset_reader", "regulatory-faq"), ("negative_miner", "duty-contrast")]:
         assert registry.get(kind, f"legal:{name}").name == name
-    meta = registry.get("dataset_reader", "wordnet-law").meta
-    assert meta["dataset_type"] == "ir" and meta["bundled"] is True
+    info = registry.get("dataset_reader", "wordnet-law").info
+    assert info.dataset_type == "ir" and info.bundled is True
 
 
 def test_entry_point_is_declared():
@@ -163,7 +163,7 @@ def test_duty_contrast_picks_same_boilerplate_different_duty(registry):
 
 
 def test_duty_contrast_without_overlap_fill_and_as_triplets(registry):
-    miner = registry.create("negative_miner", "duty-contrast", fill_by_overlap=False, fill="none")
+    miner = registry.create("negative_miner", "duty-contrast", fill_by_overlap=False, short="drop")
     dataset = Dataset.from_dict({"anchor": ["Who insures?"], "positive": [CLAUSES[0]]})
     result = miner.mine(MiningRequest(dataset=dataset, dataset_type="pairs", num_negatives=3, corpus=CLAUSES,
                                       output="triplets"))
@@ -182,7 +182,7 @@ def test_duty_contrast_with_a_model_drops_likely_false_negatives(registry):
         return out / np.linalg.norm(out, axis=1, keepdims=True)
 
     dataset = Dataset.from_dict({"anchor": [CLAUSES[1]], "positive": [CLAUSES[0]]})
-    miner = registry.create("negative_miner", "duty-contrast", fill="none")
+    miner = registry.create("negative_miner", "duty-contrast", short="drop")
     result = miner.mine(MiningRequest(dataset=dataset, dataset_type="pairs", num_negatives=1, corpus=CLAUSES,
                                       encoder=encoder))
     assert result.dataset[0]["negative_1"] != CLAUSES[1]

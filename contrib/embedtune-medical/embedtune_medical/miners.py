@@ -22,13 +22,13 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Annotated, Any, Literal, Sequence
 
-from embedtune_core.errors import ComponentError
-from embedtune_core.mining.tiers import check_miner_options, jaccard, pick_negatives, pool_of, words
+import attrs
+
+from embedtune_core.mining import GuardOptions, TieredMiner, TieredSource, jaccard, words
 from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
 
-ONTOLOGIES = ("hpo", "icd10")
 
 
 class Abbreviations:
@@ -114,31 +114,24 @@ def icd10_taxonomy() -> Taxonomy:
     return Taxonomy(icd_records(icd_items()), max_mention_words=8)
 
 
-class OntologySiblingsMiner:
+class OntologySiblingsMiner(TieredMiner):
     """Negatives naming sibling terms in the HPO (or ICD-10) and confusable abbreviation expansions."""
 
     name = "ontology-siblings"
 
-    def __init__(self, ontology: str = "hpo", abbreviations: bool = True, cousins: bool = True,
-                 fill: str = "random", relative_margin: float = 0.05, use_model: bool = True) -> None:
-        check_miner_options(self.name, fill=fill, relative_margin=relative_margin)
-        if ontology not in ONTOLOGIES:
-            raise ComponentError(
-                f"miner '{self.name}': ontology must be one of {', '.join(ONTOLOGIES)}, got {ontology!r}")
-        self.ontology = ontology
-        self.abbreviations = bool(abbreviations)
-        self.cousins = bool(cousins)
-        self.fill = fill
-        self.relative_margin = float(relative_margin)
-        self.use_model = bool(use_model)
+    @attrs.frozen
+    class Options(GuardOptions):
+        ontology: Annotated[Literal["hpo", "icd10"], "the hierarchy siblings come from"] = "hpo"
+        abbreviations: Annotated[bool, "propose other expansions of the abbreviations an anchor uses"] = True
+        cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
 
     def taxonomy(self) -> Taxonomy:
-        return hpo_taxonomy() if self.ontology == "hpo" else icd10_taxonomy()
+        return hpo_taxonomy() if self.options.ontology == "hpo" else icd10_taxonomy()
 
-    def mine(self, request: Any):
-        pool = pool_of(request)
+    def tiers(self, data: Any, request: Any):
+        pool = data.corpus
         taxonomy = self.taxonomy()
-        table = Abbreviations.bundled() if self.abbreviations else None
+        table = Abbreviations.bundled() if self.options.abbreviations else None
         per_text, by_concept = concept_index(taxonomy, pool)
         pool_words = [set(words(t)) for t in pool]
         padded_pool = [f" {normal(t)} " for t in pool]
@@ -157,30 +150,32 @@ class OntologySiblingsMiner:
             found.sort(key=lambda i: (-jaccard(positive_words, pool_words[i]), i))
             return found
 
-        def candidates(row: int, anchor: str, positive: str):
+        def concepts_of(anchor: str, positive: str) -> list[str]:
             concepts = taxonomy.resolve(positive) or taxonomy.resolve(anchor)
             if not concepts and table is not None:
                 for variant in table.expand(anchor):
                     concepts = taxonomy.resolve(variant)
                     if concepts:
                         break
+            return concepts
+
+        def abbreviation_tier(anchor: str, positive: str, concepts: list[str]) -> list[int]:
+            own = {f" {e} " for e in table.expansions_in(positive)}
+            return [i for expansion in table.confusables(anchor, positive) for i in mentioning(expansion)
+                    if usable(concepts, i) and not any(o in padded_pool[i] for o in own)]
+
+        def row_tiers(anchor: str, positive: str):
+            concepts = concepts_of(anchor, positive)
             positive_words = set(words(positive))
             siblings = [s for c in concepts for s in taxonomy.siblings(c)]
             tiers = [("sibling", ranked([i for s in siblings for i in by_concept.get(s, ()) if usable(concepts, i)],
                                         positive_words))]
             if table is not None:
-                own = {f" {e} " for e in table.expansions_in(positive)}
-                found = []
-                for expansion in table.confusables(anchor, positive):
-                    for i in mentioning(expansion):
-                        if usable(concepts, i) and not any(o in padded_pool[i] for o in own):
-                            found.append(i)
-                tiers.append(("abbreviation", ranked(found, positive_words)))
-            if self.cousins:
+                tiers.append(("abbreviation", ranked(abbreviation_tier(anchor, positive, concepts), positive_words)))
+            if self.options.cousins:
                 cousins = [s for c in concepts for s in taxonomy.cousins(c)]
                 tiers.append(("cousin", ranked([i for s in cousins for i in by_concept.get(s, ())
                                                 if usable(concepts, i)], positive_words)))
             return tiers
 
-        return pick_negatives(request, pool, candidates, fill=self.fill, relative_margin=self.relative_margin,
-                              use_model=self.use_model)
+        return TieredSource.from_rows(data, row_tiers)

@@ -40,8 +40,8 @@ def test_pack_registers_its_components(registry):
     assert registry.names("dataset_reader") == ["hpo-synonyms", "icd10"]
     assert registry.names("negative_miner") == ["ontology-siblings"]
     assert registry.get("negative_miner", "medical:ontology-siblings").plugin == "medical"
-    meta = registry.get("dataset_reader", "medical:icd10").meta
-    assert meta["dataset_type"] == "ir" and meta["bundled"] is True
+    info = registry.get("dataset_reader", "medical:icd10").info
+    assert info.dataset_type == "ir" and info.bundled is True
 
 
 def test_entry_point_is_declared():
@@ -130,7 +130,7 @@ def test_siblings_and_abbreviations_picked_in_order(registry, doc):
         doc("Apnea"),  # sibling of dyspnea
     ]
     dataset = Dataset.from_dict({"anchor": ["MS", "SOB"], "positive": [corpus[0], corpus[5]]})
-    miner = registry.create("negative_miner", "ontology-siblings", fill="none")
+    miner = registry.create("negative_miner", "ontology-siblings", short="drop")
     result = miner.mine(MiningRequest(dataset=dataset, dataset_type="pairs", num_negatives=2, corpus=corpus))
     rows = {row["positive"]: [row["negative_1"], row["negative_2"]] for row in result.dataset}
     # mitral stenosis: its sibling, then the other expansion of "MS"
@@ -145,7 +145,7 @@ def test_icd10_ontology(registry):
     corpus = ["Cholera", "Typhoid and paratyphoid fevers", "Acute myocardial infarction", "Shigellosis"]
     dataset = Dataset.from_dict({"anchor": ["Cholera due to Vibrio cholerae 01, biovar eltor"],
                                  "positive": ["Cholera"]})
-    miner = registry.create("negative_miner", "ontology-siblings", ontology="icd10", fill="none")
+    miner = registry.create("negative_miner", "ontology-siblings", ontology="icd10", short="drop")
     result = miner.mine(MiningRequest(dataset=dataset, dataset_type="ir", num_negatives=2, corpus=corpus,
                                       output="triplets"))
     # other intestinal infectious diseases (same block), never the heart attack

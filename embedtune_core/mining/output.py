@@ -1,0 +1,104 @@
+"""The output of a miner: the dataset with its negatives and the statistics table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from embedtune_core.mining.guards import DROP_REASONS, FALSE_NEGATIVE_REASONS
+from embedtune_core.mining.pairs import PairData
+from embedtune_core.mining.selection import Selection
+from embedtune_core.types import MiningRequest, MiningResult, MiningStats
+
+
+def build_result(
+    data: PairData,
+    selection: Selection,
+    request: MiningRequest,
+    stats: MiningStats,
+    *,
+    score_gaps: bool = True,
+) -> MiningResult:
+    """The output dataset and the final statistics.
+
+    ``hard-negatives``: one row per input row, columns anchor, positive, negative_1..n; an anchor
+    still short of n negatives after filling (``short="fill"``, the default) or with
+    ``short="drop"`` loses its rows (all n columns must hold a text). ``triplets``: one row (anchor, positive, negative) per input
+    row and negative, so short anchors keep what they have. ``queries_short`` counts the anchors
+    that got fewer negatives than asked before any filling.
+    """
+    import datasets
+    import numpy as np
+
+    n = request.num_negatives
+    negatives = selection.negatives
+    counts = (negatives >= 0).sum(axis=1)
+    filled = selection.filled if selection.filled is not None else np.zeros(negatives.shape, dtype=bool)
+    mined_counts = ((negatives >= 0) & ~filled).sum(axis=1)
+    stats.queries = len(data.queries)
+    stats.queries_short = int((mined_counts < n).sum())
+    corpus = data.corpus
+    if request.output == "triplets":
+        anchors, positives, negs = [], [], []
+        for row in range(len(data.anchors)):
+            q = data.row_query[row]
+            for d in negatives[q][negatives[q] >= 0].tolist():
+                anchors.append(data.anchors[row])
+                positives.append(data.positives[row])
+                negs.append(corpus[d])
+        columns = {"anchor": anchors, "positive": positives, "negative": negs}
+        stats.negatives_written = len(negs)
+        rows_out = len(anchors)
+    else:
+        keep_rows = [row for row in range(len(data.anchors)) if counts[data.row_query[row]] >= n]
+        columns = {
+            "anchor": [data.anchors[r] for r in keep_rows],
+            "positive": [data.positives[r] for r in keep_rows],
+        }
+        for i in range(n):
+            columns[f"negative_{i + 1}"] = [corpus[negatives[data.row_query[r], i]] for r in keep_rows]
+        stats.negatives_written = len(keep_rows) * n
+        rows_out = len(keep_rows)
+    if score_gaps and selection.scores is not None:
+        mask = negatives >= 0
+        if request.output != "triplets":
+            mask &= (counts >= n)[:, None]
+        gaps = (selection.positive_scores[:, None] - selection.scores)[mask]
+        gaps = gaps[np.isfinite(gaps)]
+        stats.mean_score_gap = float(gaps.mean()) if len(gaps) else None
+    dropped = stats.extra.get("dropped", {})
+    stats.dropped_false_negatives = int(sum(dropped.get(r, 0) for r in FALSE_NEGATIVE_REASONS) + sum(
+        v for r, v in dropped.items() if r not in DROP_REASONS
+    ))
+    stats.extra.update({"rows_in": len(data.anchors), "rows_out": rows_out, "output": request.output})
+    if request.output != "triplets":
+        stats.extra["rows_dropped_short"] = len(data.anchors) - rows_out
+    return MiningResult(dataset=datasets.Dataset.from_dict(columns), stats=stats)
+
+
+
+
+def expected_columns(output: str, num_negatives: int) -> list[str]:
+    if output == "triplets":
+        return ["anchor", "positive", "negative"]
+    return ["anchor", "positive"] + [f"negative_{i + 1}" for i in range(num_negatives)]
+
+
+
+
+def stats_rows(stats: MiningStats) -> list[list[Any]]:
+    """``[name, value]`` rows of the statistics table the CLI prints."""
+    rows = [
+        ["queries", stats.queries],
+        ["candidates seen", stats.candidates_seen],
+        ["dropped as likely false negatives", stats.dropped_false_negatives],
+        ["negatives written", stats.negatives_written],
+        ["queries with fewer negatives than asked", stats.queries_short],
+        ["mean score gap (positive - negative)", stats.mean_score_gap],
+    ]
+    for reason, count in (stats.extra.get("dropped") or {}).items():
+        if count:
+            rows.append([f"  dropped: {reason}", count])
+    for key in ("rows_in", "rows_out", "rows_dropped_short", "negatives_filled", "score", "ordered"):
+        if key in stats.extra:
+            rows.append([key.replace("_", " "), stats.extra[key]])
+    return rows

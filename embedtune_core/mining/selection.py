@@ -1,0 +1,237 @@
+"""Choosing the negatives: a candidate source's ranked candidates through the guards, in batches
+of anchors, then random fill-ins for anchors left short. Memory stays O(batch x depth)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import attrs
+
+from embedtune_core.errors import ConfigError
+from embedtune_core.mining.guards import DROP_REASONS, GuardOptions, failed_guards
+from embedtune_core.mining.pairs import PairData
+from embedtune_core.mining.sources import CandidateSource, EmbeddingCache, Rescorer, load_cross_encoder
+from embedtune_core.types import MiningRequest, MiningStats
+
+
+@attrs.define
+class Selection:
+    """Negatives chosen per query: ``negatives[q]`` corpus ids (-1 pads), ``scores[q]`` their
+    guard scores, ``positive_scores[q]`` the anchor's (lowest) positive score, ``filled[q]``
+    which of them are random fill-ins."""
+
+    negatives: Any
+    scores: Any
+    positive_scores: Any
+    filled: Any = None
+
+
+@attrs.frozen
+class Plan:
+    """What a selection compares and how deep it looks (decided once for every batch)."""
+
+    guards: GuardOptions
+    mode: str  # "retrieval", "encoder" or "cross-encoder": the scores the guards compare
+    note: str
+    range_max: int
+    depth: int
+    rescore: Any = None
+
+
+def default_range_max(guards: GuardOptions, num_negatives: int, max_positives: int, source_depth: int | None = None) -> int:
+    """``range_max`` when not given: every candidate a source with a ``default_depth`` proposes,
+    else room for the negatives (ten times more when margins or ``max_score`` may drop
+    candidates) plus the positives, after ``range_min``."""
+    if source_depth is not None:
+        return guards.range_min + max(source_depth, num_negatives)
+    scored = guards.margins or (guards.cross_encoder is not None and guards.min_score is not None)
+    return guards.range_min + num_negatives * (10 if scored else 1) + max_positives
+
+
+def resolve_guard_scores(guards: GuardOptions, source: CandidateSource, request: MiningRequest) -> tuple[str, GuardOptions, str]:
+    """Which scores the margins compare (``retrieval``, ``encoder`` or ``cross-encoder``), the
+    guards with ``relative_margin = "auto"`` decided, and a note for the stats."""
+    if guards.cross_encoder is not None:
+        return "cross-encoder", guards.with_relative_margin(True), "cross-encoder scores"
+    if source.dense:
+        return "retrieval", guards.with_relative_margin(True), f"{source.name} scores"
+    if guards.guard_scores == "encoder" or (guards.guard_scores == "auto" and request.encoder is not None):
+        if request.encoder is None:
+            raise ConfigError(
+                "guard_scores=encoder needs a model to score candidates",
+                key="mining.options.guard_scores",
+                hint="give a model (--model / mining.model) or use guard_scores=retrieval",
+            )
+        return "encoder", guards.with_relative_margin(True), "model cosine scores"
+    decided = guards.with_relative_margin(False)
+    note = f"{source.name} scores"
+    if guards.relative_margin == "auto":
+        note += " (relative_margin off: no model to score candidates; set it to apply it to these scores)"
+    return "retrieval", decided, note
+
+
+def plan_selection(data: PairData, source: CandidateSource, guards: GuardOptions, request: MiningRequest,
+                   device: str | None = None) -> Plan:
+    """The scores to compare, the guards decided, the window and the search depth."""
+    n = request.num_negatives
+    mode, guards, note = resolve_guard_scores(guards, source, request)
+    range_max = guards.range_max if guards.range_max is not None else default_range_max(
+        guards, n, data.max_positives, source.default_depth)
+    if n > range_max - guards.range_min:
+        raise ConfigError(
+            f"cannot mine {n} negatives from ranks {guards.range_min} to {range_max}",
+            key="mining.options.range_max",
+            hint="raise range_max, lower range_min, or ask for fewer negatives",
+        )
+    rescore = None
+    if mode == "encoder":
+        rescore = Rescorer("encoder", data, cache=EmbeddingCache(request.encoder, data))
+    elif mode == "cross-encoder":
+        rescore = Rescorer("cross-encoder", data, cross_encoder=load_cross_encoder(guards.cross_encoder, device))
+    depth = min(range_max + data.max_positives, len(data.corpus))
+    return Plan(guards=guards, mode=mode, note=note, range_max=range_max, depth=depth, rescore=rescore)
+
+
+def positive_scores(data: PairData, source: CandidateSource, plan: Plan) -> Any:
+    """Each anchor's lowest positive score, by the scores the guards compare."""
+    import numpy as np
+
+    pq, pd = data.positive_pairs()
+    pair_scores = plan.rescore(pq, pd) if plan.rescore is not None else np.asarray(source.score(pq, pd), dtype=np.float32)
+    out = np.full(len(data.queries), np.inf, dtype=np.float32)
+    np.minimum.at(out, pq, pair_scores)
+    return out
+
+
+def select_negatives(
+    data: PairData,
+    source: CandidateSource,
+    guards: GuardOptions,
+    request: MiningRequest,
+    stats: MiningStats,
+    *,
+    query_ids: Any = None,
+    device: str | None = None,
+) -> Selection:
+    """Run the source and the guards for every query (or ``query_ids``), in batches."""
+    import numpy as np
+
+    n, nq = request.num_negatives, len(data.queries)
+    query_ids = np.arange(nq, dtype=np.int64) if query_ids is None else np.asarray(query_ids, dtype=np.int64)
+    plan = plan_selection(data, source, guards, request, device)
+    selection = Selection(negatives=np.full((nq, n), -1, dtype=np.int64),
+                          scores=np.full((nq, n), np.nan, dtype=np.float32),
+                          positive_scores=positive_scores(data, source, plan))
+    dropped = stats.extra.setdefault("dropped", {r: 0 for r in DROP_REASONS})
+    rng = np.random.default_rng(request.seed)
+    for start in range(0, len(query_ids), plan.guards.batch_size):
+        _select_batch(data, source, plan, selection, query_ids[start : start + plan.guards.batch_size],
+                      n, rng, stats, dropped)
+    for reason, count in getattr(source, "dropped", {}).items():
+        dropped[reason] = dropped.get(reason, 0) + count
+    stats.candidates_seen += getattr(source, "seen_extra", 0)
+    stats.extra.update({"score": plan.note, "range_max": plan.range_max, "depth": plan.depth,
+                        "sampling": plan.guards.sampling, "relative_margin": plan.guards.relative_margin})
+    if plan.guards.short == "fill":
+        fill_short(data, selection, plan.guards, plan.rescore or source.score, rng, query_ids, stats)
+    return selection
+
+
+def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection: Selection, qids: Any, n: int,
+                  rng: Any, stats: MiningStats, dropped: dict[str, int]) -> None:
+    """Search one batch of queries, drop what the guards catch and keep the window's picks."""
+    import numpy as np
+
+    scores, idx = source.search(qids, plan.depth)
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    idx = np.asarray(idx, dtype=np.int64)
+    keep = idx >= 0
+    stats.candidates_seen += int(keep.sum())
+    rows = qids[:, None]
+    for reason, mask in (("known_positive", data.is_known_positive(rows, idx)), ("same_text", data.is_same_text(rows, idx))):
+        hit = keep & mask
+        dropped[reason] += int(hit.sum())
+        keep &= ~hit
+    guard = scores
+    if plan.rescore is not None:
+        guard = np.full(scores.shape, -np.inf, dtype=np.float32)
+        r, c = np.nonzero(keep)
+        guard[r, c] = plan.rescore(qids[r], idx[r, c])
+    rank = guard if plan.mode == "cross-encoder" else scores
+    for reason, mask in failed_guards(guard, selection.positive_scores[qids][:, None], plan.guards):
+        hit = keep & mask
+        dropped[reason] += int(hit.sum())
+        keep &= ~hit
+    order = np.argsort(-np.where(keep, rank, -np.inf), axis=1, kind="stable")
+    window = order[:, plan.guards.range_min : plan.range_max]
+    cols = np.arange(plan.guards.range_min, plan.guards.range_min + window.shape[1])
+    in_window = cols[None, :] < keep.sum(axis=1)[:, None]
+    if plan.guards.sampling == "random":
+        draw = np.where(in_window, rng.random(window.shape), np.inf)
+        picked = np.sort(np.argsort(draw, axis=1, kind="stable")[:, :n], axis=1)
+    else:
+        picked = np.tile(np.arange(min(n, window.shape[1])), (len(qids), 1))
+    chosen = np.take_along_axis(window, picked, axis=1)
+    ok = np.take_along_axis(in_window, picked, axis=1)
+    m = chosen.shape[1]
+    selection.negatives[qids, :m] = np.where(ok, np.take_along_axis(idx, chosen, axis=1), -1)
+    selection.scores[qids, :m] = np.where(ok, np.take_along_axis(guard, chosen, axis=1), np.nan)
+
+
+def fill_short(
+    data: PairData,
+    selection: Selection,
+    guards: GuardOptions,
+    score: Callable[[Any, Any], Any],
+    rng: Any,
+    query_ids: Any,
+    stats: MiningStats,
+    *,
+    pool: Any = None,
+    rounds: int = 8,
+) -> None:
+    """Complete anchors that got fewer negatives than asked with random corpus texts (or texts
+    of ``pool``) that pass the known-positive, same-text, margin and ``max_score`` guards.
+
+    Those negatives are easy ones; ``stats.extra['negatives_filled']`` counts them."""
+    import numpy as np
+
+    negatives, scores = selection.negatives, selection.scores
+    candidates = np.arange(len(data.corpus), dtype=np.int64) if pool is None else np.asarray(pool, dtype=np.int64)
+    filled = np.zeros(negatives.shape, dtype=bool)
+    query_ids = np.asarray(query_ids, dtype=np.int64)
+    short = query_ids[(negatives[query_ids] < 0).any(axis=1)]
+    for _ in range(rounds):
+        if not len(short) or not len(candidates):
+            break
+        need = (negatives[short] < 0).sum(axis=1)
+        width = int(min(len(candidates), 4 * need.max() + 4))
+        draws = candidates[rng.integers(0, len(candidates), size=(len(short), width))]
+        rows = np.repeat(short[:, None], width, axis=1)
+        ok = ~data.is_known_positive(rows, draws) & ~data.is_same_text(rows, draws)
+        ok &= ~(draws[:, :, None] == negatives[short][:, None, :]).any(axis=2)
+        values = np.full(draws.shape, np.nan, dtype=np.float32)
+        values[ok] = np.asarray(score(rows[ok], draws[ok]), dtype=np.float32)
+        for _reason, mask in failed_guards(values, selection.positive_scores[short][:, None], guards, easy=False):
+            ok &= ~mask
+        _take_draws(negatives, scores, filled, short, draws, values, ok)
+        short = short[(negatives[short] < 0).any(axis=1)]
+    selection.filled = filled
+    stats.extra["negatives_filled"] = int(filled.sum())
+
+
+def _take_draws(negatives: Any, scores: Any, filled: Any, short: Any, draws: Any, values: Any, ok: Any) -> None:
+    """Put each short query's usable draws into its free slots, each text once."""
+    import numpy as np
+
+    for r, q in enumerate(short.tolist()):
+        free = np.flatnonzero(negatives[q] < 0)
+        taken = set(negatives[q][negatives[q] >= 0].tolist())
+        for d, value in zip(draws[r][ok[r]].tolist(), values[r][ok[r]].tolist()):
+            if not len(free):
+                break
+            if d in taken:
+                continue
+            slot, free = free[0], free[1:]
+            negatives[q, slot], scores[q, slot], filled[q, slot] = d, value, True
+            taken.add(d)

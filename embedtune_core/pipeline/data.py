@@ -1,0 +1,132 @@
+"""The data a run works on, read once: the training rows, the evaluation set and the mining
+corpus, with the split and limits applied."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from embedtune_core.config.schema import RunConfig
+from embedtune_core.errors import EmbedtuneError
+from embedtune_core.types import DataBundle, IRData
+
+EVALUATE_STEPS = ("evaluate-before", "evaluate-after")
+
+
+@attrs.frozen
+class PreparedData:
+    """What the steps of a run read.
+
+    ``train`` holds the training rows (in the columns of ``train_type``), ``evaluation`` what the
+    evaluate steps rank (an :class:`IRData`) or correlate (STS rows), ``eval_part`` where the
+    evaluation data came from, ``corpus``/``categories`` the miners' candidate texts (None: the
+    data's own positives)."""
+
+    bundle: DataBundle
+    dataset_type: str
+    train: Any = None
+    train_type: str | None = None
+    evaluation: Any = None
+    eval_kind: str | None = None
+    eval_part: str | None = None
+    corpus: list[str] | None = None
+    categories: list[Any] | None = None
+
+    def describe_evaluation(self) -> dict[str, Any]:
+        """The size of the evaluation set, as metrics.json and the report show it."""
+        if self.evaluation is None:
+            return {}
+        info: dict[str, Any] = {"type": self.eval_kind, "part": self.eval_part}
+        if isinstance(self.evaluation, IRData):
+            info.update(queries=sum(1 for q in self.evaluation.queries if q in self.evaluation.qrels),
+                        corpus=len(self.evaluation.corpus))
+        else:
+            info["examples"] = len(self.evaluation)
+        return info
+
+
+def _limit(dataset: Any, limit: int | None) -> Any:
+    if limit is None or dataset is None:
+        return dataset
+    if isinstance(dataset, IRData):
+        keep = list(dataset.queries)[:limit]
+        return IRData(corpus=dataset.corpus, queries={q: dataset.queries[q] for q in keep},
+                      qrels={q: dataset.qrels[q] for q in keep if q in dataset.qrels})
+    return dataset.select(range(min(limit, len(dataset))))
+
+
+def _read(config: RunConfig, registry: Any, source: str) -> DataBundle:
+    from embedtune_core.data.loading import load_data
+
+    data = config.data
+    options = dict(data.options)
+    if data.columns:
+        options["columns"] = dict(data.columns)
+    try:
+        return load_data(registry, source, dataset_type=data.type, reader=data.reader, options=options)
+    except EmbedtuneError as exc:
+        if exc.file is None and exc.key is None:  # e.g. an unknown bundled set: the source is at fault
+            exc.key = "data.source" if source == data.source else "data.eval_source"
+        raise
+
+
+def _evaluation(bundle: DataBundle, part: str) -> tuple[Any, str]:
+    """What the evaluate steps get: the eval split (or all data) as IR, or as STS rows."""
+    from embedtune_core.data.loading import eval_ir, to_ir
+
+    if bundle.dataset_type == "sts":
+        return (bundle.eval if bundle.eval is not None else bundle.train), "sts"
+    if bundle.eval is not None:
+        return eval_ir(bundle), "ir"
+    return to_ir(bundle.train, bundle.dataset_type), "ir"
+
+
+def prepare_data(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> PreparedData:
+    """Read the data once for the ``steps`` of a run.
+
+    The held-out part is the source's own eval split, ``data.eval_source``, or, when the run
+    trains and evaluates, ``data.eval_fraction`` of the anchors split off (no anchor on both
+    sides); a run that does not train evaluates every record. Training rows are the type's
+    columns (NLI as triplets, IR as pairs) with ``data.limit`` applied; ``data.eval_limit`` cuts
+    the evaluation queries."""
+    from embedtune_core.data.loading import read_corpus_file, split_train_eval, to_training_dataset
+
+    bundle = _read(config, registry, config.data.source)
+    part = "eval split"
+    if config.data.eval_source:
+        eval_bundle = _read(config, registry, config.data.eval_source)
+        bundle.eval = eval_bundle.eval if eval_bundle.eval is not None else eval_bundle.train
+        part = "eval source"
+    training = "train" in steps
+    evaluating = any(s in steps for s in EVALUATE_STEPS)
+    if bundle.eval is None and training and (evaluating or config.training.eval_steps):
+        bundle.train, bundle.eval = split_train_eval(bundle, config.data.eval_fraction, config.training.seed)
+        part = f"{config.data.eval_fraction:g} of the anchors held out"
+    elif bundle.eval is None:
+        part = "all data"
+    train, train_type = (None, None)
+    if training or "mine" in steps:
+        train, train_type = to_training_dataset(bundle)
+        train = _limit(train, config.data.limit)
+    evaluation, kind = (None, None)
+    if evaluating:
+        evaluation, kind = _evaluation(bundle, part)
+        evaluation = _limit(evaluation, config.data.eval_limit)
+    corpus, categories = (list(bundle.corpus) if bundle.corpus else None), None
+    if config.mining.corpus and "mine" in steps:
+        corpus, categories = read_corpus_file(config.mining.corpus)
+    return PreparedData(bundle=bundle, dataset_type=bundle.dataset_type, train=train, train_type=train_type,
+                        evaluation=evaluation, eval_kind=kind, eval_part=part if evaluating else None,
+                        corpus=corpus, categories=categories)
+
+
+def eval_training_rows(data: PreparedData, limit: int | None) -> Any:
+    """The held-out split in the training columns, for the eval loss during training."""
+    from embedtune_core.data.loading import to_training_dataset
+
+    bundle = data.bundle
+    if bundle.eval is None:
+        return None
+    rows, _ = to_training_dataset(DataBundle(dataset_type=bundle.dataset_type, train=bundle.eval))
+    return _limit(rows, limit)

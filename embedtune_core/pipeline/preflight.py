@@ -1,0 +1,288 @@
+"""One preflight: every check that can reject a run, each once, before a model is loaded or a
+folder is created; and the resolved config, every default decided, that the run folder records.
+
+The order: component names and their options (from each component's declaration), the run
+folder, model paths and what their files tell (position embeddings), the device, then the data
+(every record), then what depends on the data's type (the loss and the miner must take it) and
+on the held-out data (evaluation during training). ``embedtune config validate`` runs exactly
+this.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from embedtune_core.config.schema import RunConfig
+from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
+from embedtune_core.pipeline.data import PreparedData, prepare_data
+from embedtune_core.ranking.metrics import parse_metric
+
+
+@attrs.frozen
+class Output:
+    """Where a run writes: a run folder (``run_dir``; None writes nothing there) and, for the
+    mined data, ``mined`` (default: ``RUN/mined.jsonl``)."""
+
+    run_dir: Path | None = None
+    mined: Path | None = None
+    overwrite: bool = False
+    resume: bool = False
+
+
+@attrs.frozen
+class Components:
+    """The components a run uses, with their options resolved (defaults filled in)."""
+
+    loss: str | None = None
+    loss_options: dict = attrs.field(factory=dict)
+    miner: Any = None
+    miner_options: dict = attrs.field(factory=dict)
+    callbacks: tuple = ()  # (name, component, options)
+
+
+@attrs.frozen
+class Plan:
+    """A checked run: the resolved config, the steps, the data read once and the components."""
+
+    config: RunConfig
+    steps: tuple[str, ...]
+    data: PreparedData
+    components: Components
+    traits: Any = None
+    output: Output = attrs.field(factory=Output)
+    source: str | None = None
+
+
+def run_steps(config: RunConfig) -> tuple[str, ...]:
+    """The steps that run: ``mine`` only with a miner."""
+    return tuple(s for s in dict.fromkeys(config.steps) if s != "mine" or config.mining.miner)
+
+
+def _named(exc: EmbedtuneError, source: str | None) -> EmbedtuneError:
+    """An error about a config key names the config file too."""
+    if source and exc.file is None and exc.key:
+        exc.file = str(source)
+    return exc
+
+
+def preflight(config: RunConfig, registry: Any, *, output: Output | None = None, source: str | None = None) -> Plan:
+    """Check everything ``config`` asks for, read the data, and return the :class:`Plan` with
+    the resolved config. Errors about a config key name ``source`` (the config file)."""
+    output = output or Output()
+    try:
+        steps = run_steps(config)
+        components = check_components(config, registry, steps)
+        if output.run_dir is not None:
+            from embedtune_core.pipeline.rundir import check_run_dir
+
+            check_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume)
+        check_models(config, components, steps)
+        device = check_device(config.model.device)
+        data = prepare_data(config, registry, steps)
+        components, traits = check_for_data(config, registry, components, data, steps)
+        resolved = resolve(config, registry, steps=steps, components=components, traits=traits,
+                           dataset_type=data.dataset_type, device=device)
+    except EmbedtuneError as exc:
+        raise _named(exc, source) from None
+    return Plan(config=resolved, steps=steps, data=data, components=components, traits=traits, output=output,
+                source=source)
+
+
+# -- components -------------------------------------------------------------------------------
+def _get(registry: Any, kind: str, name: Any, key: str) -> Any:
+    try:
+        return registry.get(kind, name)
+    except ComponentError as exc:
+        raise ConfigError(exc.message, key=key, hint=exc.hint) from None
+
+
+def check_components(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> Components:
+    """Every component the config names exists and its options fit its declaration."""
+    if config.data.reader:
+        _get(registry, "dataset_reader", config.data.reader, "data.reader")
+    for spec in config.evaluation.metrics:
+        _get(registry, "metric", parse_metric(spec)[0], "evaluation.metrics")
+    loss_options: dict = {}
+    if config.loss.name:
+        _get(registry, "loss", config.loss.name, "loss.name")
+        loss_options = registry.resolve_options("loss", config.loss.name, config.loss.options, key="loss.options")
+    miner, miner_options = None, {}
+    if "mine" in steps:
+        miner = _get(registry, "negative_miner", config.mining.miner, "mining.miner")
+        miner_options = registry.resolve_options("negative_miner", config.mining.miner, config.mining.options,
+                                                 key="mining.options")
+    callbacks = check_callbacks(config, registry) if "train" in steps else ()
+    return Components(loss=config.loss.name, loss_options=loss_options, miner=miner, miner_options=miner_options,
+                      callbacks=callbacks)
+
+
+def check_callbacks(config: RunConfig, registry: Any) -> tuple:
+    """The callbacks a training run attaches: those plugins declare ``default`` (unless
+    ``training.default_callbacks`` is false), then ``training.callbacks``, each once, with their
+    options from ``training.callback_options`` checked; an option set for a callback that is not
+    attached is an error."""
+    training = config.training
+    chosen: dict[Any, str] = {}
+    if training.default_callbacks:
+        for component in registry.components("callback"):
+            if component.info.default:
+                chosen.setdefault(component, component.name if registry.has("callback", component.name)
+                                  else component.qualified_name)
+    for name in training.callbacks:
+        chosen.setdefault(_get(registry, "callback", name, "training.callbacks"), name)
+    attached = []
+    for component, name in chosen.items():
+        options = training.callback_options.get(name, training.callback_options.get(component.name, {}))
+        key = f"training.callback_options.{name}"
+        attached.append((name, component, registry.resolve_options("callback", name, options, key=key)))
+    names = {n for n, c, _ in attached} | {c.name for _, c, _ in attached} | {c.qualified_name for _, c, _ in attached}
+    for name in training.callback_options:
+        if name not in names:
+            _get(registry, "callback", name, f"training.callback_options.{name}")
+            raise ConfigError(f"options are set for callback '{name}', which is not attached",
+                              key=f"training.callback_options.{name}", hint=f"add it: training.callbacks = ['{name}']")
+    for name, component, _ in attached:
+        if component.info.needs_eval and not training.eval_steps:
+            raise ConfigError(f"the {name} callback needs evaluation during training", key="training.callbacks",
+                              hint="set training.eval_steps too")
+    return tuple(attached)
+
+
+# -- models and the machine -------------------------------------------------------------------
+def check_models(config: RunConfig, components: Components, steps: tuple[str, ...]) -> None:
+    """Every model a run would load exists where a path names it, and ``max_seq_length`` fits
+    the model's position embeddings (read from its files, nothing loaded)."""
+    from embedtune_core.embedding.info import model_info
+    from embedtune_core.embedding.models import check_model
+
+    check_model(config.model.name, key="model.name")
+    if "mine" in steps and config.mining.model:
+        check_model(config.mining.model, key="mining.model")
+    if "evaluate-before" in steps and config.evaluation.baseline:
+        check_model(config.evaluation.baseline, key="evaluation.baseline")
+    if components.miner is not None:
+        for name, spec in components.miner.declaration.specs.items():
+            value = components.miner_options.get(name)
+            if spec.model and isinstance(value, str):
+                check_model(value, key=f"mining.options.{name}")
+    length = config.model.max_seq_length
+    info = model_info(config.model.name)
+    if length and info.max_positions and length > info.max_positions:
+        raise ConfigError(f"max_seq_length {length} is more than the model's {info.max_positions} position embeddings",
+                          key="model.max_seq_length", hint=f"use at most {info.max_positions}")
+    for dim in config.evaluation.dims:
+        if info.dim and dim > info.dim:
+            raise ConfigError(f"dim {dim} is outside the model's embedding size 1..{info.dim}", key="evaluation.dims",
+                              hint="list sizes up to the model's embedding size")
+
+
+def check_device(device: str | None) -> str:
+    """The device a run uses: ``device`` when this machine has it, else a GPU when there is one."""
+    import torch
+
+    if device is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"device '{device}': no CUDA device is available", key="model.device",
+                              hint="leave model.device unset, or use cpu")
+        index = int(device.partition(":")[2] or 0)
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"device '{device}': this machine has {torch.cuda.device_count()} CUDA device(s)",
+                              key="model.device", hint="use cuda:0 ... or leave model.device unset")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("device 'mps': no Apple GPU is available", key="model.device", hint="use cpu")
+    return device
+
+
+# -- what depends on the data -----------------------------------------------------------------
+def check_for_data(config: RunConfig, registry: Any, components: Components, data: PreparedData,
+                   steps: tuple[str, ...]) -> tuple[Components, Any]:
+    """The loss (the declared default for the data's type when unset) and the miner must take the
+    data's type; evaluation during training needs held-out data."""
+    from embedtune_core.training.arguments import check_training_config
+    from embedtune_core.training.losses import check_loss_accepts, loss_traits, recommend_loss
+
+    traits = None
+    if "train" in steps:
+        name = components.loss or recommend_loss(registry, data.dataset_type)
+        options = components.loss_options if components.loss else registry.resolve_options(
+            "loss", name, config.loss.options, key="loss.options")
+        traits = loss_traits(registry, name, options)
+        check_loss_accepts(registry, name, data.dataset_type, traits, options)
+        check_training_config(config.training, has_eval=data.bundle.eval is not None)
+        components = attrs.evolve(components, loss=name, loss_options=options)
+    miner = components.miner
+    if miner is not None:
+        accepts = miner.info.accepts
+        if accepts and data.train_type not in accepts and data.dataset_type not in accepts:
+            raise ComponentError(
+                f"negative miner '{config.mining.miner}' works on {', '.join(accepts)} data, but the data is "
+                f"{data.dataset_type}", key="mining.miner",
+                hint=f"use a miner for (anchor, positive) rows, or give data of type {' / '.join(accepts)}",
+            )
+        if not miner.info.input == "nli" and data.dataset_type == "sts":
+            raise ComponentError(f"negative miner '{config.mining.miner}' needs (anchor, positive) rows, but the data "
+                                 "is sts", key="mining.miner", hint="STS pairs have scores, not positives: skip mining")
+    return components, traits
+
+
+# -- resolution ---------------------------------------------------------------------------------
+def resolve(config: RunConfig, registry: Any, *, steps: tuple[str, ...], components: Components, traits: Any,
+            dataset_type: str | None, device: str) -> RunConfig:
+    """``config`` with every value the run decides written in: the steps that run, the data type,
+    the device, the loss and its options, the miner's options and model, the batch sampler, the
+    precision and the callbacks. The file written from it alone reproduces the run."""
+    from embedtune_core.training.arguments import decide_batch_sampler, resolve_precision
+
+    training = config.training
+    if "train" in steps:
+        ordered = "mine" in steps and components.miner is not None and components.miner.info.ordered
+        training = attrs.evolve(
+            training,
+            batch_sampler=decide_batch_sampler(training.batch_sampler, ordered=ordered,
+                                               in_batch_negatives=traits is not None and traits.in_batch_negatives),
+            precision=resolve_precision(training.precision, device),
+            callbacks=[name for name, _, _ in components.callbacks],
+            callback_options={name: options for name, _, options in components.callbacks if options},
+        )
+    mining = config.mining
+    if "mine" in steps:
+        mining = attrs.evolve(mining, options=components.miner_options,
+                              model=mining.model or config.model.name)
+    loss = config.loss
+    if components.loss:
+        loss = attrs.evolve(loss, name=components.loss, options=components.loss_options)
+    return attrs.evolve(
+        config,
+        steps=list(steps),
+        data=attrs.evolve(config.data, type=dataset_type or config.data.type),
+        model=attrs.evolve(config.model, device=device),
+        mining=mining, loss=loss, training=training,
+    )
+
+
+def resolve_without_data(config: RunConfig, registry: Any) -> RunConfig:
+    """``config`` resolved as far as it can be without reading the data (``embedtune config
+    show``): the type is the declared one or the bundled set's."""
+    from embedtune_core.data.loading import BUILTIN_PREFIX
+    from embedtune_core.training.losses import loss_traits, recommend_loss
+
+    steps = run_steps(config)
+    components = check_components(config, registry, steps)
+    dataset_type = config.data.type
+    if dataset_type is None and config.data.source.startswith(BUILTIN_PREFIX):
+        component = registry.get("dataset_reader", config.data.source[len(BUILTIN_PREFIX):])
+        dataset_type = component.info.dataset_type
+    traits = None
+    if "train" in steps and (components.loss or dataset_type):
+        name = components.loss or recommend_loss(registry, dataset_type)
+        options = components.loss_options or registry.resolve_options("loss", name, config.loss.options,
+                                                                      key="loss.options")
+        traits = loss_traits(registry, name, options)
+        components = attrs.evolve(components, loss=name, loss_options=options)
+    return resolve(config, registry, steps=steps, components=components, traits=traits, dataset_type=dataset_type,
+                   device=check_device(config.model.device))

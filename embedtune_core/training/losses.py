@@ -1,0 +1,129 @@
+"""Losses by name: the guide's default for a dataset type, what a loss declares it trains on,
+building it for a model, and shaping the data the way it reads rows. Everything here comes from
+the metadata losses were registered with, never from their names."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import attrs
+
+from embedtune_core.errors import ComponentError, ConfigError, DataError
+from embedtune_core.types import DATASET_TYPES
+
+
+@attrs.frozen
+class LossTraits:
+    """What a loss (through any loss it wraps) declared: the dataset types it trains on (None:
+    any), whether the other rows of a batch are its negatives, how it reads rows, and whether its
+    memory stays constant as the batch grows."""
+
+    accepts: tuple[str, ...] | None
+    in_batch_negatives: bool
+    input: str
+    constant_memory: bool
+
+
+def loss_traits(registry: Any, name: str, options: Mapping[str, Any] | None = None) -> LossTraits:
+    """The traits of loss ``name`` with ``options``: a wrapping loss (``wraps="OPTION"``) trains
+    on what both it and the loss it wraps accept, and has the wrapped loss's other traits."""
+    accepts = None
+    chain = registry.chain("loss", name, options or {})
+    for component in chain:
+        own = component.info.accepts
+        if own is not None:
+            accepts = tuple(own) if accepts is None else tuple(t for t in accepts if t in own)
+    infos = [c.info for c in chain]
+    return LossTraits(
+        accepts=accepts,
+        in_batch_negatives=any(i.in_batch_negatives for i in infos),
+        input="triplets" if any(i.input == "triplets" for i in infos) else "rows",
+        constant_memory=any(i.constant_memory for i in infos),
+    )
+
+
+def recommend_loss(registry: Any, dataset_type: str) -> str:
+    """The loss declared the default for ``dataset_type`` (``default_for``), by the name that
+    resolves to it."""
+    if dataset_type not in DATASET_TYPES:
+        raise ConfigError(f"unknown dataset type '{dataset_type}'", key="data.type",
+                          hint="use one of: " + ", ".join(DATASET_TYPES))
+    component = registry.default_for("loss", dataset_type)
+    if component is None:
+        raise ConfigError(f"no loss is declared the default for {dataset_type} data", key="loss.name",
+                          hint="name one: loss.name (see `embedtune components loss`)")
+    return component.name if registry.has("loss", component.name) else component.qualified_name
+
+
+def check_loss_accepts(registry: Any, name: str, dataset_type: str, traits: LossTraits,
+                       options: Mapping[str, Any] | None = None) -> None:
+    """A :class:`ComponentError` when the loss does not train on ``dataset_type``, naming the
+    loss declared the default for that type."""
+    if traits.accepts is None or dataset_type in traits.accepts:
+        return
+    recommended = recommend_loss(registry, dataset_type)
+    trains_on = ", ".join(traits.accepts) if traits.accepts else "no dataset type"
+    label = f"loss '{name}'"
+    chain = registry.chain("loss", name, options or {})
+    if len(chain) > 1:
+        label += f" ({chain[0].info.wraps} '{chain[1].name}')"
+    raise ComponentError(
+        f"{label} trains on {trains_on}, but the data is {dataset_type}; use {recommended}",
+        key="loss.name",
+        hint=f"drop --loss to get {recommended}, or give data of type {' / '.join(traits.accepts) or '-'}",
+    )
+
+
+def build_loss(registry: Any, name: str | None, model: Any, options: Mapping[str, Any] | None = None, *,
+               dataset_type: str | None = None) -> Any:
+    """Build loss ``name`` for ``model``; it must be a ``torch.nn.Module``. With ``dataset_type``
+    the loss must train on that type (``name`` None: the loss declared its default)."""
+    import torch
+
+    if name is None:
+        name = recommend_loss(registry, dataset_type)
+    if dataset_type is not None:
+        resolved = registry.resolve_options("loss", name, options, key="loss.options")
+        check_loss_accepts(registry, name, dataset_type, loss_traits(registry, name, resolved), resolved)
+    try:
+        loss = registry.create("loss", name, model, **dict(options or {}))
+    except ComponentError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise ComponentError(f"loss '{name}': {exc}", key="loss.options") from None
+    if not isinstance(loss, torch.nn.Module):
+        raise ComponentError(
+            f"loss '{name}' built a {type(loss).__name__}, not a torch.nn.Module",
+            hint="a loss factory returns a torch.nn.Module with forward(sentence_features, labels)",
+        )
+    return loss
+
+
+def fit_dataset(dataset: Any, input_shape: str) -> Any:
+    """Shape rows the way a loss reads them: a loss declared with ``input="triplets"`` reads
+    exactly (anchor, positive, negative), so a row with several negatives becomes one triplet per
+    negative. Other datasets are returned unchanged."""
+    if dataset is None or input_shape != "triplets":
+        return dataset
+    columns = list(dataset.column_names)
+    texts = [c for c in columns if c not in ("label", "labels", "score", "scores")]
+    if len(texts) < 3:
+        raise DataError(
+            f"the loss needs (anchor, positive, negative) rows, but the data has {', '.join(columns)}",
+            key="loss.name", hint="use a loss that trains on pairs, or give data with negatives",
+        )
+    negatives = [c for c in columns[2:] if c == "negative" or c.startswith("negative_")]
+    if len(columns) <= 3 or len(negatives) < 2:
+        return dataset
+    from datasets import Dataset
+
+    anchors, positives = dataset[columns[0]], dataset[columns[1]]
+    out: dict[str, list] = {"anchor": [], "positive": [], "negative": []}
+    for column in negatives:
+        for anchor, positive, negative in zip(anchors, positives, dataset[column]):
+            if negative is None or negative == "":
+                continue
+            out["anchor"].append(anchor)
+            out["positive"].append(positive)
+            out["negative"].append(negative)
+    return Dataset.from_dict(out)
