@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
+from embedtune_core.text import normalise_text
 from embedtune_core.types import DATASET_TYPES, DataBundle, IRData
 
 BUILTIN_PREFIX = "builtin:"
@@ -55,10 +56,6 @@ def load_data(
 
 
 # -- conversions ----------------------------------------------------------------------------------
-def normalise_text(text: str) -> str:
-    """The key two texts share when they are the same up to case and spacing."""
-    return " ".join(str(text).split()).casefold()
-
 
 def _text_id(prefix: str, text: str) -> str:
     import hashlib
