@@ -100,3 +100,71 @@ def test_hookimpl_is_still_importable_from_the_package():
     assert hookimpl is marker and isinstance(hookimpl, pluggy.HookimplMarker)
     with pytest.raises(ImportError):
         from embedtune_core import no_such_name  # noqa: F401
+
+
+# -- plugins ------------------------------------------------------------------------------------
+def _module(folder, name, text):
+    (folder / f"{name}.py").write_text(text, encoding="utf-8")
+
+
+@pytest.mark.parametrize("name, text, fragment", [
+    ("embedtune_no_such_module", None, "plugin module 'embedtune_no_such_module' could not be imported: ModuleNotFoundError"),
+    ("embedtune_exiting_pack", "import sys\nsys.exit(0)\n", "plugin module 'embedtune_exiting_pack' called sys.exit(0)"),
+    ("embedtune_failing_pack", "import missing_dependency_xyz\n", "No module named 'missing_dependency_xyz'"),
+    ("embedtune_typo_pack", "from embedtune_core import hookimpl\n@hookimpl\ndef register_lossez(register):\n    pass\n",
+     "plugin module 'embedtune_typo_pack' failed: PluginValidationError"),
+])
+@pytest.mark.parametrize("command", [["components", "loss"], ["init", "-o", "pipeline.toml"]])
+def test_a_module_named_with_p_must_load(tmp_path, monkeypatch, name, text, fragment, command):
+    if text is not None:
+        _module(tmp_path, name, text)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    result = invoke(["-p", name, *command])
+    assert result.exit_code == 2 and "Traceback" not in result.output and result.stdout == "", result
+    assert result.stderr.startswith("error: ") and fragment in result.stderr and documented(result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 2 and "warning" not in result.stderr
+    assert os.listdir(work) == []
+
+
+def _dist(site, folder, name, entry_points):
+    info = site / folder
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n", encoding="utf-8")
+    (info / "entry_points.txt").write_text("[embedtune]\n" + entry_points, encoding="utf-8")
+
+
+def test_a_distribution_named_like_embedtune_hides_no_builtin(tmp_path, monkeypatch):
+    from importlib import metadata
+
+    from embedtune_core.plugins.manager import load_plugins
+
+    _dist(tmp_path, "embedtune-evil.dist-info", "embedtune-evil", "evilpack = embedtune_evil_module\n")
+    _dist(tmp_path, "embedtune_copy-0.1.0.dist-info", "embedtune", "losses = embedtune_plugins.losses\n")
+    _module(tmp_path, "embedtune_evil_module", "")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    # what importlib.metadata.entry_points() alone gives: one "embedtune" distribution, the wrong one
+    assert "readers" not in {ep.name for ep in metadata.entry_points(group="embedtune")}
+    plugin_set = load_plugins(strict=False)
+    builtins = {r.name for r in plugin_set.loaded() if r.builtin}
+    assert {"readers", "miners", "losses", "metrics", "callbacks"} <= builtins
+    assert plugin_set.records["evilpack"].error is None and not plugin_set.records["evilpack"].builtin
+    assert plugin_set.broken() == []  # the second copy of the built-in losses counts once
+
+
+def test_builtin_is_decided_by_the_module_not_the_distribution(fake_entry_points):
+    from conftest import FakeEntryPoint, make_module
+
+    from embedtune_core.plugins.manager import load_plugins
+
+    mimic = FakeEntryPoint("mimic", make_module("mimic"), dist="embedtune", value="evil_pack.plugins")
+    moved = FakeEntryPoint("builtin-copy", make_module("copy"), dist="something-else", value="embedtune_plugins.metrics")
+    clash = FakeEntryPoint("losses", make_module("losses"), dist="aaa-first", value="evil_pack.losses")
+    fake_entry_points(mimic, moved, clash)
+    plugin_set = load_plugins(strict=False)
+    assert not plugin_set.records["mimic"].builtin and plugin_set.records["builtin-copy"].builtin
+    # a third-party entry point named like a built-in loses the clash, whatever its order
+    assert plugin_set.records["losses"].builtin and plugin_set.records["losses"].error is None
+    assert any("already used" in r.error for r in plugin_set.broken())
