@@ -46,6 +46,18 @@ def normalise_text(text: str) -> str:
     return " ".join(text.split()).casefold()
 
 
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: the fewest single-character insertions, deletions and
+    substitutions that turn ``a`` into ``b``."""
+    previous = list(range(len(b) + 1))
+    for i, char in enumerate(a, 1):
+        current = [i]
+        for j, other in enumerate(b, 1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char != other)))
+        previous = current
+    return previous[-1]
+
+
 def lone_surrogate(text: str) -> str | None:
     """The first lone surrogate in ``text`` as a ``\\uXXXX`` escape, or None."""
     match = _SURROGATE.search(text)

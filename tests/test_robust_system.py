@@ -168,3 +168,86 @@ def test_builtin_is_decided_by_the_module_not_the_distribution(fake_entry_points
     # a third-party entry point named like a built-in loses the clash, whatever its order
     assert plugin_set.records["losses"].builtin and plugin_set.records["losses"].error is None
     assert any("already used" in r.error for r in plugin_set.broken())
+
+
+# -- model files and hub names ------------------------------------------------------------------
+def _copy_model(source, target):
+    import shutil
+
+    shutil.copytree(source, target)
+    return target
+
+
+def test_a_truncated_safetensors_file_fails_before_the_run_folder_exists(tiny_model, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    model = _copy_model(tiny_model, tmp_path / "model")
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    pipeline = tmp_path / "pipeline.toml"
+    data = Path(__file__).parent / "data" / "pairs.jsonl"
+    pipeline.write_text(f'[model]\nname = "{model}"\n[data]\nsource = "{data}"\ntype = "pairs"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    result = invoke(["run", str(pipeline), "-q"])
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"model file '{weights}' is truncated" in result.stderr and documented(result.stderr)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_pickle_only_weights_are_refused_with_a_conversion_that_works(tiny_model, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+
+    from embedtune_core.embedding.models import check_model
+    from embedtune_core.errors import EmbedtuneError
+
+    model = _copy_model(tiny_model, tmp_path / "model")
+    torch.save(load_file(model / "model.safetensors"), model / "pytorch_model.bin")
+    (model / "model.safetensors").unlink()
+    with pytest.raises(EmbedtuneError, match="are a pickle") as info:
+        check_model(str(model))
+    command = info.value.hint.split('python -c "', 1)[1].split('"', 1)[0]
+    subprocess.run([sys.executable, "-c", command], check=True, timeout=120)
+    check_model(str(model))  # converted: accepted
+
+
+def test_an_unreachable_hub_is_reported_within_seconds(monkeypatch):
+    import socket
+    import time
+
+    from embedtune_core.embedding import models
+    from embedtune_core.errors import EmbedtuneError
+
+    def hang(*args, **kwargs):
+        time.sleep(30)
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", hang)
+    start = time.perf_counter()
+    with pytest.raises(EmbedtuneError, match="the hub cannot be reached") as info:
+        models.check_model("sentence-transformers/all-MiniLM-L6-v3")
+    assert time.perf_counter() - start < models.HUB_TIMEOUT + 1.5
+    assert "did you mean 'sentence-transformers/all-MiniLM-L6-v2' (bundled)?" in info.value.hint
+
+
+def test_hub_names_are_left_to_the_hub_when_it_answers(monkeypatch):
+    from embedtune_core.embedding import models
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(models, "hub_reachable", lambda timeout=models.HUB_TIMEOUT: True)
+    models.check_model("BAAI/bge-small-en-v1.5")  # no error: loading is the hub's business
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert models._hub_address() == ("proxy.example", 3128)
+
+
+@pytest.mark.parametrize("name, suggestion", [
+    ("sentence-transformers/all-MiniLM-L6-v3", "sentence-transformers/all-MiniLM-L6-v2"),
+    ("all-MiniLM-L6v2", "all-MiniLM-L6-v2"),
+    ("all-minilm-l6-v2", "all-MiniLM-L6-v2"),
+    ("BAAI/bge-small-en-v1.5", None),
+])
+def test_did_you_mean_the_bundled_model(name, suggestion):
+    from embedtune_core.embedding.models import did_you_mean_model
+
+    hint = did_you_mean_model(name)
+    assert (f"'{suggestion}'" in hint) if suggestion else hint == ""
