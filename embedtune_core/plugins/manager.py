@@ -124,7 +124,7 @@ def new_manager() -> pluggy.PluginManager:
 
 def _short_error(exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    where = f" ({last[0].filename}:{last[0].lineno})" if last and not last[0].filename.startswith("<frozen") else ""
     return f"{type(exc).__name__}: {exc}{where}"
 
 
