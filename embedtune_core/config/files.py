@@ -137,7 +137,7 @@ def _check_values(data: Any, *, file: Any = None, key: str | None = None, text: 
     if problem.startswith("nested"):
         raise _too_deep(file=file, key=where, line=line)
     raise ConfigError(f"the value {problem}", file=file, key=where,
-                      hint="fix the value; configs hold plain text, numbers, lists and tables")
+                      hint="fix the value; configs hold plain text, numbers, lists and tables (on a command line, \\udc80-\\udcff stands for a byte that is not UTF-8)")
 
 
 def _toml_line(message: str) -> int | None:
@@ -158,9 +158,9 @@ def parse_value(text: str, key: str | None = None) -> Any:
     try:
         value = parse_yaml(text, key=key)
     except ConfigError as exc:
-        if exc.message.startswith("invalid YAML"):
-            return text
-        raise
+        if not exc.message.startswith("invalid YAML"):
+            raise
+        value = text
     _check_values(value, key=key)
     return value
 
@@ -177,6 +177,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             raise ConfigError(f"override '{shorten(item)}' has an empty key", hint="e.g. -s training.batch_size=64")
         if len(parts) > MAX_DEPTH:
             raise _too_deep(key=shorten(key, 60))
+        _check_values(key, key="-s")
         node = data
         for part in parts[:-1]:
             child = node.get(part)
