@@ -45,14 +45,27 @@ class EmbedtuneError(Exception):
         return ", ".join(parts)
 
     def format(self) -> str:
-        where = self.location()
-        text = f"{where}: {self.message}" if where else self.message
+        """``WHERE: MESSAGE`` and, with a hint, a second line ``  hint: HINT``. Characters that
+        would break the line or the terminal (control characters, line separators, lone
+        surrogates), which a message can quote from the user's data, are shown escaped."""
+        where = printable(self.location())
+        message = printable(self.message)
+        text = f"{where}: {message}" if where else message
         if self.hint:
-            text += f"\n  hint: {self.hint}"
+            text += f"\n  hint: {printable(self.hint)}"
         return text
 
     def __str__(self) -> str:
         return self.format()
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable on one line (controls such as tab
+    and newline, U+2028, format characters, lone surrogates) written as its escape."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ConfigError(EmbedtuneError):

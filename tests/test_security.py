@@ -184,13 +184,15 @@ def test_models_are_saved_as_safetensors(tiny_model, tmp_path, monkeypatch):
 
 
 # -- packs are not imported from the working folder ------------------------------------------------
-TRAPS = ["embedtune_plugins", "readers", "losses", "miners", "plugins", "conftest", "embedtune", "evil_pack"]
+PLUGIN_TRAPS = ["embedtune_plugins", "readers", "losses", "miners", "plugins", "conftest", "embedtune", "evil_pack"]
+#: third-party modules the CLI imports: `python -m` must not take them from the working folder
+TRAPS = PLUGIN_TRAPS + ["pluggy", "click", "attrs"]
 
 
-def _set_traps(folder: Path) -> None:
-    """Modules named like plugins (and an entry point of a fake distribution) that leave a mark
-    when imported."""
-    for name in TRAPS:
+def _set_traps(folder: Path, names: list[str] = TRAPS) -> None:
+    """Modules named like plugins or like the CLI's dependencies (and an entry point of a fake
+    distribution) that leave a mark when imported."""
+    for name in names:
         (folder / f"{name}.py").write_text(
             "import pathlib\n"
             f"pathlib.Path({str(folder / ('IMPORTED_' + name))!r}).write_text('x')\n"
@@ -234,7 +236,7 @@ def test_packs_are_not_imported_from_the_working_folder(how, tmp_path):
 
 def test_an_explicit_flag_loads_a_module_from_pythonpath(tmp_path):
     """The positive control: named with -p and put on PYTHONPATH by the user, the module loads."""
-    _set_traps(tmp_path)
+    _set_traps(tmp_path, PLUGIN_TRAPS)
     result = subprocess.run([sys.executable, "-m", "embedtune_core", "-p", "evil_pack", "components", "loss", "--json"],
                             cwd=tmp_path, env=_clean_env(PYTHONPATH=str(tmp_path)), capture_output=True, text=True,
                             timeout=120)

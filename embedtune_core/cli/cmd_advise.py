@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import math
+
 import click
 
+from embedtune_core.cli.cmd_data import reader_options, source_options
 from embedtune_core.cli.main import AppContext, pass_app
-from embedtune_core.types import DATASET_TYPES
+
+
+def _memory(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise click.BadParameter(f"{value} is not a positive number of gigabytes", ctx=ctx, param=param)
+    return value
 
 
 @click.command("advise")
 @click.option("--data", "source", required=True, help="Data: file, folder or builtin:NAME.")
-@click.option("--type", "dataset_type", type=click.Choice(list(DATASET_TYPES)), help="Dataset type (bundled sets know theirs).")
+@source_options
 @click.option("--model", default=None, help="Model to tune (default: the bundled MiniLM).")
-@click.option("--memory-gb", type=float, default=None, help="Accelerator memory per device, for the batch size.")
+@click.option("--memory-gb", type=float, default=None, callback=_memory,
+              help="Accelerator memory per device in GB (a positive number), for the batch size.")
 @click.option("--device", type=click.Choice(["cpu", "gpu"]), default=None, help="Where training runs (default: detected).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_app
-def command(app: AppContext, source: str, dataset_type: str | None, model: str | None, memory_gb: float | None,
-            device: str | None, as_json: bool) -> None:
+def command(app: AppContext, source: str, dataset_type: str | None, reader: str | None, columns: tuple[str, ...],
+            split: str | None, eval_split: str | None, extra_options: tuple[str, ...], model: str | None,
+            memory_gb: float | None, device: str | None, as_json: bool) -> None:
     """Apply the fine-tuning guide's hyperparameter advice to a data set.
 
     Epochs (1 for small sets), batch size (as large as memory allows: in-batch negatives =
-    batch - 1), warmup (10%, 15-20% if early oscillation), learning rate, which loss; and checks:
-    minimum size for the type, duplicates, leakage, texts longer than the model's max length.
+    batch - 1, never fewer than 15), warmup (10%, 15-20% if early oscillation), learning rate,
+    which loss; and checks: minimum size for the type, duplicates, leakage, texts longer than the
+    model's max length. DATA is read as `embedtune data validate` reads it (type, reader, column
+    mapping, splits, reader options).
     """
     from embedtune_core.training.advice import advise, model_shape
     from embedtune_core.data.loading import load_data
@@ -30,7 +42,8 @@ def command(app: AppContext, source: str, dataset_type: str | None, model: str |
     from embedtune_core.embedding.models import DEFAULT_MODEL, resolve_model
 
     model = model or DEFAULT_MODEL
-    bundle = load_data(app.registry, source, dataset_type=dataset_type)
+    options = reader_options(columns, split, eval_split, extra_options)
+    bundle = load_data(app.registry, source, dataset_type=dataset_type, reader=reader, options=options)
     counter = load_token_counter(model)
     stats = bundle_stats(bundle, counter)
     if device is None:

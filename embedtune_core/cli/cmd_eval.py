@@ -15,14 +15,18 @@ OPTION_NAMES = {"data.source": "--data", "data.type": "--type", "data.reader": "
 
 
 def _dims(value: str | None) -> list[int]:
+    from embedtune_core.text import ascii_int, shorten
+
     if not value:
         return []
     dims = []
     for part in value.split(","):
         part = part.strip()
-        if not (part.isascii() and part.isdigit()) or len(part) > 9 or int(part) < 1:
-            raise click.BadParameter(f"'{part}' is not a positive integer", param_hint="--dims")
-        dims.append(int(part))
+        dim = ascii_int(part)
+        if dim is None or dim < 1:
+            raise click.BadParameter(f"'{shorten(part)}' is not a positive integer (digits 0-9, at most 9 of them)",
+                                     param_hint="--dims")
+        dims.append(dim)
     return dims
 
 

@@ -11,7 +11,7 @@ from embedtune_core.types import DATASET_TYPES
 
 #: data settings of the starter pipeline for each dataset type
 STARTER_DATA = {
-    "ir": {"source": "builtin:hpo-lay"},
+    "ir": {"source": "builtin:hpo-lay", "type": "ir"},
     "pairs": {"source": "data/pairs.jsonl", "type": "pairs"},
     "triplets": {"source": "data/triplets.jsonl", "type": "triplets"},
     "sts": {"source": "data/sts.jsonl", "type": "sts"},

@@ -97,6 +97,11 @@ def cli(ctx: click.Context, plugin_args: tuple[str, ...], disabled: tuple[str, .
     EMBEDTUNE_STRICT_PLUGINS=1 makes a broken plugin fatal.
     """
     ctx.obj = AppContext(plugin_args, disabled)
+    if ctx.obj.modules:
+        from embedtune_core.plugins.manager import load_plugin_module
+
+        for module in ctx.obj.modules:  # named explicitly: must load, before the command runs
+            load_plugin_module(module)
 
 
 def main(argv: list[str] | None = None) -> None:

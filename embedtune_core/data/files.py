@@ -14,14 +14,17 @@ Nothing here imports torch; ``datasets``/``pyarrow`` are imported only when a so
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
 import re
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from embedtune_core.errors import DataError
+from embedtune_core.text import INT_DIGITS, deepest_line, dotted, find_problem, lone_surrogate, long_digit_run, normalise_text
 from embedtune_core.types import DATASET_TYPES, NLI_LABELS, IRData
 
 #: file suffix -> format name
@@ -60,8 +63,13 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "negatives": ("hard_negatives", "negs"),
 }
 NEGATIVE_COLUMN = re.compile(r"^negative_(\d+)$")
+SURROGATE_HINT = "a \\uD800-\\uDFFF escape must be one half of a surrogate pair; fix or remove it"
+#: a JSON escape of a UTF-16 surrogate (\\uD800-\\uDFFF)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 #: NLI labels that mean "no gold label" (SNLI's "-", HF's -1): such records are skipped
 UNLABELLED = {"-", "-1", -1}
+#: the longest CSV/TSV field read, in characters (the csv module's default is 131,072)
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
 READER_OPTIONS = ("columns", "split", "eval_split", "score_range", "subset", "revision")
 
 
@@ -135,24 +143,68 @@ def read_text(path: str | os.PathLike) -> str:
     return text
 
 
+def _parse_json(text: str, path: Any, line: int | None = None) -> Any:
+    """``json.loads(text)`` with clear errors: invalid JSON, nesting beyond the parser's depth
+    and integers beyond Python's digit limit. ``line`` is the line of ``text`` in the file (JSON
+    Lines); without it the line is found in ``text``."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})",
+            file=path,
+            line=line if line is not None else exc.lineno,
+            hint="each line must be one complete JSON object" if line is not None else "check the JSON syntax at this line",
+        ) from None
+    except RecursionError:
+        raise _too_deep(path, line if line is not None else deepest_line(text)) from None
+    except ValueError:  # an integer beyond Python's conversion limit
+        raise DataError(
+            f"a number has more than {INT_DIGITS} digits",
+            file=path,
+            line=line if line is not None else long_digit_run(text),
+            hint="no field takes a number that long; fix the value (quote it if it is meant as text)",
+        ) from None
+
+
+def _too_deep(path: Any, line: int | None) -> DataError:
+    return DataError(
+        "JSON values nested too deeply to read",
+        file=path,
+        line=line,
+        hint="records hold texts, numbers and lists of texts; check for unclosed or repeated brackets",
+    )
+
+
+def check_record(value: Any, path: Any, raw: str, **where: Any) -> None:
+    """Refuse a lone surrogate anywhere in a parsed JSON record (a ``\\ud800`` escape without
+    its pair: Python holds it, but it cannot be written as UTF-8, so ``datasets`` and every
+    output file would fail on it). ``raw`` is the JSON text the record came from: only text
+    with such an escape is searched."""
+    if not _SURROGATE_ESCAPE.search(raw):
+        return
+    found = find_problem(value, max_depth=sys.maxsize)
+    if found is None:
+        return
+    field = dotted(found[0])
+    raise DataError(
+        f"field '{field}' {found[1]}",
+        file=path,
+        **where,
+        key=field,
+        hint=SURROGATE_HINT,
+    )
+
+
 def read_jsonl(path: str | os.PathLike) -> Table:
     text = read_text(path)
     rows: list[dict] = []
     lines: list[int] = []
     columns: dict[str, None] = {}
-    loads = json.loads
     for number, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
-        try:
-            record = loads(raw)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"invalid JSON: {exc.msg} (column {exc.colno})",
-                file=path,
-                line=number,
-                hint="each line must be one complete JSON object",
-            ) from None
+        record = _parse_json(raw, path, number)
         if not isinstance(record, dict):
             raise DataError(
                 f"expected a JSON object, got {_kind(record)}",
@@ -160,6 +212,7 @@ def read_jsonl(path: str | os.PathLike) -> Table:
                 line=number,
                 hint='each line must be an object such as {"anchor": "...", "positive": "..."}',
             )
+        check_record(record, path, raw, line=number)
         if not rows:
             columns.update(dict.fromkeys(record))
         rows.append(record)
@@ -174,14 +227,12 @@ def read_json(path: str | os.PathLike) -> Table:
     text = read_text(path)
     if not text.lstrip().startswith("["):
         return read_jsonl(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"invalid JSON: {exc.msg} (column {exc.colno})", file=path, line=exc.lineno) from None
+    data = _parse_json(text, path)
     rows = []
     for index, record in enumerate(data):
         if not isinstance(record, dict):
             raise DataError(f"expected a JSON object, got {_kind(record)}", file=path, record=index + 1)
+        check_record(record, path, text, record=index + 1)
         rows.append(record)
     if not rows:
         raise DataError("file is empty", file=path, hint="the JSON array has no records")
@@ -193,12 +244,15 @@ def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
     if "\x00" in text:
         line = text.count("\n", 0, text.index("\x00")) + 1
         raise DataError("file contains a NUL byte (binary data?)", file=path, line=line)
-    reader = csv.reader(text.splitlines(keepends=True), delimiter=delimiter, strict=True)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    # only \n, \r\n and \r end a line (str.splitlines would also split at U+2028, U+0085, form feed...)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     what = "TSV" if delimiter == "\t" else "CSV"
     try:
         header = next(reader)
     except csv.Error as exc:
-        raise DataError(f"bad {what} header: {exc}", file=path, line=1) from None
+        raise _csv_error(exc, f"{what} header", path, 1) from None
     header = [h.strip() for h in header]
     if not any(header):
         raise DataError(f"{what} header is empty", file=path, line=1, hint="the first line names the columns")
@@ -222,9 +276,7 @@ def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
         except StopIteration:
             break
         except csv.Error as exc:
-            raise DataError(
-                f"bad {what} record: {exc}", file=path, line=start, hint="check the quoting: a quote opened on this line is never closed"
-            ) from None
+            raise _csv_error(exc, f"{what} record", path, start) from None
         previous_end = reader.line_num
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
@@ -240,6 +292,32 @@ def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
     if not rows:
         raise DataError("file has a header but no records", file=path, line=1)
     return Table(str(path), rows, lines, header)
+
+
+def _csv_error(exc: csv.Error, what: str, path: Any, line: int) -> DataError:
+    """A clear error for what the csv module refuses in the record starting at ``line``."""
+    text = str(exc)
+    if "field limit" in text:
+        return DataError(
+            f"bad {what}: a field is longer than {CSV_FIELD_LIMIT:,} characters",
+            file=path,
+            line=line,
+            hint="check the quoting (a quote that is never closed makes the rest of the file one field); "
+                 "a text this long is cut to the model's max_seq_length anyway, so shorten it",
+        )
+    if "end of data" in text or "EOF" in text:
+        return DataError(
+            f"bad {what}: a quoted field is never closed",
+            file=path,
+            line=line,
+            hint='a quote opened in this record has no closing quote; write a quote inside a quoted field as ""',
+        )
+    return DataError(
+        f"bad {what}: {text}",
+        file=path,
+        line=line,
+        hint='a quote inside a quoted field is written twice (""), and a closing quote is followed by the delimiter',
+    )
 
 
 def read_parquet(path: str | os.PathLike) -> Table:
@@ -346,6 +424,14 @@ def text_value(table: Table, index: int, field: str, column: str, value: Any = .
         )
     if not value.strip():
         raise DataError(f"field '{column}' is empty, expected text", **table.where(index), key=column, hint="fill it or drop the record")
+    bad = lone_surrogate(value)
+    if bad:
+        raise DataError(
+            f"field '{column}' holds a lone surrogate ({bad}), which is not valid Unicode text",
+            **table.where(index),
+            key=column,
+            hint=SURROGATE_HINT,
+        )
     return value
 
 
@@ -423,7 +509,7 @@ def negatives_of(table: Table, index: int, spec: tuple[str, Any]) -> list[str]:
         if isinstance(items, str) and table.lines is not None and items.lstrip().startswith("["):
             try:
                 items = json.loads(items)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON after all: reported as not a list below
                 pass
         if not isinstance(items, (list, tuple)) or not items:
             raise DataError(
@@ -434,6 +520,24 @@ def negatives_of(table: Table, index: int, spec: tuple[str, Any]) -> list[str]:
             )
         return [text_value(table, index, "negatives", f"{column}[{i}]", item) for i, item in enumerate(items)]
     return [text_value(table, index, "negative", column) for column in value]
+
+
+def check_negatives(table: Table, index: int, anchor: str, positive: str, columns: list[str], negatives: list[str]) -> None:
+    """Refuse a negative that is the same text as the record's positive or anchor (compared
+    after Unicode NFKC, case folding and collapsing whitespace): training on such a row pushes
+    the positive away from its anchor."""
+    same = {normalise_text(anchor): "anchor"}
+    same[normalise_text(positive)] = "positive"
+    for column, negative in zip(columns, negatives):
+        other = same.get(normalise_text(negative))
+        if other:
+            raise DataError(
+                f"field '{column}' is the same text as the {other}",
+                **table.where(index),
+                key=column,
+                hint=f"a negative must be a wrong match for the anchor (compared ignoring case, spacing and Unicode "
+                     f"forms); training on this row would push the {other} away. Fix the negative or drop the record",
+            )
 
 
 def negative_spec(table: Table, mapping: Mapping[str, str]) -> tuple[str, Any]:
@@ -499,10 +603,13 @@ def records_to_columns(table: Table, dataset_type: str, options: Mapping[str, An
         out: dict[str, list] = {"anchor": [], "positive": []}
         count = None
         negatives: list[list[str]] = []
+        labels = None if spec[0] == "list" else spec[1]
         for index in range(len(table.rows)):
             out["anchor"].append(text_value(table, index, "anchor", resolved["anchor"]))
             out["positive"].append(text_value(table, index, "positive", resolved["positive"]))
             found = negatives_of(table, index, spec)
+            check_negatives(table, index, out["anchor"][-1], out["positive"][-1],
+                            labels or [f"{spec[1]}[{i}]" for i in range(len(found))], found)
             if count is None:
                 count = len(found)
             elif len(found) != count:
@@ -532,6 +639,8 @@ def records_to_columns(table: Table, dataset_type: str, options: Mapping[str, An
                 skipped += 1
                 continue
         texts = [text_value(table, index, f, resolved[f]) for f in text_fields]
+        if dataset_type == "triplets":
+            check_negatives(table, index, texts[0], texts[1], [resolved["negative"]], texts[2:])
         for f, t in zip(text_fields, texts):
             out[f].append(t)
         if dataset_type == "sts":

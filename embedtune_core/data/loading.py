@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
+from embedtune_core.text import normalise_text
 from embedtune_core.types import DATASET_TYPES, DataBundle, IRData
 
 BUILTIN_PREFIX = "builtin:"
@@ -14,7 +15,8 @@ def reader_for(registry: Any, source: str | None, dataset_type: str | None, read
     """The reader name to use and the source to hand it.
 
     ``builtin:NAME`` names a bundled set (a reader registered with ``bundled=True``); otherwise an
-    explicit ``reader`` wins, else the reader named after ``dataset_type``.
+    explicit ``reader`` wins, else the reader named after ``dataset_type``, else the type the
+    source's layout shows (:func:`detect_type`: a BEIR or TREC IR folder).
     """
     if source and source.startswith(BUILTIN_PREFIX):
         name = source[len(BUILTIN_PREFIX):]
@@ -25,11 +27,32 @@ def reader_for(registry: Any, source: str | None, dataset_type: str | None, read
     if reader:
         return reader, source
     if not dataset_type:
+        dataset_type = detect_type(source)
+    if not dataset_type:
         raise DataError(
             f"cannot tell the type of '{source}'",
             hint="give the dataset type (--type / data.type): " + ", ".join(DATASET_TYPES),
         )
     return dataset_type, source
+
+
+def detect_type(source: str | None) -> str | None:
+    """The dataset type a source shows by its layout alone, or None: ``ir`` for a folder with
+    ``corpus.jsonl``, ``queries.jsonl`` and qrels (BEIR's ``qrels/SPLIT.tsv`` or a TREC
+    ``qrels.txt``). Files of rows say nothing reliable about their type."""
+    import os
+    from pathlib import Path
+
+    from embedtune_core.data.files import qrels_files
+
+    if not source:
+        return None
+    folder = Path(os.path.expanduser(source))
+    if not folder.is_dir():
+        return None
+    if (folder / "corpus.jsonl").is_file() and (folder / "queries.jsonl").is_file() and qrels_files(folder):
+        return "ir"
+    return None
 
 
 def load_data(
@@ -55,10 +78,6 @@ def load_data(
 
 
 # -- conversions ----------------------------------------------------------------------------------
-def normalise_text(text: str) -> str:
-    """The key two texts share when they are the same up to case and spacing."""
-    return " ".join(str(text).split()).casefold()
-
 
 def _text_id(prefix: str, text: str) -> str:
     import hashlib

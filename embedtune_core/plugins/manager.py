@@ -20,7 +20,8 @@ from embedtune_core.plugins import hookspecs
 from embedtune_core.errors import PluginLoadError
 
 ENTRY_POINT_GROUP = "embedtune"
-BUILTIN_DISTRIBUTION = "embedtune"
+#: the package of the built-in plugins: an entry point naming a module in it is a built-in
+BUILTIN_PACKAGE = "embedtune_plugins"
 
 
 @attrs.define
@@ -74,10 +75,32 @@ class PluginSet:
 
 
 def iter_entry_points() -> Iterable[Any]:
-    """The installed entry points of group ``embedtune`` (tests replace this with fakes)."""
+    """The installed entry points of group ``embedtune``, from every distribution on ``sys.path``
+    (tests replace this with fakes).
+
+    ``importlib.metadata.entry_points()`` keeps one distribution per name, taken from the
+    dist-info folder's name: a folder named ``embedtune-<anything>.dist-info`` earlier on the path
+    would hide embedtune's own entry points, and every built-in with them. So each distribution
+    is read, and an entry point listed by two copies of one package (same name and module)
+    counts once.
+    """
     from importlib import metadata
 
-    return metadata.entry_points(group=ENTRY_POINT_GROUP)
+    seen: set[tuple[str, str]] = set()
+    found = []
+    for dist in metadata.distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP and (ep.name, ep.value) not in seen:
+                seen.add((ep.name, ep.value))
+                found.append(ep)
+    return found
+
+
+def is_builtin(ep: Any) -> bool:
+    """Whether an entry point names a module of the built-in plugins package (decided by the
+    module, which a third-party distribution cannot take over, not by a distribution name)."""
+    module = str(ep.value).split(":", 1)[0].strip()
+    return module == BUILTIN_PACKAGE or module.startswith(BUILTIN_PACKAGE + ".")
 
 
 def _env_list(name: str) -> list[str] | None:
@@ -101,25 +124,31 @@ def new_manager() -> pluggy.PluginManager:
 
 def _short_error(exc: BaseException) -> str:
     last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+    where = f" ({last[0].filename}:{last[0].lineno})" if last and not last[0].filename.startswith("<frozen") else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def _hook_error(manager: pluggy.PluginManager, obj: Any, name: str) -> str | None:
+    """Register ``obj`` as ``name`` and validate its hooks against the specs; the error, or None."""
+    try:
+        manager.register(obj, name=name)
+    except Exception as exc:  # duplicate name, bad hookimpl signature, ...
+        return _short_error(exc)
+    try:
+        manager.check_pending()
+    except pluggy.PluginValidationError as exc:
+        return f"PluginValidationError: {exc}"
+    return None
 
 
 def _register(plugin_set: PluginSet, record: PluginRecord, obj: Any) -> None:
     """Register ``obj`` under ``record.name``; validate its hooks against the specs."""
-    manager = plugin_set.manager
     plugin_set.records[record.name] = record
-    try:
-        manager.register(obj, name=record.name)
-    except Exception as exc:  # duplicate name, bad hookimpl signature, ...
-        plugin_set.mark_broken(record.name, _short_error(exc))
+    error = _hook_error(plugin_set.manager, obj, record.name)
+    if error is not None:
+        plugin_set.mark_broken(record.name, error)
         return
-    try:
-        manager.check_pending()
-    except pluggy.PluginValidationError as exc:
-        plugin_set.mark_broken(record.name, f"PluginValidationError: {exc}")
-        return
-    record.hooks = [caller.name for caller in manager.get_hookcallers(obj) or []]
+    record.hooks = [caller.name for caller in plugin_set.manager.get_hookcallers(obj) or []]
 
 
 def load_plugins(
@@ -145,7 +174,7 @@ def load_plugins(
         only_set = set(env_only) if only_set is None else only_set & set(env_only)
     plugin_set = PluginSet(manager=new_manager(), strict=strict)
     eps = iter_entry_points() if entry_points is None else entry_points
-    for ep in sorted(eps, key=lambda e: (getattr(e, "dist", None) is None, e.name)):
+    for ep in sorted(eps, key=lambda e: (not is_builtin(e), getattr(e, "dist", None) is None, e.name)):
         dist = getattr(ep, "dist", None)
         dist_name = getattr(dist, "name", None) if dist is not None else None
         record = PluginRecord(
@@ -153,7 +182,7 @@ def load_plugins(
             module=ep.value,
             distribution=dist_name,
             version=getattr(dist, "version", None) if dist is not None else None,
-            builtin=dist_name is not None and _normal(dist_name) == BUILTIN_DISTRIBUTION,
+            builtin=is_builtin(ep),
         )
         if only_set is not None and ep.name not in only_set:
             continue
@@ -185,18 +214,42 @@ def load_plugins(
         _register(plugin_set, record, obj)
     for module_name in modules:
         record = PluginRecord(name=module_name, module=module_name)
-        try:
-            obj = importlib.import_module(module_name)
-        except Exception as exc:
-            plugin_set.records[module_name] = record
-            plugin_set.mark_broken(module_name, _short_error(exc))
-            continue
+        obj = load_plugin_module(module_name)
+        if plugin_set.manager.is_registered(obj):
+            continue  # an installed plugin's module, loaded already through its entry point
         _register(plugin_set, record, obj)
+        if record.error is not None:
+            raise _explicit_failed(module_name, record.error)
     return plugin_set
 
 
-def _normal(name: str) -> str:
-    return name.lower().replace("_", "-")
+def _explicit_failed(name: str, error: str) -> PluginLoadError:
+    return PluginLoadError(f"plugin module '{name}' failed: {error}",
+                           hint="the module was named with -p, so it must load; fix its hooks (see docs/writing-plugins.md)")
+
+
+def load_plugin_module(name: str) -> Any:
+    """Import a module the user named as a plugin (``-p MODULE``) and check its hooks against
+    the specs. Any failure, a ``sys.exit`` in the module included, is a
+    :class:`PluginLoadError`: a module named explicitly must load."""
+    module = _import_explicit(name)
+    error = _hook_error(new_manager(), module, name)
+    if error is not None:
+        raise _explicit_failed(name, error)
+    return module
+
+
+def _import_explicit(name: str) -> Any:
+    hint = "check the module name; -p MODULE imports it from PYTHONPATH or an installed package (the working folder is never searched)"
+    try:
+        return importlib.import_module(name)
+    except SystemExit as exc:
+        last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+        where = f" ({last[0].filename}:{last[0].lineno})" if last else ""
+        raise PluginLoadError(f"plugin module '{name}' called sys.exit({exc.code!r}) while being imported{where}",
+                              hint="a plugin module must not exit when imported; fix the module or leave out -p") from None
+    except Exception as exc:  # a module's import may raise anything
+        raise PluginLoadError(f"plugin module '{name}' could not be imported: {_short_error(exc)}", hint=hint) from None
 
 
 def warn_broken(plugin_set: PluginSet, stream=None) -> None:

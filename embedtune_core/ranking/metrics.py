@@ -6,14 +6,26 @@ from __future__ import annotations
 from typing import Any, Mapping, Sequence
 
 from embedtune_core.errors import ConfigError, DataError, EmbedtuneError
+from embedtune_core.text import ascii_int, shorten
+
+
+#: the most digits a cut-off K may have
+K_DIGITS = 9
 
 
 def parse_metric(spec: str) -> tuple[str, int]:
-    """``"ndcg@10"`` -> ``("ndcg", 10)``."""
+    """``"ndcg@10"`` -> ``("ndcg", 10)``. K is written with the ASCII digits 0-9 (at most
+    :data:`K_DIGITS` of them)."""
     name, sep, k = str(spec).strip().partition("@")
-    if not sep or not name or not (k.isascii() and k.isdigit()) or len(k) > 9 or int(k) < 1:
-        raise ConfigError(f"metric '{spec}' must be NAME@K with K a positive integer", hint="e.g. ndcg@10")
-    return name.lower(), int(k)
+    number = ascii_int(k, K_DIGITS)
+    if not sep or not name or number is None or number < 1:
+        too_long = len(k) > K_DIGITS and k.isascii() and k.isdigit()
+        raise ConfigError(
+            f"metric '{shorten(spec)}' must be NAME@K with K a positive integer"
+            + (f" of at most {K_DIGITS} digits" if too_long else ""),
+            hint="e.g. ndcg@10 (K written with the digits 0-9)",
+        )
+    return name.lower(), number
 
 
 def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any, int]]:

@@ -1,7 +1,8 @@
 """Hyperparameter advice from the domain fine-tuning guide, applied to a data set.
 
 The guide: 1 epoch for small sets; batch as large as memory allows, since with in-batch-negative
-losses every other example of the batch is a negative (batch - 1 of them); warmup 10% of the
+losses every other example of the batch is a negative (batch - 1 of them), and never below 16
+(15 negatives); a set too small for that and 30 optimizer steps gets more epochs; warmup 10% of the
 steps (15-20% if the loss oscillates early); MNRL for anything with positives, CoSENT for scored
 pairs; enough data for the type; no duplicates; no leakage; texts that fit the model.
 """
@@ -13,6 +14,10 @@ from typing import Any
 
 SMALL_DATA = 10_000  # examples; below this one epoch is enough
 MIN_STEPS = 30  # fewer optimizer steps than this barely move the model, whatever the batch
+#: the smallest batch suggested for in-batch-negative losses: 15 negatives per example. Below
+#: that the contrast is too weak to teach the domain, however many steps are taken.
+MIN_IN_BATCH = 16
+MAX_EPOCHS = 10  # more epochs than this only memorise a tiny set
 #: texts encoded per training example, by the type the loss trains on
 TEXTS_PER_EXAMPLE = {"pairs": 2, "ir": 2, "triplets": 3, "nli": 3, "sts": 2, "hard-negatives": 3}
 
@@ -71,11 +76,41 @@ def _loss_advice(registry: Any, dataset_type: str) -> tuple[str, bool, str | Non
     return loss, in_batch, constant
 
 
+def plan_batches(size: int, batch: int, reason: str, *, in_batch_negatives: bool) -> dict[str, Any]:
+    """Batch size and epochs for ``size`` examples, starting from the ``batch`` memory allows.
+
+    The batch is capped so one epoch makes at least :data:`MIN_STEPS` optimizer steps. With an
+    in-batch-negative loss it never drops below :data:`MIN_IN_BATCH` (or the whole data when
+    smaller), since each example is contrasted with the other ``batch - 1``; when the data is too
+    small for both that floor and :data:`MIN_STEPS` steps in one epoch, more epochs make up the
+    steps (at most :data:`MAX_EPOCHS`) and a warning says so.
+    """
+    warnings: list[str] = []
+    step_cap = 2 ** int(math.log2(max(2, size // MIN_STEPS)))
+    if batch > step_cap:
+        reason += f"; capped at {step_cap} so {size:,} examples still make at least {MIN_STEPS} optimizer steps"
+        batch = step_cap
+    batch = max(2, batch)
+    epochs = 1
+    if in_batch_negatives and batch < MIN_IN_BATCH:
+        batch = max(2, min(MIN_IN_BATCH, size))
+        per_epoch = math.ceil(size / batch)
+        epochs = min(MAX_EPOCHS, math.ceil(MIN_STEPS / per_epoch))
+        reason = f"the floor of {MIN_IN_BATCH - 1} in-batch negatives per example"
+        if size < MIN_IN_BATCH:
+            reason = f"all {size} examples: fewer than the floor of {MIN_IN_BATCH - 1} in-batch negatives"
+        if epochs > 1 or size < MIN_IN_BATCH:
+            warnings.append(
+                f"{size:,} examples are too few for both {MIN_IN_BATCH - 1}+ in-batch negatives and {MIN_STEPS} optimizer "
+                f"steps per epoch (batch {batch} gives {per_epoch}); train {epochs} epochs instead, or better, add data"
+            )
+    return {"batch_size": batch, "epochs": epochs, "reason": reason, "warnings": warnings}
+
+
 def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: dict[str, Any],
            memory_gb: float | None, device: str, registry: Any) -> dict[str, Any]:
     """Advice for one data set. ``stats`` is what ``embedtune_core.data.stats.bundle_stats`` gives;
     the losses come from ``registry`` (what each declares)."""
-
     size = stats["minimum"]["size"]
     required = stats["minimum"]["required"]
     train_split = stats["splits"]["train"]
@@ -86,13 +121,6 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     texts = TEXTS_PER_EXAMPLE.get(dataset_type, 2)
     advice: dict[str, Any] = {"dataset_type": dataset_type, "examples": size, "model": model_name, "loss": loss}
     notes: list[str] = []
-    # epochs
-    advice["epochs"] = 1
-    notes.append(
-        f"epochs: 1 — {size:,} examples is a small set; more epochs overfit it" if size < SMALL_DATA
-        else f"epochs: 1 — {size:,} examples; add a second epoch only if the eval metric still rises at the end"
-    )
-    # batch
     if memory_gb is None:
         batch = 32 if device == "cpu" else 64
         reason = "on CPU, 32 keeps steps short" if device == "cpu" else "no memory size given (--memory-gb)"
@@ -100,20 +128,25 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
         fit = max_batch_for_memory(shape, seq_len, texts, memory_gb)
         batch = min(fit or 64, 1024)
         reason = f"the largest power of two that fits {memory_gb:g} GB at {seq_len} tokens"
-    step_cap = 2 ** int(math.log2(max(2, size // MIN_STEPS)))
-    if batch > step_cap:
-        reason += f"; capped at {step_cap} so {size:,} examples still make at least {MIN_STEPS} optimizer steps"
-        batch = step_cap
-    batch = max(2, batch)
-    advice["batch_size"] = batch
+    plan = plan_batches(size, batch, reason, in_batch_negatives=in_batch)
+    batch = advice["batch_size"] = plan["batch_size"]
+    advice["epochs"] = plan["epochs"]
+    if plan["epochs"] > 1:
+        notes.append(f"epochs: {plan['epochs']} — {size:,} examples give too few optimizer steps in one epoch at batch {batch}")
+    else:
+        notes.append(
+            f"epochs: 1 — {size:,} examples is a small set; more epochs overfit it" if size < SMALL_DATA
+            else f"epochs: 1 — {size:,} examples; add a second epoch only if the eval metric still rises at the end"
+        )
     if in_batch:
-        notes.append(f"batch_size: {batch} ({reason}); each example then has {batch - 1} in-batch negatives — as large as memory allows")
+        notes.append(f"batch_size: {batch} ({plan['reason']}); each example then has {batch - 1} in-batch negatives — "
+                     "as large as memory allows")
         if constant_memory_loss and constant_memory_loss != loss and memory_gb is not None \
                 and (max_batch_for_memory(shape, seq_len, texts, memory_gb) or 0) < 256 and size >= 2048:
             notes.append(f"loss: {constant_memory_loss} reaches batches of 1,000+ in constant memory if the batch "
                          "above is small")
     else:
-        notes.append(f"batch_size: {batch} ({reason})")
+        notes.append(f"batch_size: {batch} ({plan['reason']})")
     steps = max(1, math.ceil(size / batch)) * advice["epochs"]
     advice["steps"] = steps
     advice["warmup_ratio"] = 0.1
@@ -125,7 +158,7 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     notes.append(f"loss: {loss} — the default for {dataset_type} data"
                  + (" (in-batch negatives)" if in_batch else ""))
     # checks
-    warnings: list[str] = []
+    warnings: list[str] = list(plan["warnings"])
     if required and size < required:
         warnings.append(f"only {size:,} training {stats['minimum']['unit']}; the guide's minimum for {dataset_type} is {required:,}")
     for split, data in stats["splits"].items():

@@ -33,6 +33,17 @@ def checkpoints(run_dir: str | os.PathLike) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
+def remove_incomplete_checkpoints(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete checkpoint folders cut short (no ``trainer_state.json``), e.g. by a full disk."""
+    import shutil
+
+    folder = Path(run_dir) / CHECKPOINTS
+    removed = [c for c in folder.glob(f"{CHECKPOINT_PREFIX}*") if c.is_dir() and not (c / "trainer_state.json").exists()]
+    for checkpoint in removed:
+        shutil.rmtree(checkpoint, ignore_errors=True)
+    return removed
+
+
 def newest_checkpoint(run_dir: str | os.PathLike) -> Path | None:
     found = checkpoints(run_dir)
     return found[-1] if found else None

@@ -27,6 +27,7 @@ from embedtune_core.training.checkpoints import (
     checkpoint_step,
     hf_progress_bars,
     newest_checkpoint,
+    remove_incomplete_checkpoints,
     trim_log,
 )
 from embedtune_core.training.losses import LossTraits, fit_dataset
@@ -215,16 +216,17 @@ def _result_of_checkpoint(checkpoint: Path) -> TrainResult:
 
 
 def _raise_known_fault(exc: BaseException, setup: TrainSetup, step: int, run_dir: Path) -> None:
-    """Out of memory and a full disk become one clear error; anything else is left to the caller."""
+    """Out of memory and a full disk (while a checkpoint is written) become one clear error;
+    anything else is left to the caller."""
     if guards.is_out_of_memory(exc):
         guards.free_memory()
         raise guards.out_of_memory_error(exc, setup.config.batch_size, step, constant_memory=setup.traits.constant_memory,
                                          alternative=setup.large_batch_loss) from None
-    from embedtune_core import io as eio
+    from embedtune_core.io import disk_full_error
 
-    disk_full = getattr(eio, "disk_full_error", None)
-    error = disk_full(exc, run_dir) if disk_full is not None else None
+    error = disk_full_error(exc, run_dir / CHECKPOINTS, f"checkpoint-{step}")
     if error is not None:
+        remove_incomplete_checkpoints(run_dir)  # the newest complete one stays: --resume continues
         raise error from None
 
 
