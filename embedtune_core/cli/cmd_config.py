@@ -26,10 +26,13 @@ def show(app: AppContext, file: str, overrides: tuple[str, ...], as_json: bool) 
     from embedtune_core.errors import EmbedtuneError
     from embedtune_core.pipeline.preflight import _named, resolve_without_data
 
+    from embedtune_core.config.files import blame_overrides
+
+    config = RunConfig.from_file(file, overrides)
     try:
-        config = resolve_without_data(RunConfig.from_file(file, overrides), app.registry)
+        config = resolve_without_data(config, app.registry)
     except EmbedtuneError as exc:
-        raise _named(exc, file) from None
+        raise blame_overrides(_named(exc, file), overrides) from None
     if as_json:
         echo_json(config.to_dict())
     else:
@@ -51,7 +54,13 @@ def validate(app: AppContext, file: str, overrides: tuple[str, ...], overwrite: 
     from embedtune_core.config.schema import RunConfig
     from embedtune_core.pipeline.preflight import Output, preflight
 
+    from embedtune_core.config.files import blame_overrides
+    from embedtune_core.errors import EmbedtuneError
+
     config = RunConfig.from_file(file, overrides)
-    preflight(config, app.registry, output=Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume),
-              source=file)
+    try:
+        preflight(config, app.registry, output=Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume),
+                  source=file)
+    except EmbedtuneError as exc:
+        raise blame_overrides(exc, overrides) from None
     click.echo(f"{file}: valid")

@@ -33,20 +33,24 @@ def command(app: AppContext, pipeline: str, overrides: tuple[str, ...], overwrit
     config = RunConfig.from_file(pipeline, overrides)
     output = Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume)
     hint = f"embedtune run {pipeline} --resume" + "".join(f" -s {o}" for o in overrides)
-    record = run_interruptible(app, config, output, quiet=quiet or as_json, source=pipeline, resume_hint=hint)
+    record = run_interruptible(app, config, output, quiet=quiet or as_json, source=pipeline, resume_hint=hint,
+                               overrides=overrides)
     print_record(record, as_json=as_json, report=config.run_dir / "report.html")
 
 
 def run_interruptible(app: AppContext, config: Any, output: Any, *, quiet: bool, source: str | None,
-                      resume_hint: str, options: dict[str, str] | None = None) -> Any:
+                      resume_hint: str, options: dict[str, str] | None = None, overrides: tuple[str, ...] = ()) -> Any:
     """Run the pipeline; Ctrl-C outside training says how to continue. ``options`` maps config
-    keys to the command's options, so an error names what the user typed (``--miner``)."""
+    keys to the command's options, so an error names what the user typed (``--miner``, or the
+    ``-s`` override that set the key)."""
+    from embedtune_core.config.files import blame_overrides
     from embedtune_core.errors import EmbedtuneError
     from embedtune_core.pipeline.runner import run_pipeline
 
     try:
         return run_pipeline(config, app.registry, app.plugin_set, output=output, quiet=quiet, source=source)
     except EmbedtuneError as exc:
+        blame_overrides(exc, overrides)
         if options and exc.key and exc.file is None:
             exc.key = option_of(exc.key, options)
         raise

@@ -55,7 +55,7 @@ def command(app: AppContext, model_name: str | None, source: str | None, dataset
     config = build_config(config_file, settings, output, overrides, steps=["train"])
     hint = "run the same command with --resume"
     record = run_interruptible(app, config, Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume),
-                               quiet=quiet or as_json, source=config_file, resume_hint=hint)
+                               quiet=quiet or as_json, source=config_file, resume_hint=hint, overrides=overrides)
     if as_json:
         echo_json(record.to_json())
         return
@@ -74,10 +74,13 @@ def build_config(config_file: str | None, settings: dict[str, Any], output: str 
     from embedtune_core.cli.cmd_run import option_of
     from embedtune_core.errors import EmbedtuneError
 
+    from embedtune_core.config.files import blame_overrides
+
     try:
         return _build_config(config_file, settings, output, overrides, steps)
     except EmbedtuneError as exc:
-        if options and exc.key and not config_file:
+        blame_overrides(exc, overrides)
+        if options and exc.key and exc.file is None:
             exc.key = option_of(exc.key, options)
         raise
 

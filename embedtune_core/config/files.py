@@ -188,3 +188,19 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
             node = child
         node[parts[-1]] = parse_value(raw, key=key)
     return data
+
+
+def blame_overrides(exc: Any, overrides: list[str] | tuple[str, ...]) -> Any:
+    """An error about a key a ``-s KEY=VALUE`` override set names that override, not the config
+    file: ``key '-s training.learning_rate=fast'`` (the last override of the key wins, as it
+    does when the overrides are applied)."""
+    key = getattr(exc, "key", None)
+    if not key:
+        return exc
+    for item in reversed(list(overrides)):
+        set_key = item.partition("=")[0].strip()
+        if set_key and (key == set_key or key.startswith(set_key + ".")):
+            exc.file, exc.line = None, None
+            exc.key = f"-s {shorten(item, 80)}"
+            break
+    return exc

@@ -143,11 +143,14 @@ class RunConfig:
 
     @classmethod
     def from_file(cls, path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> "RunConfig":
-        from embedtune_core.config.files import apply_overrides, load_file
+        from embedtune_core.config.files import apply_overrides, blame_overrides, load_file
 
         data = load_file(path)
         apply_overrides(data, overrides)
-        return cls.from_dict(data, source=str(path))
+        try:
+            return cls.from_dict(data, source=str(path))
+        except ConfigError as exc:
+            raise blame_overrides(exc, overrides) from None
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)

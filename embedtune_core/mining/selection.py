@@ -152,6 +152,9 @@ def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection
         hit = keep & mask
         dropped[reason] += int(hit.sum())
         keep &= ~hit
+    hit = keep & repeated_texts(data, idx, keep)
+    dropped["duplicate"] += int(hit.sum())
+    keep &= ~hit
     guard = scores
     if plan.rescore is not None:
         guard = np.full(scores.shape, -np.inf, dtype=np.float32)
@@ -176,6 +179,21 @@ def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection
     m = chosen.shape[1]
     selection.negatives[qids, :m] = np.where(ok, np.take_along_axis(idx, chosen, axis=1), -1)
     selection.scores[qids, :m] = np.where(ok, np.take_along_axis(guard, chosen, axis=1), np.nan)
+
+
+def repeated_texts(data: PairData, idx: Any, keep: Any) -> Any:
+    """Boolean array: candidate ``idx[r, c]`` has the normalised text of a candidate kept before
+    it in row ``r`` (case or punctuation variants of one text are one negative, not two)."""
+    import numpy as np
+
+    groups = np.where(keep, data.text_group[np.maximum(idx, 0)], -1)
+    order = np.argsort(groups, axis=1, kind="stable")
+    ranked = np.take_along_axis(groups, order, axis=1)
+    repeat = np.zeros(groups.shape, dtype=bool)
+    repeat[:, 1:] = (ranked[:, 1:] == ranked[:, :-1]) & (ranked[:, 1:] >= 0)
+    out = np.zeros(groups.shape, dtype=bool)
+    np.put_along_axis(out, order, repeat, axis=1)
+    return out
 
 
 def fill_short(
@@ -209,29 +227,31 @@ def fill_short(
         draws = candidates[rng.integers(0, len(candidates), size=(len(short), width))]
         rows = np.repeat(short[:, None], width, axis=1)
         ok = ~data.is_known_positive(rows, draws) & ~data.is_same_text(rows, draws)
-        ok &= ~(draws[:, :, None] == negatives[short][:, None, :]).any(axis=2)
+        chosen = np.where(negatives[short] >= 0, data.text_group[np.maximum(negatives[short], 0)], -1)
+        ok &= ~(data.text_group[draws][:, :, None] == chosen[:, None, :]).any(axis=2)
         values = np.full(draws.shape, np.nan, dtype=np.float32)
         values[ok] = np.asarray(score(rows[ok], draws[ok]), dtype=np.float32)
         for _reason, mask in failed_guards(values, selection.positive_scores[short][:, None], guards, easy=False):
             ok &= ~mask
-        _take_draws(negatives, scores, filled, short, draws, values, ok)
+        _take_draws(negatives, scores, filled, short, draws, values, ok, data.text_group)
         short = short[(negatives[short] < 0).any(axis=1)]
     selection.filled = filled
     stats.extra["negatives_filled"] = int(filled.sum())
 
 
-def _take_draws(negatives: Any, scores: Any, filled: Any, short: Any, draws: Any, values: Any, ok: Any) -> None:
-    """Put each short query's usable draws into its free slots, each text once."""
+def _take_draws(negatives: Any, scores: Any, filled: Any, short: Any, draws: Any, values: Any, ok: Any,
+                groups: Any) -> None:
+    """Put each short query's usable draws into its free slots, each (normalised) text once."""
     import numpy as np
 
     for r, q in enumerate(short.tolist()):
         free = np.flatnonzero(negatives[q] < 0)
-        taken = set(negatives[q][negatives[q] >= 0].tolist())
+        taken = set(groups[negatives[q][negatives[q] >= 0]].tolist())
         for d, value in zip(draws[r][ok[r]].tolist(), values[r][ok[r]].tolist()):
             if not len(free):
                 break
-            if d in taken:
+            if groups[d] in taken:
                 continue
             slot, free = free[0], free[1:]
             negatives[q, slot], scores[q, slot], filled[q, slot] = d, value, True
-            taken.add(d)
+            taken.add(groups[d])

@@ -116,14 +116,23 @@ def make_stop_guard() -> Any:
 
 
 def make_progress(show_eval: bool = True) -> Any:
-    """A tqdm progress bar over the optimizer steps, with the latest loss and learning rate
-    beside it (the Trainer's own bar, which prints every log as a dict, made quieter)."""
+    """A tqdm progress bar over the optimizer steps, with the learning rate of the current step
+    and the latest logged loss with the step it was logged at (the Trainer's own bar, which
+    prints every log as a dict, made quieter)."""
     from transformers import ProgressCallback
 
     class EmbedtuneProgressCallback(ProgressCallback):
         def __init__(self) -> None:
             super().__init__()
             self.show_eval = show_eval
+            self.shown: dict[str, str] = {}
+
+        def on_step_end(self, args, state, control, **kwargs):
+            super().on_step_end(args, state, control, **kwargs)
+            scheduler = kwargs.get("lr_scheduler")
+            if state.is_world_process_zero and self.training_bar is not None and scheduler is not None:
+                self.shown["lr"] = f"{scheduler.get_last_lr()[0]:.3g}"
+                self.training_bar.set_postfix(self.shown, refresh=False)
 
         def on_train_begin(self, args, state, control, **kwargs):
             from tqdm.auto import tqdm
@@ -136,9 +145,10 @@ def make_progress(show_eval: bool = True) -> Any:
         def on_log(self, args, state, control, logs=None, **kwargs):
             if not state.is_world_process_zero or self.training_bar is None or not logs:
                 return
-            shown = {k: f"{logs[k]:.4g}" for k in ("loss", "learning_rate") if isinstance(logs.get(k), (int, float))}
-            if shown:
-                self.training_bar.set_postfix(shown, refresh=False)
+            if isinstance(logs.get("loss"), (int, float)):
+                self.shown = {"loss": f"{logs['loss']:.4g} (step {state.global_step})", **{
+                    k: v for k, v in self.shown.items() if k == "lr"}}
+                self.training_bar.set_postfix(self.shown, refresh=False)
             if self.show_eval and isinstance(logs.get("eval_loss"), (int, float)):
                 self.training_bar.write(f"step {state.global_step}: eval loss {logs['eval_loss']:.4g}")
 

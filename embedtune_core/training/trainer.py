@@ -93,7 +93,7 @@ def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir:
     args = training_arguments(setup.decided(), run_dir, has_eval=eval_dataset is not None, device=device, quiet=quiet)
     checkpoint = _checkpoint_to_resume(run_dir, resume, quiet)
     _prepare_log(run_dir, checkpoint)
-    _describe_for_card(model, setup.dataset_name)
+    _describe_for_card(model, setup.dataset_name, quiet)
     nan_guard, stop_guard, callbacks = _callbacks(setup, loss)
     with hf_progress_bars(False):
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
@@ -147,11 +147,13 @@ def _prepare_log(run_dir: Path, checkpoint: Path | None) -> None:
         log_path.unlink()
 
 
-def _describe_for_card(model: Any, dataset_name: str | None) -> None:
+def _describe_for_card(model: Any, dataset_name: str | None, quiet: bool) -> None:
     card = getattr(model, "model_card_data", None)
     if card is None:
         return
     card.local_files_only = True
+    if quiet:  # the widget examples have a progress bar of their own; a quiet run's card does without
+        card.set_widget_examples = lambda dataset: None
     if dataset_name:
         card.train_datasets = [{"name": dataset_name}]
     if hasattr(card, "add_tags"):
