@@ -11,6 +11,8 @@ cached-mnrl    CachedMultipleNegativesRankingLoss          pairs, triplets, nli,
 cosent         CoSENTLoss                                  sts
 triplet        TripletLoss                                 triplets, nli, hard-negatives
 matryoshka     MatryoshkaLoss around any loss by name      whatever its base loss trains on
+gist           GISTEmbedLoss (a guide masks in-batch       pairs, triplets, nli, ir, hard-negatives
+               false negatives; the base model by default)
 =============  ==========================================  ==========================================
 """
 
@@ -22,7 +24,7 @@ import attrs
 
 from embedtune_core import hookimpl
 from embedtune_core.errors import ComponentError
-from embedtune_core.plugins.options import OptionError, Range
+from embedtune_core.plugins.options import MODEL, OptionError, Range
 
 IN_BATCH_TYPES = ("pairs", "triplets", "nli", "ir", "hard-negatives")
 Similarity = Literal["cosine", "dot"]
@@ -88,6 +90,30 @@ def triplet(
     }[distance]
     return losses.TripletLoss(model, distance_metric=metric,
                               triplet_margin=TRIPLET_MARGINS[distance] if margin is None else margin)
+
+
+def gist(
+    model: Any,
+    guide: Annotated[str | None, MODEL, "the guide model (default: a frozen copy of the model before training)"] = None,
+    temperature: Annotated[float, Range(gt=0), "softmax temperature (1/scale)"] = 0.05,
+    margin_strategy: Annotated[Literal["absolute", "relative"], "how the margin below the positive is applied"] = "absolute",
+    margin: Annotated[float, Range(ge=0), "mask candidates the guide scores above the positive minus this"] = 0.0,
+    gather_across_devices: Gather = False,
+) -> Any:
+    """GISTEmbedLoss: in-batch negatives, with candidates the guide scores above the positive masked."""
+    import copy
+
+    if guide is None:
+        guide_model = copy.deepcopy(model)
+    else:
+        from embedtune_core.embedding.models import load_model
+
+        guide_model = load_model(guide, device=str(model.device))
+    guide_model.eval()
+    for parameter in guide_model.parameters():
+        parameter.requires_grad_(False)
+    return st_losses().GISTEmbedLoss(model, guide_model, temperature=temperature, margin_strategy=margin_strategy,
+                                     margin=margin, gather_across_devices=gather_across_devices)
 
 
 def default_matryoshka_dims(full: int) -> list[int]:
@@ -162,3 +188,4 @@ def register_losses(register):
     register("cosent", cosent, accepts=("sts",), default_for=("sts",))
     register("triplet", triplet, accepts=("triplets", "nli", "hard-negatives"), input="triplets")
     register("matryoshka", matryoshka, wraps="base", options=MatryoshkaOptions)
+    register("gist", gist, accepts=IN_BATCH_TYPES, in_batch_negatives=True)

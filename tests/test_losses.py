@@ -288,3 +288,37 @@ def test_docs_custom_callback_example_gets_its_options(plugin_set, throwaway_plu
           eval_dataset=dataset("pairs"), quiet=True)
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("dev ")]
     assert [line.split()[1] for line in lines] == ["1", "2"]
+
+
+def test_gist_is_sentence_transformers_gist_with_the_base_model_as_guide(registry, model):
+    import copy
+
+    loss = build_loss(registry, "gist", model, {"temperature": "0.05"}, dataset_type="pairs")
+    assert type(loss) is st().GISTEmbedLoss and loss.temperature == 0.05
+    assert loss.guide is not model and not any(p.requires_grad for p in loss.guide.parameters())
+    guide_state = {k: v.clone() for k, v in loss.guide.state_dict().items()}
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in guide_state.items())  # the base model
+    reference = st().GISTEmbedLoss(model, copy.deepcopy(model), temperature=0.05)
+    data = columns("pairs")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-6)
+    assert loss_traits(registry, "gist", {}).in_batch_negatives  # the no-duplicates sampler
+
+
+def test_gist_masks_what_the_guide_ranks_above_the_positive(registry, model):
+    """Two rows whose positives the guide cannot tell apart: masked as false negatives, they no
+    longer count, so GIST's loss is below MNRL's at the same temperature."""
+    data = {"anchor": ["a cough and fever", "a cough and fever!"], "positive": ["coughing with fever", "coughing with fever."]}
+    gist = build_loss(registry, "gist", model, {"temperature": 0.05}, dataset_type="pairs")
+    mnrl = build_loss(registry, "mnrl", model, {"scale": 20}, dataset_type="pairs")
+    assert batch_loss(gist, model, data) < batch_loss(mnrl, model, data) - 0.1
+
+
+def test_gist_trains(registry, model, tmp_path):
+    loss = build_loss(registry, "gist", model, {}, dataset_type="pairs")
+    training = setup(registry, TrainingConfig(max_steps=6, batch_size=8, learning_rate=1e-3, warmup_ratio=0.0), "gist")
+    data = columns("pairs")
+    before = batch_loss(loss, model, data)
+    guide_before = {k: v.clone() for k, v in loss.guide.state_dict().items()}
+    result = train(model, dataset("pairs"), loss, training, tmp_path / "run", quiet=True)
+    assert result.global_step == 6 and batch_loss(loss, model, data) < before
+    assert all(torch.equal(v, loss.guide.state_dict()[k]) for k, v in guide_before.items())  # the guide stays

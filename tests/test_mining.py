@@ -456,8 +456,8 @@ def paraphrase_data(seed=0, n_rows=30, n_corpus=300):
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}), corpus
 
 
-SETTINGS = [  # short=drop: what mine_hard_negatives does with anchors short of negatives
-    {"relative_margin": 0.02, "short": "drop"},
+SETTINGS = [  # short=drop, max_depth=1: what mine_hard_negatives does with anchors short of negatives
+    {"relative_margin": 0.02, "short": "drop", "max_depth": 1},
     {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop"},
     {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop"},
 ]
@@ -472,7 +472,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     model = SentenceTransformer(tiny_model, device="cpu")
     reference = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="n-tuple", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k != "short"},
+        **{k: v for k, v in settings.items() if v is not None and k not in ("short", "max_depth")},
     )
     ours = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus)
     assert len(ours.dataset) > 0
@@ -491,7 +491,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     # triplets agree as a multiset too
     ref_triplets = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="triplet", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k != "short"},
+        **{k: v for k, v in settings.items() if v is not None and k not in ("short", "max_depth")},
     )
     our_triplets = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus, output="triplets")
     assert sorted(map(tuple, (r.values() for r in ref_triplets.to_list()))) == sorted(map(tuple, (r.values() for r in our_triplets.dataset.to_list())))

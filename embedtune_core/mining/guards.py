@@ -14,7 +14,10 @@ dropped):
   positive; ``none`` (or ``false``) turns the guard off; ``auto`` (the default) is 0.05 where
   the scores are the model's or a cross-encoder's, and off for lexical scores with no model;
 * ``max_score``: kept only if ``score <= max_score``; ``min_score`` drops too-easy candidates;
-* the rank window: of the candidates left, ranks ``range_min`` to ``range_max`` (0-based);
+* the rank window: of the candidates left, ranks ``range_min`` to ``range_max`` (0-based). With
+  ``range_max`` unset, an anchor still short of negatives is searched again, four times deeper
+  each time down to ``max_depth``: on a domain the model is poor at, the positive ranks low and
+  the candidates below the guards' threshold lie deep;
 * ``sampling``: ``top`` takes the best-ranked of the window, ``random`` a seeded sample.
 
 The positive score is the lowest score among the anchor's positives.
@@ -55,6 +58,8 @@ class GuardOptions:
     guard_scores: Annotated[Literal["auto", "retrieval", "encoder"],
                             "scores the margins compare: the retrieval's, or the model's cosine"] = "auto"
     batch_size: Annotated[int, Range(ge=1), "queries processed together"] = 1024
+    max_depth: Annotated[int, Range(ge=1), "with range_max unset, anchors short of negatives are searched again, "
+                                           "four times deeper each time, down to this rank"] = 1000
 
     def __attrs_post_init__(self) -> None:
         if self.range_max is not None and self.range_max <= self.range_min:

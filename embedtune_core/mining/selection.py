@@ -113,7 +113,12 @@ def select_negatives(
     query_ids: Any = None,
     device: str | None = None,
 ) -> Selection:
-    """Run the source and the guards for every query (or ``query_ids``), in batches."""
+    """Run the source and the guards for every query (or ``query_ids``), in batches.
+
+    With ``range_max`` unset, anchors still short of negatives are searched again, four times
+    deeper each time down to ``max_depth``: where the model ranks the positive low (a domain it is
+    poor at), candidates below the guards' threshold lie deep, and they are the hard negatives
+    still to be found. Statistics count each anchor's last search."""
     import numpy as np
 
     n, nq = request.num_negatives, len(data.queries)
@@ -122,38 +127,65 @@ def select_negatives(
     selection = Selection(negatives=np.full((nq, n), -1, dtype=np.int64),
                           scores=np.full((nq, n), np.nan, dtype=np.float32),
                           positive_scores=positive_scores(data, source, plan))
-    dropped = stats.extra.setdefault("dropped", {r: 0 for r in DROP_REASONS})
+    counts = {reason: np.zeros(nq, dtype=np.int64) for reason in ("seen",) + DROP_REASONS}
     rng = np.random.default_rng(request.seed)
-    for start in range(0, len(query_ids), plan.guards.batch_size):
-        _select_batch(data, source, plan, selection, query_ids[start : start + plan.guards.batch_size],
-                      n, rng, stats, dropped)
-    for reason, count in getattr(source, "dropped", {}).items():
-        dropped[reason] = dropped.get(reason, 0) + count
-    stats.candidates_seen += getattr(source, "seen_extra", 0)
-    stats.extra.update({"score": plan.note, "range_max": plan.range_max, "depth": plan.depth,
-                        "sampling": plan.guards.sampling, "relative_margin": plan.guards.relative_margin})
+    pending, deepest = query_ids, plan
+    while len(pending):
+        for start in range(0, len(pending), deepest.guards.batch_size):
+            _select_batch(data, source, deepest, selection, pending[start : start + deepest.guards.batch_size],
+                          n, rng, counts)
+        pending = pending[(selection.negatives[pending] < 0).any(axis=1)]
+        deeper = _deeper(deepest, data, guards)
+        if deeper is None:
+            break
+        deepest = deeper
+    _count(stats, counts, query_ids, source, plan, deepest)
     if plan.guards.short == "fill":
         fill_short(data, selection, plan.guards, plan.rescore or source.score, rng, query_ids, stats)
     return selection
 
 
+def _deeper(plan: Plan, data: PairData, guards: GuardOptions) -> Plan | None:
+    """The plan of the next, four times deeper search (None: the window is fixed or at its end)."""
+    limit = min(guards.max_depth, len(data.corpus))
+    if guards.range_max is not None or plan.depth >= limit:
+        return None
+    depth = min(plan.depth * 4, limit)
+    return attrs.evolve(plan, depth=depth, range_max=max(plan.range_max, depth - data.max_positives))
+
+
+def _count(stats: MiningStats, counts: dict[str, Any], query_ids: Any, source: CandidateSource, first: Plan,
+           last: Plan) -> None:
+    dropped = stats.extra.setdefault("dropped", {r: 0 for r in DROP_REASONS})
+    for reason in DROP_REASONS:
+        dropped[reason] = dropped.get(reason, 0) + int(counts[reason][query_ids].sum())
+    for reason, count in getattr(source, "dropped", {}).items():
+        dropped[reason] = dropped.get(reason, 0) + count
+    stats.candidates_seen += int(counts["seen"][query_ids].sum()) + getattr(source, "seen_extra", 0)
+    stats.extra.update({"score": first.note, "range_max": first.range_max, "depth": first.depth,
+                        "deepest": last.depth, "sampling": first.guards.sampling,
+                        "relative_margin": first.guards.relative_margin})
+
+
 def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection: Selection, qids: Any, n: int,
-                  rng: Any, stats: MiningStats, dropped: dict[str, int]) -> None:
-    """Search one batch of queries, drop what the guards catch and keep the window's picks."""
+                  rng: Any, counts: dict[str, Any]) -> None:
+    """Search one batch of queries, drop what the guards catch and keep the window's picks;
+    ``counts`` gets each query's candidates seen and dropped, by reason."""
     import numpy as np
 
     scores, idx = source.search(qids, plan.depth)
     scores = np.array(scores, dtype=np.float32, copy=True)
     idx = np.asarray(idx, dtype=np.int64)
     keep = idx >= 0
-    stats.candidates_seen += int(keep.sum())
+    counts["seen"][qids] = keep.sum(axis=1)
     rows = qids[:, None]
-    for reason, mask in (("known_positive", data.is_known_positive(rows, idx)), ("same_text", data.is_same_text(rows, idx))):
+    checks = [("known_positive", data.is_known_positive(rows, idx)), ("same_text", data.is_same_text(rows, idx))]
+    for reason, mask in checks:
         hit = keep & mask
-        dropped[reason] += int(hit.sum())
+        counts[reason][qids] = hit.sum(axis=1)
         keep &= ~hit
     hit = keep & repeated_texts(data, idx, keep)
-    dropped["duplicate"] += int(hit.sum())
+    counts["duplicate"][qids] = hit.sum(axis=1)
     keep &= ~hit
     guard = scores
     if plan.rescore is not None:
@@ -163,7 +195,7 @@ def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection
     rank = guard if plan.mode == "cross-encoder" else scores
     for reason, mask in failed_guards(guard, selection.positive_scores[qids][:, None], plan.guards):
         hit = keep & mask
-        dropped[reason] += int(hit.sum())
+        counts[reason][qids] = hit.sum(axis=1)
         keep &= ~hit
     order = np.argsort(-np.where(keep, rank, -np.inf), axis=1, kind="stable")
     window = order[:, plan.guards.range_min : plan.range_max]

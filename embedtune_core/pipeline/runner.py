@@ -240,6 +240,26 @@ def mine_step(run: Run) -> None:
         run.state["mining"] = run.mining
         run.save_state()
     run.train_type = config.mining.output
+    warning = filled_warning(run.mining)
+    if warning:
+        run.mining["warning"] = warning
+        run.progress.note(warning)
+
+
+#: above this share of random fill-ins among the negatives written, a run says so
+FILLED_WARNING = 0.2
+
+
+def filled_warning(stats: dict) -> str | None:
+    """A line for the terminal and the report when more than a fifth of the negatives are random
+    fill-ins (easy negatives), with what to change."""
+    filled = (stats.get("extra") or {}).get("negatives_filled") or 0
+    written = stats.get("negatives_written") or 0
+    if not written or filled / written <= FILLED_WARNING:
+        return None
+    return (f"{filled:,} of {written:,} negatives ({filled / written:.0%}) are random fill-ins, not hard negatives: "
+            "the guards dropped the rest; raise mining.options.max_depth, lower relative_margin (e.g. 0.02), "
+            "or give a larger corpus (mining.corpus)")
 
 
 def _mine(run: Run) -> Any:
@@ -427,7 +447,10 @@ def _report_stats(run: Run, record: RunRecord) -> dict[str, Any]:
         stats["training examples"] = len(run.train_rows)
     if run.mining:
         stats["negatives written"] = run.mining.get("negatives_written")
+        stats["random fill-ins among them"] = (run.mining.get("extra") or {}).get("negatives_filled")
         stats["candidates dropped as likely false negatives"] = run.mining.get("dropped_false_negatives")
+        if run.mining.get("warning"):
+            stats["mining warning"] = run.mining["warning"]
     if run.training:
         stats["training steps"] = run.training["steps"]
         stats["final training loss"] = run.training["loss"]
