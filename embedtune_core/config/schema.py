@@ -106,6 +106,14 @@ class TrainingConfig:
     callback_options: Annotated[dict, "options per callback name"] = attrs.field(factory=dict)
     report_to: Annotated[list[Literal["tensorboard", "wandb"]], "Trainer integrations (when installed)"] = _list([])
     dataloader_workers: Annotated[int, Range(ge=0), "data loader worker processes"] = 0
+    interpolate: Annotated[float | Literal["auto", "off"], Range(ge=0, le=1),
+                           "weight of the tuned model in (1 - a) base + a tuned: auto keeps the best a on the held-out "
+                           "data whose retention drop stays within retention_tolerance; off keeps the tuned model"] = "off"
+    interpolation_alphas: Annotated[list[Annotated[float, Range(gt=0, lt=1)]],
+                                    "the a values auto tries besides 0 (the base model) and 1 (the tuned one)"] = \
+        _list([0.5, 0.75])
+    retention_tolerance: Annotated[float, Range(ge=0), "largest drop of the headline metric on the retention set "
+                                                       "(absolute) that interpolate = auto accepts"] = 0.01
 
 
 @attrs.frozen
@@ -118,6 +126,8 @@ class EvaluationConfig:
     batch_size: Annotated[int, Range(ge=1), "encoding batch size"] = 128
     all_queries: Annotated[bool, "count every judged query, as trec_eval -c (queries in both run and qrels when "
                                  "off)"] = False
+    retention: Annotated[str | None, "a general-domain IR set evaluated before and after, to see what training costs "
+                                     "outside the domain (none: off)"] = None
 
 
 @attrs.frozen

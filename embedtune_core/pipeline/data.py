@@ -32,6 +32,7 @@ class PreparedData:
     eval_part: str | None = None
     corpus: list[str] | None = None
     categories: list[Any] | None = None
+    retention: IRData | None = None
 
     def describe_evaluation(self) -> dict[str, Any]:
         """The size of the evaluation set, as metrics.json and the report show it."""
@@ -116,9 +117,31 @@ def prepare_data(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> Pr
     corpus, categories = (list(bundle.corpus) if bundle.corpus else None), None
     if config.mining.corpus and "mine" in steps:
         corpus, categories = read_corpus_file(config.mining.corpus)
+    retention = _retention(config, registry) if evaluating else None
     return PreparedData(bundle=bundle, dataset_type=bundle.dataset_type, train=train, train_type=train_type,
                         evaluation=evaluation, eval_kind=kind, eval_part=part if evaluating else None,
-                        corpus=corpus, categories=categories)
+                        corpus=corpus, categories=categories, retention=retention)
+
+
+def _retention(config: RunConfig, registry: Any) -> IRData | None:
+    """The general-domain IR set of ``evaluation.retention`` (its eval split when it has one)."""
+    from embedtune_core.data.loading import eval_ir, load_data, to_ir
+    from embedtune_core.errors import DataError
+
+    source = config.evaluation.retention
+    if not source:
+        return None
+    try:
+        bundle = load_data(registry, source)
+    except EmbedtuneError as exc:
+        if exc.key is None:
+            exc.key = "evaluation.retention"
+        raise
+    if bundle.dataset_type == "sts":
+        raise DataError("the retention set must be ranked (IR or rows with positives), not STS pairs",
+                        key="evaluation.retention", hint="name an IR set, e.g. builtin:wordnet-general")
+    held = eval_ir(bundle) if bundle.eval is not None else to_ir(bundle.train, bundle.dataset_type)
+    return held
 
 
 def eval_training_rows(data: PreparedData, limit: int | None) -> Any:

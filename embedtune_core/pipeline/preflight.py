@@ -61,6 +61,14 @@ def run_steps(config: RunConfig) -> tuple[str, ...]:
     return tuple(s for s in dict.fromkeys(config.steps) if s != "mine" or config.mining.miner)
 
 
+def check_steps(config: RunConfig, steps: tuple[str, ...]) -> None:
+    """Settings that need a step the run leaves out."""
+    if config.training.interpolate == "auto" and "train" in steps and "evaluate-after" not in steps:
+        raise ConfigError("training.interpolate = \"auto\" chooses the interpolation in the evaluate-after step, "
+                          "which this run leaves out", key="training.interpolate",
+                          hint="add evaluate-after to steps, or give a fixed weight, e.g. interpolate = 0.75")
+
+
 def _named(exc: EmbedtuneError, source: str | None) -> EmbedtuneError:
     """An error about a config key names the config file too."""
     if source and exc.file is None and exc.key:
@@ -74,6 +82,7 @@ def preflight(config: RunConfig, registry: Any, *, output: Output | None = None,
     output = output or Output()
     try:
         steps = run_steps(config)
+        check_steps(config, steps)
         components = check_components(config, registry, steps)
         if output.run_dir is not None:
             from embedtune_core.pipeline.rundir import check_run_dir

@@ -102,7 +102,82 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
         ax.grid(alpha=0.3)
         ax.legend()
         plots["dims"] = _svg(fig)
+    interpolation = metrics.get("interpolation") or {}
+    if len(interpolation.get("alphas") or []) > 1:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        alphas = interpolation["alphas"]
+        for key, label, color in (("domain", "held-out", "#2ca02c"), ("retention", "retention", "#9467bd")):
+            points = [(a, v) for a, v in zip(alphas, interpolation[key]) if v is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=label, color=color)
+        ax.axvline(interpolation["chosen"], color="#888", linestyle="--", linewidth=1)
+        ax.set_xlabel("a (0 = base model, 1 = tuned)")
+        ax.set_ylabel("score")
+        ax.set_title("Interpolation with the base model")
+        ax.grid(alpha=0.3)
+        ax.legend()
+        plots["interpolation"] = _svg(fig)
     return plots
+
+
+def _pct(value: Any) -> str:
+    return "–" if value is None else f"{value:+.4f}"
+
+
+def _sections(record: RunRecord) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """Extra report sections as ``(title, intro, header, rows)``: significance, retention,
+    interpolation; each only when the run has it."""
+    out = []
+    for metric, stats in (record.significance or {}).items():
+        ci = stats.get("ci95")
+        rows = [[metric, _pct(stats.get("mean_change")), "–" if not ci else f"[{ci[0]:+.4f}, {ci[1]:+.4f}]",
+                 _fmt(stats.get("p_value")), f"{stats.get('wins', 0)} / {stats.get('losses', 0)} / "
+                 f"{stats.get('ties', 0)}"]]
+        out.append(("Is the change real?",
+                    f"Paired over {stats.get('queries', 0)} queries: a bootstrap 95% interval of the mean change "
+                    "and a randomisation test's p-value (small: unlikely to be chance).",
+                    ["metric", "mean change", "95% interval", "p-value", "wins / losses / ties"], rows))
+        for key, title in (("gained", "Queries that gained most"), ("lost", "Queries that lost most")):
+            changed = stats.get(key) or []
+            if changed:
+                out.append((title, f"{metric} per query; rank = the first relevant document's rank (– : below "
+                                   "the ranked depth).",
+                            ["query", "relevant", "before", "after", "rank before", "rank after"],
+                            [[_short(r["query"]), _short(r["relevant"]), _fmt(r["before"]), _fmt(r["after"]),
+                              _fmt(r.get("rank_before")), _fmt(r.get("rank_after"))] for r in changed]))
+    retention = record.retention or {}
+    if retention.get("before") or retention.get("after"):
+        before, after = retention.get("before") or {}, retention.get("after") or {}
+        rows = [[m, _fmt(before.get(m)), _fmt(after.get(m)),
+                 _pct(None if before.get(m) is None or after.get(m) is None else after[m] - before[m])]
+                for m in dict.fromkeys([*before, *after])]
+        out.append(("Retention", f"The general-domain set `{retention.get('data')}`: what training cost outside "
+                                 "the domain.", ["metric", "before", "after", "change"], rows))
+    interpolation = record.interpolation or {}
+    if interpolation.get("alphas"):
+        rows = [[f"{a:g}" + (" (kept)" if a == interpolation.get("chosen") else ""), _fmt(d), _fmt(r)]
+                for a, d, r in zip(interpolation["alphas"], interpolation["domain"], interpolation["retention"])]
+        out.append(("Interpolation", f"(1 - a) base + a tuned; a = 0 is the base model, a = 1 the tuned one. "
+                                     f"{interpolation.get('metric')} on the held-out data, "
+                                     f"{interpolation.get('retention_metric')} on the retention set.",
+                    ["a", "held-out", "retention"], rows))
+    return out
+
+
+def _short(text: Any, limit: int = 60) -> str:
+    text = " ".join(str(text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _md_rows(header: list[str], rows: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    return "\n".join(out + ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows])
+
+
+def _html_rows(header: list[str], rows: list[list[str]]) -> str:
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"]
+    out += ["<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows]
+    return "".join(out) + "</table>"
 
 
 def _dim_rows(record: RunRecord) -> list[tuple[str, list[Row]]]:
@@ -125,6 +200,8 @@ def render_markdown(record: RunRecord, config_toml: str, stats: dict[str, Any]) 
     lines += ["", "## Before and after", "", _markdown_table(record.comparison.rows())]
     for dim, rows in _dim_rows(record):
         lines += ["", f"### Embedding dim {dim}", "", _markdown_table(rows)]
+    for title, intro, header, rows in _sections(record):
+        lines += ["", f"## {title}", "", intro, "", _md_rows(header, rows)]
     if stats:
         lines += ["", "## Data and training", "", "| item | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in stats.items()]
@@ -168,7 +245,8 @@ def render_html(record: RunRecord, config_toml: str, stats: dict[str, Any], log_
         _html_table(record.comparison.rows()),
         "<div class=plots>",
     ]
-    for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss")):
+    for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss"),
+                         ("interpolation", "Held-out and retention scores against a")):
         if key in plots:
             parts.append(f"<figure>{plots[key]}<figcaption>{caption}</figcaption></figure>")
     parts.append("</div>")
@@ -177,6 +255,9 @@ def render_html(record: RunRecord, config_toml: str, stats: dict[str, Any], log_
         parts.append("<h2>Per embedding dim</h2>")
         for dim, rows in dim_rows:
             parts.append(f"<h3>dim {html.escape(str(dim))}</h3>" + _html_table(rows))
+    for title, intro, header, rows in _sections(record):
+        parts.append(f"<h2>{html.escape(title)}</h2><p>{html.escape(intro).replace('`', '')}</p>"
+                     + _html_rows(header, rows))
     if stats:
         parts.append("<h2>Data and training</h2><table>")
         parts += [f"<tr><td>{html.escape(str(k))}</td><td>{html.escape(_fmt(v))}</td></tr>" for k, v in stats.items()]

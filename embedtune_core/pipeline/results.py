@@ -137,6 +137,9 @@ class RunRecord:
     evaluation: dict[str, Any] = attrs.field(factory=dict)
     training: dict[str, Any] | None = None
     mining: dict[str, Any] | None = None
+    retention: dict[str, Any] | None = None
+    interpolation: dict[str, Any] | None = None
+    significance: dict[str, Any] | None = None
     finished: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -156,8 +159,22 @@ class RunRecord:
             "dims": self.comparison.by_dim(),
             "training": self.training,
             "mining": self.mining,
+            "significance": self.significance,
+            "retention": self.retention,
+            "interpolation": self.interpolation,
             "finished": self.finished,
         }
+
+    def retention_note(self) -> str | None:
+        """A line when the headline metric on the retention set fell after training."""
+        retention = self.retention or {}
+        head = retention.get("metric")
+        before, after = (retention.get("before") or {}).get(head), (retention.get("after") or {}).get(head)
+        if before is None or after is None or after >= before:
+            return None
+        return (f"on the general-domain set {retention.get('data')}, {head} fell from {before:.4f} to {after:.4f} "
+                f"({(after - before) / before * 100 if before else 0:+.1f}%): training.interpolate = \"auto\" keeps "
+                "more of it")
 
     def headline_by_dim(self) -> list[tuple[str, float | None, float | None]]:
         """``(dim, before, after)`` of the headline metric at every dim evaluated."""

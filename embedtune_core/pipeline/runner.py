@@ -93,6 +93,9 @@ class Run:
     train_type: str | None = None
     before: Evaluation | None = None
     after: Evaluation | None = None
+    retention_before: Evaluation | None = None
+    retention_after: Evaluation | None = None
+    interpolation: dict | None = None
     mining: dict | None = None
     training: dict | None = None
     log_history: list = attrs.field(factory=list)
@@ -291,24 +294,35 @@ def _mine(run: Run) -> Any:
     return result
 
 
-def _evaluate(run: Run, model: Any, name: str) -> Evaluation:
+def _evaluate(run: Run, model: Any, name: str, *, retention: bool = False) -> Evaluation | None:
+    """The model on the held-out data (or, with ``retention``, on the retention set, at the full
+    size only; None when there is none)."""
     from embedtune_core.embedding.models import embedding_dim
     from embedtune_core.pipeline.evaluation import evaluate_model
 
     config, data = run.config, run.plan.data
-    results = evaluate_model(model, data.evaluation, data.eval_kind, registry=run.registry,
-                             metrics=list(config.evaluation.metrics), dims=config.evaluation.dims or None,
+    evaluation, kind, dims = data.evaluation, data.eval_kind, config.evaluation.dims or None
+    if retention:
+        if data.retention is None:
+            return None
+        evaluation, kind, dims = data.retention, "ir", None
+    results = evaluate_model(model, evaluation, kind, registry=run.registry,
+                             metrics=list(config.evaluation.metrics), dims=dims,
                              batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
                              show_progress=not run.quiet)
     return Evaluation(model=name, results=results, full_dim=embedding_dim(model))
 
 
-def _restore(saved: dict) -> Evaluation:
+def _restore(saved: dict | None) -> Evaluation | None:
+    if saved is None:
+        return None
     results = {(None if k == "full" else int(k)): v for k, v in saved["results"].items()}
     return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"))
 
 
-def _saved(evaluation: Evaluation) -> dict:
+def _saved(evaluation: Evaluation | None) -> dict | None:
+    if evaluation is None:
+        return None
     return {"model": evaluation.model, "full_dim": evaluation.full_dim,
             "results": {("full" if k is None else str(k)): v for k, v in evaluation.results.items()}}
 
@@ -318,10 +332,12 @@ def evaluate_before_step(run: Run) -> None:
     name = run.config.evaluation.baseline or run.config.model.name
     if run.resume and "before" in run.state:
         run.before = _restore(run.state["before"])
+        run.retention_before = _restore(run.state.get("retention_before"))
     else:
         run.progress.step(f"evaluating {'the baseline' if run.config.evaluation.baseline else 'the base model'} {name}")
         run.before = _evaluate(run, run.model(name), name)
-        run.state["before"] = _saved(run.before)
+        run.retention_before = _evaluate(run, run.model(name), name, retention=True)
+        run.state["before"], run.state["retention_before"] = _saved(run.before), _saved(run.retention_before)
         run.save_state()
     run.hooks.call("evaluation_finished", stage="before", results=run.before.results, run_dir=run.folder)
 
@@ -329,10 +345,66 @@ def evaluate_before_step(run: Run) -> None:
 def evaluate_after_step(run: Run) -> None:
     """Evaluate the model as the run leaves it (trained, when a train step ran)."""
     trained = "train" in run.plan.steps
-    run.progress.step("evaluating the tuned model" if trained else f"evaluating {run.config.model.name}")
     name = str(run.folder / "model") if trained and run.folder else run.config.model.name
-    run.after = _evaluate(run, run.model(), name)
+    if trained and run.config.training.interpolate == "auto":
+        _interpolate(run, name)
+    else:
+        run.progress.step("evaluating the tuned model" if trained else f"evaluating {run.config.model.name}")
+        run.after = _evaluate(run, run.model(), name)
+        run.retention_after = _evaluate(run, run.model(), name, retention=True)
     run.hooks.call("evaluation_finished", stage="after", results=run.after.results, run_dir=run.folder)
+
+
+def _base_state(run: Run) -> dict:
+    from embedtune_core.embedding.models import load_model
+
+    model = run.config.model
+    return load_model(model.name, device=model.device, trust_remote_code=model.trust_remote_code).state_dict()
+
+
+def _interpolate(run: Run, name: str) -> None:
+    """``training.interpolate = "auto"``: evaluate ``(1 - a) base + a tuned`` for each ``a`` and
+    keep the best within the retention tolerance; the run's saved model is that interpolation."""
+    from embedtune_core.pipeline.forgetting import interpolate
+    from embedtune_core.training.checkpoints import save_model
+
+    config = run.config
+    alphas = sorted({0.0, 1.0, *config.training.interpolation_alphas})
+    run.progress.step("evaluating the tuned model and its interpolations with the base model (a = "
+                      + ", ".join(f"{a:g}" for a in alphas) + ")")
+    model = run.model()
+
+    def evaluate(alpha: float) -> tuple[Evaluation | None, Evaluation | None]:
+        return _evaluate(run, model, name), _evaluate(run, model, name, retention=True)
+
+    unchanged = run.before if config.evaluation.baseline is None else None
+    record, results = interpolate(model, _base_state(run), evaluate, alphas=alphas,
+                                  tolerance=config.training.retention_tolerance, metric=_headline(run),
+                                  retention_metric=_retention_metric(run),
+                                  base_results=(unchanged, run.retention_before) if unchanged else None)
+    run.interpolation = record
+    run.after, run.retention_after = results[record["chosen"]]
+    if run.folder is not None and is_main_process() and record["chosen"] != 1.0:
+        save_model(model, run.folder / "model")
+
+
+def _interpolate_fixed(run: Run) -> None:
+    """``training.interpolate = a``: the trained model becomes ``(1 - a) base + a tuned``."""
+    from embedtune_core.pipeline.forgetting import interpolated_state
+
+    alpha = run.config.training.interpolate
+    model = run.model()
+    model.load_state_dict(interpolated_state(_base_state(run), model.state_dict(), alpha))
+    run.interpolation = {"mode": "fixed", "chosen": alpha}
+
+
+def _retention_metric(run: Run) -> str | None:
+    return next(iter(run.config.evaluation.metrics), None)
+
+
+def _headline(run: Run) -> str | None:
+    metrics = list(run.config.evaluation.metrics)
+    return "spearman" if run.plan.data.eval_kind == "sts" else (metrics[0] if metrics else None)
 
 
 def train_step(run: Run) -> None:
@@ -348,6 +420,8 @@ def train_step(run: Run) -> None:
     result = train(run.model(), run.train_rows, run.loss, _train_setup(run), run.folder, eval_dataset=eval_rows,
                    resume=run.resume, quiet=run.quiet)
     seconds = time.perf_counter() - started
+    if isinstance(config.training.interpolate, float):
+        _interpolate_fixed(run)
     if is_main_process():
         save_model(run.model(), run.folder / "model")
     run.log_history = result.log_history
@@ -426,14 +500,19 @@ STEPS: dict[str, Callable[[Run], None]] = {
 # -- the end ------------------------------------------------------------------------------------
 def _record(run: Run) -> RunRecord:
     config, data = run.config, run.plan.data
-    metrics = list(config.evaluation.metrics)
-    headline = "spearman" if data.eval_kind == "sts" else (metrics[0] if metrics else None)
+    headline = _headline(run)
+    retention = None
+    if run.retention_before is not None or run.retention_after is not None:
+        retention = {"data": config.evaluation.retention, "metric": _retention_metric(run),
+                     "before": run.retention_before.full if run.retention_before else None,
+                     "after": run.retention_after.full if run.retention_after else None}
     return RunRecord(
         name=config.name, steps=run.plan.steps, model=config.model.name, data=config.data.source,
         dataset_type=data.dataset_type, comparison=Comparison(before=run.before, after=run.after),
         headline_metric=headline, baseline=config.evaluation.baseline if run.before else None,
         loss=config.loss.name if "train" in run.plan.steps else None,
         evaluation=data.describe_evaluation(), training=run.training, mining=run.mining,
+        retention=retention, interpolation=run.interpolation,
         finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     )
 
@@ -465,6 +544,9 @@ def _finish(run: Run) -> RunRecord:
     from embedtune_core.pipeline.rundir import finish_run_dir
 
     record = _record(run)
+    note = record.retention_note()
+    if note:
+        run.progress.note(note)
     if run.folder is not None and is_main_process():
         eio.write_json(run.folder / "metrics.json", record.to_json())
         write_report(run.folder, record, to_toml(run.config.to_dict()), _report_stats(run, record), run.log_history)
