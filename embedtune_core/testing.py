@@ -57,8 +57,13 @@ def build_tiny_model(
     vocab_size: int = 2000,
     max_seq_length: int = 64,
     seed: int = 0,
+    word_embedding_std: float | None = None,
 ) -> Path:
-    """Write a tiny BERT sentence-transformers model to ``folder`` and return the folder."""
+    """Write a tiny BERT sentence-transformers model to ``folder`` and return the folder.
+
+    With ``word_embedding_std`` (e.g. 0.5) the token embeddings are drawn that wide instead of
+    BERT's 0.02: texts that share words then score clearly above texts that do not, as with a
+    trained model, rather than every pair scoring about the same."""
     import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -88,7 +93,11 @@ def build_tiny_model(
         intermediate_size=hidden_size * 2,
         max_position_embeddings=max_seq_length + 2,
     )
-    BertModel(config).save_pretrained(hf_dir)
+    bert = BertModel(config)
+    if word_embedding_std is not None:
+        with torch.no_grad():
+            bert.embeddings.word_embeddings.weight.normal_(0.0, word_embedding_std)
+    bert.save_pretrained(hf_dir)
     transformer = models.Transformer(str(hf_dir), max_seq_length=max_seq_length)
     dim_getter = getattr(transformer, "get_embedding_dimension", None) or transformer.get_word_embedding_dimension
     pooling = models.Pooling(dim_getter(), pooling_mode="mean")

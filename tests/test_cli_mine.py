@@ -190,3 +190,15 @@ def test_cuda_device_without_a_gpu_is_a_clear_error(tmp_path):
         pytest.skip("a GPU is present")
     result = mine("--data", DATA / "pairs.jsonl", "--type", "pairs", "--miner", "dense", "--device", "cuda", "-o", tmp_path / "o.jsonl")
     assert result.exit_code == 2 and "no CUDA device" in result.stderr and "Traceback" not in result.output
+
+
+def test_a_run_of_mostly_fill_ins_warns_and_still_prints_its_table(tmp_path, tiny_model):
+    out = tmp_path / "mined.jsonl"
+    result = invoke(["mine", "--data", DATA / "pairs.jsonl", "--type", "pairs", "--miner", "bm25", "-n", "8",
+                     "--model", tiny_model, "-O", "relative_margin=null", "-o", out])
+    assert result.exit_code == 0, result
+    assert "are random fill-ins, not hard negatives" in result.stderr
+    assert "negatives filled" in result.stdout and out.exists()
+    as_json = invoke(["mine", "--data", DATA / "pairs.jsonl", "--type", "pairs", "--miner", "bm25", "-n", "8",
+                      "--model", tiny_model, "-O", "relative_margin=null", "-o", tmp_path / "again.jsonl", "--json"])
+    assert "random fill-ins" in json.loads(as_json.stdout)["stats"]["warning"]

@@ -62,3 +62,10 @@ def test_a_pipeline_written_by_init_reads_a_beir_folder(tmp_path, monkeypatch, r
 def test_files_of_rows_still_need_a_type(tmp_path):
     result = invoke(["data", "validate", str(Path(__file__).parent / "data" / "pairs.jsonl")])
     assert result.exit_code == 2 and "cannot tell the type" in result.stderr
+
+
+def test_init_writes_the_data_it_is_given(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert invoke(["init", "--type", "ir", "--data", str(IR), "-o", "pipeline.toml"]).exit_code == 0
+    config = RunConfig.from_file(tmp_path / "pipeline.toml")
+    assert config.data.source == str(IR) and config.data.type == "ir"

@@ -75,7 +75,7 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
     order on the line.
 
     \b
-    embedtune eval --model runs/hpo/model --data builtin:hpo-lay --dims 384,256,128,64 \\
+    embedtune eval --model runs/quickstart/model --data builtin:hpo-lay --dims 384,256,128,64 \\
         --against sentence-transformers/all-MiniLM-L6-v2
     """
     from embedtune_core.cli.cmd_run import print_record, run_interruptible

@@ -25,13 +25,16 @@ STARTER_DATA = {
               help="Dataset type the pipeline trains on.")
 @click.option("-o", "--output", default="pipeline.toml", show_default=True, type=click.Path(dir_okay=False),
               help="File to write.")
+@click.option("--data", "source", metavar="D",
+              help="Your data (file, folder, hub name or builtin:NAME), written as data.source "
+                   "(default: a placeholder path, builtin:hpo-lay for ir).")
 @click.option("--force", is_flag=True, help="Overwrite the file if it exists.")
 @pass_app
-def command(app: AppContext, dataset_type: str, output: str, force: bool) -> None:
+def command(app: AppContext, dataset_type: str, output: str, source: str | None, force: bool) -> None:
     """Write a commented starter pipeline for a dataset type.
 
-    Every key is listed with its default and what it does; edit the data source and run it
-    with `embedtune run FILE`. The miner is the one declared the default for the type (none for
+    Every key is listed with its default and what it does; give your data with --data (or edit
+    data.source) and run it with `embedtune run FILE`. The miner is the one declared the default for the type (none for
     STS: scored pairs have no positives to mine against).
     """
     from embedtune_core import io as eio
@@ -42,6 +45,8 @@ def command(app: AppContext, dataset_type: str, output: str, force: bool) -> Non
     if path.exists() and not force:
         raise EmbedtuneError("file exists; not overwritten", file=path, hint="pass --force or choose another -o")
     values: dict = {"": {"name": f"my-{dataset_type}-run"}, "data": dict(STARTER_DATA[dataset_type])}
+    if source:
+        values["data"]["source"] = source
     miner = app.registry.default_for("negative_miner", dataset_type)
     if miner is not None:
         values["mining"] = {"miner": miner.name, "num_negatives": 1}

@@ -126,7 +126,8 @@ def command(app: AppContext, data: str, dataset_type: str | None, reader: str | 
         return
     from embedtune_core.types import MiningStats
 
-    click.echo(table(stats_rows(MiningStats(**stats)), ["statistic", "value"]))
+    fields = {k: v for k, v in stats.items() if k != "warning"}  # the warning was printed as a note
+    click.echo(table(stats_rows(MiningStats(**fields)), ["statistic", "value"]))
     click.echo(f"wrote {rows} rows ({output_format}) to {out}")
     if app.registry.get("negative_miner", miner).info.ordered:
         click.echo("rows are ordered easy -> hard: train them without shuffling (a sequential sampler)")

@@ -41,11 +41,11 @@ def command(app: AppContext, model_name: str | None, source: str | None, dataset
 
     \b
     Examples:
-      embedtune train --data builtin:hpo-lay
-      embedtune train --data pairs.jsonl --type pairs --loss cached-mnrl -s loss.options.mini_batch_size=32
+      embedtune train --data builtin:hpo-lay --output runs/hpo
+      embedtune train --data pairs.jsonl --type pairs --loss cached-mnrl -s loss.options.mini_batch_size=32 --output runs/pairs
       embedtune train --data sts.csv --type sts -s training.epochs=2 --output runs/sts
-    Several GPUs (the Trainer runs DDP):
-      accelerate launch --multi_gpu --num_processes 4 -m embedtune_core train ...
+    Several GPUs (the Trainer runs DDP; docs/training.md):
+      torchrun --nproc_per_node 4 -m embedtune_core train ...
     """
     from embedtune_core.cli.cmd_run import run_interruptible
     from embedtune_core.cli.output import echo_json
