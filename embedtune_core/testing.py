@@ -58,12 +58,14 @@ def build_tiny_model(
     max_seq_length: int = 64,
     seed: int = 0,
     word_embedding_std: float | None = None,
+    dropout: float = 0.1,
 ) -> Path:
     """Write a tiny BERT sentence-transformers model to ``folder`` and return the folder.
 
     With ``word_embedding_std`` (e.g. 0.5) the token embeddings are drawn that wide instead of
     BERT's 0.02: texts that share words then score clearly above texts that do not, as with a
-    trained model, rather than every pair scoring about the same."""
+    trained model, rather than every pair scoring about the same. ``dropout = 0`` makes training
+    deterministic (the same steps give the same weights however the batch is split)."""
     import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
@@ -92,6 +94,8 @@ def build_tiny_model(
         num_attention_heads=2,
         intermediate_size=hidden_size * 2,
         max_position_embeddings=max_seq_length + 2,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
     )
     bert = BertModel(config)
     if word_embedding_std is not None:

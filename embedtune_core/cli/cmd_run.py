@@ -75,7 +75,7 @@ def print_record(record: Any, *, as_json: bool, report: Any = None) -> None:
     every dim and where the report is."""
     from embedtune_core.cli.output import echo_json
     from embedtune_core.pipeline.results import comparison_table
-    from embedtune_core.training.processes import is_main_process
+    from embedtune_core.distributed import is_main_process
 
     if not is_main_process():
         return

@@ -104,25 +104,52 @@ def cli(ctx: click.Context, plugin_args: tuple[str, ...], disabled: tuple[str, .
             load_plugin_module(module)
 
 
+def _other_process_is_quiet() -> None:
+    """Under torchrun / accelerate, processes other than the main one print nothing: no results,
+    progress bars, library warnings or notes (the main process prints each line once)."""
+    import logging
+    import warnings
+
+    sys.stdout = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - for the process's life
+    for name, value in (("TQDM_DISABLE", "1"), ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+                        ("TRANSFORMERS_VERBOSITY", "error"), ("DATASETS_VERBOSITY", "error")):
+        os.environ[name] = value
+    warnings.filterwarnings("ignore")
+    logging.disable(logging.WARNING)
+
+
+def _error(text: str, *, every_process: bool = False) -> None:
+    """An error line: from the main process; from another one only when it is that process's own
+    (a training fault), not one every process meets alike (a bad setting or file)."""
+    from embedtune_core.distributed import is_main_process, rank
+
+    if is_main_process():
+        click.echo(text, err=True)
+    elif every_process:
+        click.echo(f"process {rank()}: {text}", err=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; user errors print one message and exit 2, never a traceback."""
+    from embedtune_core.distributed import is_main_process
+    from embedtune_core.errors import TrainingError
+
+    if not is_main_process():
+        _other_process_is_quiet()
     try:
         rv = cli.main(args=argv, prog_name="embedtune", standalone_mode=False)
     except EmbedtuneError as exc:
-        click.echo(f"error: {exc.format()}", err=True)
+        _error(f"error: {exc.format()}", every_process=isinstance(exc, TrainingError))
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _error("interrupted")
         sys.exit(130)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx is not None else "embedtune"
-        click.echo(f"error: {exc.format_message()}\n  hint: see '{command} --help'", err=True)
+        _error(f"error: {exc.format_message()}\n  hint: see '{command} --help'")
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
-        click.echo(f"error: {exc.format_message()}", err=True)
+        _error(f"error: {exc.format_message()}")
         sys.exit(exc.exit_code)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)

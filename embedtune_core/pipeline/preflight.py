@@ -212,8 +212,9 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
                    steps: tuple[str, ...]) -> tuple[Components, Any]:
     """The loss (the declared default for the data's type when unset) and the miner must take the
     data's type; evaluation during training needs held-out data."""
+    from embedtune_core.distributed import world_size
     from embedtune_core.training.arguments import check_training_config
-    from embedtune_core.training.losses import check_loss_accepts, loss_traits, recommend_loss
+    from embedtune_core.training.losses import check_loss_accepts, gather_by_default, loss_traits, recommend_loss
 
     traits = None
     if "train" in steps:
@@ -223,6 +224,8 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
         traits = loss_traits(registry, name, options)
         check_loss_accepts(registry, name, data.dataset_type, traits, options)
         check_training_config(config.training, has_eval=data.bundle.eval is not None)
+        if world_size() > 1:  # under DDP, in-batch losses take every process's rows as negatives
+            options = gather_by_default(registry, name, options, config.loss.options)
         components = attrs.evolve(components, loss=name, loss_options=options)
     miner = components.miner
     if miner is not None:

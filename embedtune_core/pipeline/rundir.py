@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune_core.errors import ConfigError, RunFolderError
-from embedtune_core.training.processes import is_main_process
+from embedtune_core.distributed import is_main_process
 
 #: Where ``prepare_run_dir(..., overwrite=True)`` keeps the previous run until the new one finishes.
 REPLACED_SUFFIX = ".replaced"

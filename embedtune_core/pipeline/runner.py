@@ -21,7 +21,7 @@ import attrs
 from embedtune_core.errors import EmbedtuneError, PluginLoadError
 from embedtune_core.pipeline.preflight import Output, Plan, preflight
 from embedtune_core.pipeline.results import Comparison, Evaluation, RunRecord
-from embedtune_core.training.processes import is_main_process
+from embedtune_core.distributed import is_main_process
 
 
 class Progress:
@@ -470,6 +470,7 @@ def _constant_memory_loss(run: Run) -> str | None:
 
 
 def _training_summary(run: Run, result: Any, seconds: float, eval_rows: Any) -> dict:
+    from embedtune_core.distributed import mean_across
     from embedtune_core.training.checkpoints import TRAINING_LOG
 
     history = result.log_history
@@ -477,7 +478,7 @@ def _training_summary(run: Run, result: Any, seconds: float, eval_rows: Any) -> 
     return {
         "steps": result.global_step,
         "epochs": result.epochs,
-        "loss": result.training_loss,
+        "loss": mean_across(result.training_loss),  # over the processes under DDP
         "final_logged_loss": next((row["loss"] for row in reversed(history) if "loss" in row), None),
         "eval_loss": eval_losses[-1] if eval_losses else None,
         "examples": len(run.train_rows),

@@ -123,6 +123,8 @@ def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *,
     import dataclasses
 
     from sentence_transformers import SentenceTransformerTrainingArguments
+
+    from embedtune_core.distributed import world_size
     from transformers import TrainingArguments
 
     if config.batch_sampler == "auto":
@@ -163,6 +165,8 @@ def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *,
     )
     if device is not None and str(device).startswith("cpu"):
         kwargs["use_cpu"] = True
+    if world_size() > 1:  # every process takes a full batch each step (sentence-transformers asks for it)
+        kwargs["dataloader_drop_last"] = True
     fields = {f.name for f in dataclasses.fields(TrainingArguments)}
     if "activation_checkpointing" in fields:  # transformers 5 name
         kwargs["activation_checkpointing"] = kwargs.pop("gradient_checkpointing")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from embedtune_core.errors import TrainingError
-from embedtune_core.training.processes import world_size
+from embedtune_core.distributed import world_size
 
 
 def _callback_base() -> Any:

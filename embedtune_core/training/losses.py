@@ -42,6 +42,28 @@ def loss_traits(registry: Any, name: str, options: Mapping[str, Any] | None = No
     )
 
 
+#: the option of an in-batch loss that adds the other processes' rows as negatives under DDP
+#: (sentence-transformers' name for it)
+GATHER_OPTION = "gather_across_devices"
+
+
+def gather_by_default(registry: Any, name: str, options: Mapping[str, Any], given: Mapping[str, Any] | None,
+                      ) -> dict[str, Any]:
+    """``options`` (resolved) with ``gather_across_devices = true`` for the loss and any loss it
+    wraps that declares that option and was not given it: under DDP each process then ranks its
+    anchors against every process's rows (batch x processes - 1 negatives, not batch - 1)."""
+    component = registry.get("loss", name)
+    given = given or {}
+    out = dict(options)
+    if GATHER_OPTION in component.declaration.specs and GATHER_OPTION not in given:
+        out[GATHER_OPTION] = True
+    wraps = getattr(component.info, "wraps", None)
+    if wraps and isinstance(out.get(wraps), str):
+        key = f"{wraps}_options"
+        out[key] = gather_by_default(registry, out[wraps], out.get(key) or {}, given.get(key))
+    return out
+
+
 def recommend_loss(registry: Any, dataset_type: str) -> str:
     """The loss declared the default for ``dataset_type`` (``default_for``), by the name that
     resolves to it."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from embedtune_core.training.checkpoints import (
     trim_log,
 )
 from embedtune_core.training.losses import LossTraits, fit_dataset
-from embedtune_core.training.processes import is_main_process
+from embedtune_core.distributed import is_main_process
 
 
 class TrainingInterrupted(TrainingError):
@@ -104,7 +105,9 @@ def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir:
         trainer._load_from_checkpoint(str(checkpoint))  # training had ended: the weights, no more steps
         return _result_of_checkpoint(checkpoint)
     try:
-        with guards.SigintHandler(stop_guard, quiet), hf_progress_bars(False):
+        with guards.SigintHandler(stop_guard, quiet), hf_progress_bars(False), warnings.catch_warnings():
+            # the libraries' notices about their own deprecated calls under DDP, once a step
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"(accelerate|sentence_transformers)\.")
             output = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     except KeyboardInterrupt:
         saved = guards.save_after_interrupt(trainer, stop_guard)
