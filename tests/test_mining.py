@@ -456,10 +456,11 @@ def paraphrase_data(seed=0, n_rows=30, n_corpus=300):
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}), corpus
 
 
-SETTINGS = [  # short=drop, max_depth=1: what mine_hard_negatives does with anchors short of negatives
-    {"relative_margin": 0.02, "short": "drop", "max_depth": 1},
-    {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop"},
-    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop"},
+OURS_ONLY = ("short", "max_depth", "positive_floor")
+SETTINGS = [  # short=drop, max_depth=1, positive_floor=none: what mine_hard_negatives does
+    {"relative_margin": 0.02, "short": "drop", "max_depth": 1, "positive_floor": None},
+    {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop", "positive_floor": None},
+    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop", "positive_floor": None},
 ]
 
 
@@ -472,7 +473,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     model = SentenceTransformer(tiny_model, device="cpu")
     reference = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="n-tuple", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k not in ("short", "max_depth")},
+        **{k: v for k, v in settings.items() if v is not None and k not in OURS_ONLY},
     )
     ours = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus)
     assert len(ours.dataset) > 0
@@ -491,7 +492,7 @@ def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_en
     # triplets agree as a multiset too
     ref_triplets = mine_hard_negatives(
         ds, model, corpus=corpus, num_negatives=3, output_format="triplet", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k not in ("short", "max_depth")},
+        **{k: v for k, v in settings.items() if v is not None and k not in OURS_ONLY},
     )
     our_triplets = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus, output="triplets")
     assert sorted(map(tuple, (r.values() for r in ref_triplets.to_list()))) == sorted(map(tuple, (r.values() for r in our_triplets.dataset.to_list())))
@@ -611,3 +612,48 @@ def test_gather_scores_is_exact_and_masks_padding():
     full = q @ c.T
     expected = np.where(idx >= 0, np.take_along_axis(full, np.maximum(idx, 0), axis=1), -np.inf)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_positive_floor_guards_weak_positives_like_typical_ones():
+    from embedtune_core.mining.guards import GuardOptions, failed_guards, guard_positives
+
+    positives = np.array([0.8, 0.7, 0.2, np.inf], dtype=np.float32)  # inf: an anchor without a scored positive
+    compared, floor = guard_positives(positives, "auto")
+    assert floor == pytest.approx(0.7)
+    assert compared.tolist()[:3] == pytest.approx([0.8, 0.7, 0.7]) and np.isinf(compared[3])
+    assert guard_positives(positives, None)[0] is positives and guard_positives(positives, 0.5)[1] == 0.5
+    # the weak anchor (positive 0.2): a 0.5 candidate is a hard negative to keep, a 0.69 one
+    # scores like a typical positive and is dropped; without the floor both are dropped
+    guards = GuardOptions(relative_margin=0.05)
+    values = np.array([[0.5, 0.69]], dtype=np.float32)
+    with_floor = failed_guards(values, compared[2:3, None], guards)[0][1]
+    without = failed_guards(values, positives[2:3, None], guards)[0][1]
+    assert with_floor.tolist() == [[False, True]] and without.tolist() == [[True, True]]
+
+
+def test_the_floor_turns_fill_ins_into_hard_negatives(registry):
+    import datasets
+
+    strong = [("alpha beta gamma delta", "alpha beta gamma delta epsilon"),
+              ("one two three four", "one two three four five"),
+              ("north south east west", "north south east west centre"),
+              ("spring summer autumn winter", "spring summer autumn winter season")]
+    weak = ("red green blue", "colour palette")  # the positive shares no word: it scores 0
+    rows = strong + [weak]
+    ds = datasets.Dataset.from_dict({"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
+    hard = ["red green orange yellow", "red blue"]
+    corpus = [p for _, p in rows] + hard + [f"filler text number {i}" for i in range(20)]
+    options = {"relative_margin": 0.05}
+    floored = run_miner(registry, "dense", ds, "pairs", num_negatives=2, options=options,
+                        encoder=WordCountEncoder(), corpus=corpus)
+    plain = run_miner(registry, "dense", ds, "pairs", num_negatives=2, options={**options, "positive_floor": None},
+                      encoder=WordCountEncoder(), corpus=corpus)
+
+    def negatives_of(result):
+        row = next(r for r in result.dataset if r["anchor"] == weak[0])
+        return {row["negative_1"], row["negative_2"]}
+
+    assert floored.stats.extra["positive_floor"] == pytest.approx(4 / np.sqrt(20), abs=1e-5)
+    assert negatives_of(floored) == set(hard)  # above the weak positive, below a typical one
+    assert not negatives_of(plain) & set(hard)  # dropped as likely false negatives: unrelated texts instead
+    assert floored.stats.extra["dropped"]["relative_margin"] < plain.stats.extra["dropped"]["relative_margin"]

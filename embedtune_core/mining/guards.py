@@ -13,6 +13,13 @@ dropped):
   ``score <= positive - |positive| * relative_margin``. ``0`` keeps candidates scoring up to the
   positive; ``none`` (or ``false``) turns the guard off; ``auto`` (the default) is 0.05 where
   the scores are the model's or a cross-encoder's, and off for lexical scores with no model;
+* ``positive_floor``: the margins compare against ``max(positive, floor)``. ``auto`` (the
+  default) is the median positive score of the data, measured before mining: on a domain the
+  model ranks poorly, many positives score low, and a candidate above such a weak positive but
+  below what positives typically score is far more often the model's error (a hard negative)
+  than an unlabelled positive; a candidate scoring like a typical positive is still dropped.
+  Where the model ranks the positives well, few anchors fall below the median by much and the
+  guard is as before. ``none`` compares with each anchor's own positive only;
 * ``max_score``: kept only if ``score <= max_score``; ``min_score`` drops too-easy candidates;
 * the rank window: of the candidates left, ranks ``range_min`` to ``range_max`` (0-based). With
   ``range_max`` unset, an anchor still short of negatives is searched again, four times deeper
@@ -49,6 +56,9 @@ class GuardOptions:
     absolute_margin: Annotated[float | None, Range(ge=0), "keep a negative only if score <= positive - margin"] = None
     relative_margin: Annotated[float | Literal["auto"] | None, Range(ge=0, lt=1),
                                "keep a negative only if score <= positive - |positive| * margin"] = "auto"
+    positive_floor: Annotated[float | Literal["auto"] | None,
+                              "margins compare against max(positive, floor); auto: the data's median positive "
+                              "score; none: the anchor's own positive"] = "auto"
     max_score: Annotated[float | None, "keep a negative only if score <= max_score"] = None
     min_score: Annotated[float | None, "keep a negative only if score >= min_score"] = None
     cross_encoder: Annotated[Any, MODEL, "cross-encoder (name or folder) that rescores the candidates"] = None
@@ -82,6 +92,19 @@ class GuardOptions:
         if self.relative_margin != "auto":
             return self
         return attrs.evolve(self, relative_margin=DEFAULT_RELATIVE_MARGIN if comparable else None)
+
+
+def guard_positives(positive: Any, floor: float | Literal["auto"] | None) -> tuple[Any, float | None]:
+    """The positive scores the margins compare against, and the floor used (see
+    ``positive_floor``): ``auto`` is the median of the finite ``positive`` scores."""
+    import numpy as np
+
+    if floor == "auto":
+        finite = positive[np.isfinite(positive)]
+        floor = float(np.median(finite)) if len(finite) else None
+    if floor is None:
+        return positive, None
+    return np.where(np.isfinite(positive), np.maximum(positive, floor), positive).astype(positive.dtype), floor
 
 
 def failed_guards(values: Any, positive: Any, guards: GuardOptions, *, easy: bool = True) -> list[tuple[str, Any]]:

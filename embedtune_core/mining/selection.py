@@ -8,7 +8,7 @@ from typing import Any, Callable
 import attrs
 
 from embedtune_core.errors import ConfigError
-from embedtune_core.mining.guards import DROP_REASONS, GuardOptions, failed_guards
+from embedtune_core.mining.guards import DROP_REASONS, GuardOptions, failed_guards, guard_positives
 from embedtune_core.mining.pairs import PairData
 from embedtune_core.mining.sources import CandidateSource, EmbeddingCache, Rescorer, load_cross_encoder
 from embedtune_core.types import MiningRequest, MiningStats
@@ -17,13 +17,19 @@ from embedtune_core.types import MiningRequest, MiningStats
 @attrs.define
 class Selection:
     """Negatives chosen per query: ``negatives[q]`` corpus ids (-1 pads), ``scores[q]`` their
-    guard scores, ``positive_scores[q]`` the anchor's (lowest) positive score, ``filled[q]``
-    which of them are random fill-ins."""
+    guard scores, ``positive_scores[q]`` the anchor's (lowest) positive score, ``guard_positives``
+    what the margins compare against (with the ``positive_floor``), ``filled[q]`` which of them
+    are random fill-ins."""
 
     negatives: Any
     scores: Any
     positive_scores: Any
     filled: Any = None
+    guard_positives: Any = None
+
+    @property
+    def compared(self) -> Any:
+        return self.positive_scores if self.guard_positives is None else self.guard_positives
 
 
 @attrs.frozen
@@ -124,9 +130,12 @@ def select_negatives(
     n, nq = request.num_negatives, len(data.queries)
     query_ids = np.arange(nq, dtype=np.int64) if query_ids is None else np.asarray(query_ids, dtype=np.int64)
     plan = plan_selection(data, source, guards, request, device)
+    positives = positive_scores(data, source, plan)
+    compared, floor = guard_positives(positives, plan.guards.positive_floor)
+    stats.extra["positive_floor"] = floor
     selection = Selection(negatives=np.full((nq, n), -1, dtype=np.int64),
                           scores=np.full((nq, n), np.nan, dtype=np.float32),
-                          positive_scores=positive_scores(data, source, plan))
+                          positive_scores=positives, guard_positives=compared)
     counts = {reason: np.zeros(nq, dtype=np.int64) for reason in ("seen",) + DROP_REASONS}
     rng = np.random.default_rng(request.seed)
     pending, deepest = query_ids, plan
@@ -193,7 +202,7 @@ def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection
         r, c = np.nonzero(keep)
         guard[r, c] = plan.rescore(qids[r], idx[r, c])
     rank = guard if plan.mode == "cross-encoder" else scores
-    for reason, mask in failed_guards(guard, selection.positive_scores[qids][:, None], plan.guards):
+    for reason, mask in failed_guards(guard, selection.compared[qids][:, None], plan.guards):
         hit = keep & mask
         counts[reason][qids] = hit.sum(axis=1)
         keep &= ~hit
@@ -263,7 +272,7 @@ def fill_short(
         ok &= ~(data.text_group[draws][:, :, None] == chosen[:, None, :]).any(axis=2)
         values = np.full(draws.shape, np.nan, dtype=np.float32)
         values[ok] = np.asarray(score(rows[ok], draws[ok]), dtype=np.float32)
-        for _reason, mask in failed_guards(values, selection.positive_scores[short][:, None], guards, easy=False):
+        for _reason, mask in failed_guards(values, selection.compared[short][:, None], guards, easy=False):
             ok &= ~mask
         _take_draws(negatives, scores, filled, short, draws, values, ok, data.text_group)
         short = short[(negatives[short] < 0).any(axis=1)]
