@@ -50,3 +50,25 @@ def test_biggest_changes_name_query_relevant_text_and_ranks():
     assert changes["lost"][0]["relevant"] == "doc q2" and changes["lost"][0]["rank_after"] is None
     entry = significance("ndcg@10", before, after, texts)["ndcg@10"]
     assert entry["wins"] == 1 and entry["losses"] == 1 and entry["ties"] == 1 and entry["queries"] == 3
+
+
+def test_a_run_reports_the_significance_of_its_headline_change(tiny_model, tmp_path, registry):
+    import json
+
+    from embedtune_core.pipeline.runner import run_pipeline
+    from tests.test_pipeline import small_config
+
+    config = small_config(tiny_model, tmp_path, steps=["evaluate-before", "train", "evaluate-after"],
+                          mining={"miner": None}, training={"max_steps": 3, "batch_size": 8, "learning_rate": 1e-3})
+    run_pipeline(config, registry, quiet=True)
+    saved = json.loads((tmp_path / "runs" / "p" / "metrics.json").read_text())
+    entry = saved["significance"]["ndcg@10"]
+    # the mean of the per-query changes is the change of the mean
+    assert entry["mean_change"] == pytest.approx(saved["after"]["ndcg@10"] - saved["before"]["ndcg@10"], abs=1e-9)
+    assert entry["wins"] + entry["losses"] + entry["ties"] == entry["queries"] == saved["evaluation"]["queries"]
+    assert 0 < entry["p_value"] <= 1 and entry["ci95"][0] <= entry["mean_change"] <= entry["ci95"][1]
+    for row in entry["gained"]:
+        assert row["after"] > row["before"] and row["query"] and row["relevant"]
+        assert row["rank_after"] is None or row["rank_after"] >= 1
+    report = (tmp_path / "runs" / "p" / "report.md").read_text()
+    assert "Is the change real?" in report

@@ -88,5 +88,8 @@ def print_record(record: Any, *, as_json: bool, report: Any = None) -> None:
         for dim, before, after in record.headline_by_dim():
             if head and after is not None:
                 click.echo(f"  dim {dim:>5}: {head} " + (f"{before:.4f} -> " if before is not None else "") + f"{after:.4f}")
+    line = record.significance_line()
+    if line:
+        click.echo(line)
     if report is not None:
         click.echo(f"report: {report}")

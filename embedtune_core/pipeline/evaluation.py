@@ -54,8 +54,13 @@ def evaluate_ir(
     all_queries: bool = False,
     show_progress: bool = False,
     device: str | None = None,
+    details: dict | None = None,
 ) -> dict[int | None, dict[str, float]]:
-    """IR metrics of ``model`` on an :class:`~embedtune_core.types.IRData`, per dim."""
+    """IR metrics of ``model`` on an :class:`~embedtune_core.types.IRData`, per dim.
+
+    With a ``details`` dict, it gets ``per_query``: ``{query id: {"value": the first metric's value,
+    "rank": 1-based rank of the first relevant document (None: below the ranked depth)}}`` at the
+    full size, for paired statistics (:mod:`embedtune_core.pipeline.significance`)."""
     from embedtune_core.embedding.encode import encode
     from embedtune_core.ranking.ranked import RankedRun
     from embedtune_core.embedding.search import top_k
@@ -76,8 +81,16 @@ def evaluate_ir(
     for dim in _check_dims(dims, corpus_emb.shape[1]):
         scores, indices = top_k(_truncate(query_emb, dim), _truncate(corpus_emb, dim), depth, device=device)
         ranked = RankedRun.from_topk(query_ids, doc_ids, indices, scores, data.qrels, all_queries=all_queries)
-        results[dim] = metrics_of_ranked(ranked, objects)
+        results[dim] = metrics_of_ranked(ranked, objects, per_query=details is not None and dim is None)
+        if details is not None and dim is None:
+            details["per_query"] = _per_query(ranked, results[dim].pop("per_query"), objects[0][0])
     return results
+
+
+def _per_query(ranked: Any, per: dict[str, dict[str, float]], metric: str) -> dict[str, dict[str, Any]]:
+    first = ranked.first_relevant
+    return {q: {"value": per[metric][q], "rank": int(r) + 1 if r < ranked.depth else None}
+            for q, r in zip(ranked.query_ids, first.tolist())}
 
 
 def _columns(data: Any, names: Sequence[str]) -> list[list[Any]]:
@@ -148,8 +161,10 @@ def evaluate_model(
     batch_size: int = 128,
     all_queries: bool = False,
     show_progress: bool = False,
+    details: dict | None = None,
 ) -> dict[int | None, dict[str, float]]:
-    """``{dim: {metric: value}}`` of ``model`` on ``data``; dim ``None`` is the full size.
+    """``{dim: {metric: value}}`` of ``model`` on ``data``; dim ``None`` is the full size
+    (``details``: see :func:`evaluate_ir`; IR data only).
 
     ``dataset_type`` "ir" (an :class:`~embedtune_core.types.IRData`): the ``metrics`` (``NAME@K``)
     of dense retrieval over the corpus. "sts": Spearman and Pearson correlations. Each
@@ -162,7 +177,7 @@ def evaluate_model(
         if not isinstance(data, IRData):
             raise DataError(f"IR evaluation needs IRData, got {type(data).__name__}")
         return evaluate_ir(model, data, registry=registry, metrics=metrics, dims=dims, batch_size=batch_size,
-                           all_queries=all_queries, show_progress=show_progress)
+                           all_queries=all_queries, show_progress=show_progress, details=details)
     if dataset_type == "sts":
         return evaluate_sts(model, data, dims=dims, batch_size=batch_size, show_progress=show_progress)
     raise DataError(

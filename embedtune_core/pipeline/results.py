@@ -13,11 +13,13 @@ from embedtune_core.io import text_table
 
 @attrs.frozen
 class Evaluation:
-    """One model evaluated: ``results[dim][metric]`` (dim None is the full size)."""
+    """One model evaluated: ``results[dim][metric]`` (dim None is the full size); ``per_query``
+    the first metric per query with the first relevant rank (IR data), for paired statistics."""
 
     model: str
     results: dict[Any, dict[str, float]]
     full_dim: int | None = None
+    per_query: dict[str, dict[str, Any]] | None = None
 
     @property
     def full(self) -> dict[str, float]:
@@ -164,6 +166,17 @@ class RunRecord:
             "interpolation": self.interpolation,
             "finished": self.finished,
         }
+
+    def significance_line(self) -> str | None:
+        """The headline change with its 95% interval, p-value and wins/losses/ties."""
+        stats = (self.significance or {}).get(self.headline_metric or "")
+        if not stats or stats.get("mean_change") is None:
+            return None
+        lo, hi = stats["ci95"]
+        return (f"paired over {stats['queries']} queries: {self.headline_metric} {stats['mean_change']:+.4f}, "
+                f"95% interval [{lo:+.4f}, {hi:+.4f}], "
+                f"p = {stats['p_value']:.4g}; {stats['wins']} queries gained, {stats['losses']} lost, "
+                f"{stats['ties']} unchanged")
 
     def retention_note(self) -> str | None:
         """A line when the headline metric on the retention set fell after training."""

@@ -306,24 +306,27 @@ def _evaluate(run: Run, model: Any, name: str, *, retention: bool = False) -> Ev
         if data.retention is None:
             return None
         evaluation, kind, dims = data.retention, "ir", None
+    details: dict | None = {} if kind == "ir" and not retention else None
     results = evaluate_model(model, evaluation, kind, registry=run.registry,
                              metrics=list(config.evaluation.metrics), dims=dims,
                              batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
-                             show_progress=not run.quiet)
-    return Evaluation(model=name, results=results, full_dim=embedding_dim(model))
+                             show_progress=not run.quiet, details=details)
+    return Evaluation(model=name, results=results, full_dim=embedding_dim(model),
+                      per_query=(details or {}).get("per_query"))
 
 
 def _restore(saved: dict | None) -> Evaluation | None:
     if saved is None:
         return None
     results = {(None if k == "full" else int(k)): v for k, v in saved["results"].items()}
-    return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"))
+    return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"),
+                      per_query=saved.get("per_query"))
 
 
 def _saved(evaluation: Evaluation | None) -> dict | None:
     if evaluation is None:
         return None
-    return {"model": evaluation.model, "full_dim": evaluation.full_dim,
+    return {"model": evaluation.model, "full_dim": evaluation.full_dim, "per_query": evaluation.per_query,
             "results": {("full" if k is None else str(k)): v for k, v in evaluation.results.items()}}
 
 
@@ -513,9 +516,29 @@ def _record(run: Run) -> RunRecord:
         headline_metric=headline, baseline=config.evaluation.baseline if run.before else None,
         loss=config.loss.name if "train" in run.plan.steps else None,
         evaluation=data.describe_evaluation(), training=run.training, mining=run.mining,
-        retention=retention, interpolation=run.interpolation,
+        retention=retention, interpolation=run.interpolation, significance=_significance(run, headline),
         finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     )
+
+
+def _significance(run: Run, headline: str | None) -> dict | None:
+    """Paired statistics of the first metric per query, before and after (IR evaluations)."""
+    from embedtune_core.pipeline.significance import significance
+
+    before, after = run.before, run.after
+    if headline is None or before is None or after is None or not before.per_query or not after.per_query:
+        return None
+    return significance(headline, before.per_query, after.per_query, _query_texts(run.plan.data.evaluation))
+
+
+def _query_texts(data: Any) -> dict[str, tuple[str, str]]:
+    """Each query's text and its (most) relevant document's text."""
+    texts = {}
+    for q, judged in data.qrels.items():
+        relevant = [d for d, grade in sorted(judged.items(), key=lambda kv: -kv[1]) if grade > 0 and d in data.corpus]
+        if q in data.queries:
+            texts[q] = (data.queries[q], data.corpus[relevant[0]] if relevant else "")
+    return texts
 
 
 def _report_stats(run: Run, record: RunRecord) -> dict[str, Any]:
