@@ -128,6 +128,53 @@ class RankedRun:
         )
 
     @classmethod
+    def from_tables(cls, qrels: Any, run: Any, depth: int | None = None, all_queries: bool = False) -> "RankedRun":
+        """Rank a run read with :func:`~embedtune_core.ranking.trec.read_run_table` against qrels
+        read with :func:`~embedtune_core.ranking.trec.read_qrels_table`, without building a
+        Python object per line. Counted queries and order as in :meth:`from_run`."""
+        in_run = set(run.query_ids)
+        counted = sorted(qrels.query_ids) if all_queries else sorted(q for q in qrels.query_ids if q in in_run)
+        n = len(counted)
+        row_of = {q: i for i, q in enumerate(counted)}
+        run_row = np.fromiter((row_of.get(q, -1) for q in run.query_ids), dtype=np.int64, count=len(run.query_ids))
+        qrels_row = np.fromiter((row_of.get(q, -1) for q in qrels.query_ids), dtype=np.int64,
+                                count=len(qrels.query_ids))
+        line_row = run_row[run.query]
+        kept = np.flatnonzero(line_row >= 0)
+        rows = line_row[kept]
+        if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+            kept = kept[np.argsort(rows, kind="stable")]
+            rows = line_row[kept]
+        scores = run.values[kept]
+        lengths = np.bincount(rows, minlength=n).astype(np.int64)
+        # Judged documents: (row, qrels document code) keys of the qrels, looked up per run line.
+        judged_row = qrels_row[qrels.query]
+        judged = np.flatnonzero((judged_row >= 0) & (qrels.values != 0))
+        # one code per distinct judged document id
+        qrels_docs, qrels_doc = qrels.unified_docs()
+        width = max(len(qrels_docs), 1)
+        keys = judged_row[judged] * width + qrels_doc[judged]
+        key_order = np.argsort(keys)
+        keys, key_grades = keys[key_order], qrels.values[judged][key_order]
+        line_doc = run.doc_positions(qrels_docs)[kept]
+        candidates = np.flatnonzero(line_doc >= 0)
+        wanted = rows[candidates] * width + line_doc[candidates]
+        hit_lines = np.zeros(0, dtype=np.int64)
+        hit_grades = np.zeros(0, dtype=np.int64)
+        if len(keys) and len(wanted):
+            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+            found = keys[at] == wanted
+            hit_lines, hit_grades = candidates[found], key_grades[at[found]]
+        hit_rows, hit_scores = rows[hit_lines], scores[hit_lines]
+        rank, equal = _ranks_in_rows(scores.copy(), lengths, hit_rows, hit_scores)
+        tied = np.flatnonzero(equal > 1)
+        if len(tied):
+            rank = rank + _table_tie_offsets(tied, hit_lines, hit_rows, scores, kept, lengths, run)
+        ideal_rows = judged_row >= 0
+        ideal = _ideal(judged_row[ideal_rows], qrels.values[ideal_rows], n)
+        return cls._from_positions(counted, lengths, hit_rows, rank, hit_grades, depth, ideal)
+
+    @classmethod
     def from_topk(
         cls,
         query_ids: Sequence[str],
@@ -473,3 +520,34 @@ def _tie_offsets(
         ids = groups[score]
         offsets[i] = len(ids) - bisect_right(ids, doc)
     return offsets
+
+
+def _table_tie_offsets(
+    tied: np.ndarray,
+    hit_lines: np.ndarray,
+    hit_rows: np.ndarray,
+    scores: np.ndarray,
+    kept: np.ndarray,
+    lengths: np.ndarray,
+    run: Any,
+) -> np.ndarray:
+    """For judged documents (``hit_lines`` into the row-grouped ``scores``, which are the run
+    table's records ``kept``) whose score
+    ties with others in their row: how many of the tied documents trec_eval puts before them
+    (those with a greater document id)."""
+    starts = np.cumsum(lengths) - lengths
+    offsets = np.zeros(len(tied), dtype=np.int64)
+    groups: dict[tuple[int, float], list[str]] = {}
+    for n, i in enumerate(tied.tolist()):
+        line, row = int(hit_lines[i]), int(hit_rows[i])
+        score = float(scores[line])
+        ids = groups.get((row, score))
+        if ids is None:
+            lo = int(starts[row])
+            same = lo + np.flatnonzero(scores[lo : lo + int(lengths[row])] == score)
+            ids = groups[(row, score)] = sorted(run.doc_ids(kept[same]))
+        own = run.doc_ids([kept[line]])[0]
+        offsets[n] = len(ids) - bisect_right(ids, own)
+    full = np.zeros(len(hit_lines), dtype=np.int64)
+    full[tied] = offsets
+    return full
