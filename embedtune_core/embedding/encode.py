@@ -7,19 +7,43 @@ tokenisation, prompt and truncation settings), faster:
 - tokenisation runs ahead of the model in background threads (the fast tokenizers and torch both
   release the GIL), so the model never waits for the next batch;
 - on a GPU the forward pass runs in half precision (autocast, fp16; bf16 on request), batches
-  are copied from pinned memory without blocking, and embeddings stay on the GPU until the end
-  (one transfer instead of one per batch).
+  are copied from pinned memory without blocking, and embeddings are moved to the host a group of
+  batches at a time (at most ``GPU_FLUSH_BYTES`` wait on the GPU).
+
+Memory: the embeddings are written, batch by batch, into one array allocated once (float32, or
+float16 when asked), which is a memory-mapped temporary file once it would exceed
+``memmap_bytes``; nothing else grows with the number of texts but the texts themselves and their
+order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections import deque
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DTYPES = ("float32", "float16")
+#: embeddings larger than this are written to a memory-mapped temporary file by default
+MEMMAP_BYTES = 1 << 31
+#: at most this many bytes of embeddings wait on the GPU before they are copied to the host
+GPU_FLUSH_BYTES = 1 << 28
+
+
+def output_array(rows: int, dim: int, dtype: str = "float32", memmap_bytes: int | None = MEMMAP_BYTES,
+                 folder: str | None = None) -> np.ndarray:
+    """An uninitialised ``rows x dim`` array for embeddings: in memory, or a memory-mapped
+    temporary file (in ``folder``, removed when the array is released) when it would take more
+    than ``memmap_bytes`` (None: never)."""
+    size = rows * dim * np.dtype(dtype).itemsize
+    if memmap_bytes is None or size <= memmap_bytes or size == 0:
+        return np.empty((rows, dim), dtype=dtype)
+    with tempfile.NamedTemporaryFile(prefix="embedtune-embeddings-", suffix=".npy", dir=folder) as handle:
+        # The mapping keeps the data reachable after the name is removed on leaving the block.
+        return np.memmap(handle, dtype=dtype, mode="w+", shape=(rows, dim))
 
 
 def _default_prompt(model: Any) -> str | None:
@@ -75,20 +99,28 @@ def encode(
     precision: str = "auto",
     device: str | None = None,
     workers: int | None = None,
+    dtype: str = "float32",
+    memmap_bytes: int | None = MEMMAP_BYTES,
+    memmap_folder: str | None = None,
 ) -> np.ndarray:
     """Embeddings of ``texts`` as a float32 array (rows L2-normalised when ``normalize``).
 
     ``precision``: "auto" (fp16 on CUDA, fp32 elsewhere), "fp32", "fp16" or "bf16" (the last two
     only change anything on a GPU). ``device``: where to run (the model's device when None).
-    ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None).
+    ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None). ``dtype``: "float32" or
+    "float16" for the returned array. Past ``memmap_bytes`` (None: never) the array is a
+    ``numpy.memmap`` over a temporary file in ``memmap_folder`` (the system's temporary folder
+    when None), removed when the array is released.
     """
     from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if len(texts) == 0:
-        return np.zeros((0, embedding_dim(model)), dtype=np.float32)
+        return np.zeros((0, embedding_dim(model)), dtype=dtype)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     import torch
@@ -103,8 +135,9 @@ def encode(
     autocast = torch.autocast("cuda", dtype=half) if on_gpu and half is not None else contextlib.nullcontext()
 
     # The order model.encode uses: longest text first.
-    order = np.argsort([-len(t) for t in texts])
-    batches = [[texts[i] for i in order[s : s + batch_size]] for s in range(0, len(texts), batch_size)]
+    order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
+    starts = range(0, len(texts), batch_size)
+    batches = [[texts[i] for i in order[s : s + batch_size]] for s in starts]
     tokenize = _tokenizer_call(model, _default_prompt(model))
     truncate_dim = getattr(model, "truncate_dim", None)
     workers = workers or (2 if on_gpu else 1)
@@ -114,13 +147,20 @@ def encode(
         from tqdm.auto import tqdm
 
         progress = tqdm(total=len(texts), desc="Encoding", unit="text")
-    chunks = []
+    out: np.ndarray | None = None
+    waiting: list = []  # (first row in sorted order, GPU tensor) not yet copied to ``out``
+
+    def flush() -> None:
+        for start, part in waiting:
+            out[order[start : start + len(part)]] = part.cpu().numpy()
+        waiting.clear()
+
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast:
-            for batch, features in zip(
-                batches, _batches_ahead(tokenize, batches, workers=workers, ahead=2 * workers + 2, pin=on_gpu)
+            for start, batch, features in zip(
+                starts, batches, _batches_ahead(tokenize, batches, workers=workers, ahead=2 * workers + 2, pin=on_gpu)
             ):
                 features = {
                     k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
@@ -132,17 +172,22 @@ def encode(
                 embeddings = embeddings.float()
                 if normalize:
                     embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
-                chunks.append(embeddings if on_gpu else embeddings.numpy())
+                if out is None:
+                    out = output_array(len(texts), embeddings.shape[1], dtype, memmap_bytes, memmap_folder)
+                if on_gpu:
+                    waiting.append((start, embeddings))
+                    if sum(p.numel() for _, p in waiting) * 4 >= GPU_FLUSH_BYTES:
+                        flush()
+                else:
+                    out[order[start : start + len(batch)]] = embeddings.numpy()
                 if progress is not None:
                     progress.update(len(batch))
+            flush()
     finally:
         if was_training:
             model.train()
         if progress is not None:
             progress.close()
-    stacked = torch.cat(chunks).cpu().numpy() if on_gpu else np.concatenate(chunks)
-    out = np.empty_like(stacked, dtype=np.float32)
-    out[order] = stacked
     return out
 
 
