@@ -58,49 +58,38 @@ def _device(options: dict) -> str:
 
 # -- dense --------------------------------------------------------------------------------------
 class DenseSource(CandidateSource):
-    """Top-k by inner product of normalised embeddings: torch in chunks (GPU when there is one),
-    or a faiss flat index for large corpora when faiss is installed."""
+    """Top-k by inner product of normalised embeddings through the shared
+    :class:`~embedtune_core.embedding.search.VectorSearch`: exact torch top-k in chunks (GPU when
+    there is one), or an approximate faiss IVF index for corpora of ``faiss_min_corpus`` texts
+    (``index="auto"``) or always (``index="faiss"``). ``search_recall`` holds the recall of an
+    approximate search against exact search on a sample of queries (None when exact)."""
 
     name = "dense"
     dense = True
 
     def __init__(self, query_emb: Any, corpus_emb: Any, *, device: str = "cpu", index: str = "auto", faiss_min_corpus: int = 500_000):
         super().__init__()
+        from embedtune_core.embedding.search import VectorSearch
+
         self.query_emb = query_emb
         self.corpus_emb = corpus_emb
         self.device = device
-        self.faiss_index = None
-        use_faiss = index == "faiss" or (index == "auto" and len(corpus_emb) >= faiss_min_corpus and _faiss() is not None)
-        if use_faiss:
-            faiss = _faiss()
-            if faiss is None:
-                from embedtune_core.errors import ConfigError
+        if index == "faiss" and _faiss() is None:
+            from embedtune_core.errors import ConfigError
 
-                raise ConfigError("index=faiss needs the faiss package", key="mining.options.index", hint="pip install faiss-cpu, or use index=torch")
-            flat = faiss.IndexFlatIP(corpus_emb.shape[1])
-            if device.startswith("cuda") and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
-                flat = faiss.index_cpu_to_all_gpus(flat)
-            flat.add(corpus_emb)
-            self.faiss_index = flat
-        self.backend = "faiss" if self.faiss_index is not None else "torch"
+            raise ConfigError("index=faiss needs the faiss package", key="mining.options.index", hint="pip install faiss-cpu, or use index=torch")
+        backend = {"torch": "exact", "faiss": "ivf"}.get(index, "auto")
+        if backend == "auto" and _faiss() is None:
+            backend = "exact"
+        self.searcher = VectorSearch(corpus_emb, backend=backend, approximate_from=faiss_min_corpus, device=device)
+        self.backend = "faiss" if self.searcher.approximate else "torch"
+        self.search_recall = None
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
-        import numpy as np
-
-        from embedtune_core.embedding.search import top_k
-
         q = self.query_emb[query_ids]
-        if self.faiss_index is not None:
-            scores, idx = self.faiss_index.search(q, depth)
-        else:
-            scores, idx = top_k(q, self.corpus_emb, depth, device=self.device)
-        if self.faiss_index is not None or self.device.startswith("cuda"):
-            # exact float32 scores for the guards (the search may run in float16)
-            scores = gather_scores(q, self.corpus_emb, idx)
-        # best first, ties by corpus position, whatever the backend
-        order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -scores), axis=1)
-        scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
-        return _pad(np.asarray(scores, dtype=np.float32), np.asarray(idx, dtype=np.int64), depth)
+        if self.searcher.approximate and self.search_recall is None:
+            self.search_recall = self.searcher.recall(self.query_emb, depth)
+        return self.searcher.search(q, depth)
 
     def score(self, query_ids: Any, doc_ids: Any) -> Any:
         import numpy as np
@@ -109,25 +98,16 @@ class DenseSource(CandidateSource):
 
 
 def gather_scores(queries: Any, corpus_emb: Any, idx: Any, block: int = 64) -> Any:
-    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf),
-    a block of queries at a time (memory O(block x k x dim))."""
-    import numpy as np
+    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf)."""
+    from embedtune_core.embedding.search import gather_scores as gather
 
-    out = np.full(idx.shape, -np.inf, dtype=np.float32)
-    for start in range(0, len(idx), block):
-        part = idx[start : start + block]
-        safe = np.where(part >= 0, part, 0)
-        values = np.einsum("bd,bkd->bk", queries[start : start + block], corpus_emb[safe])
-        out[start : start + block] = np.where(part >= 0, values, -np.inf)
-    return out
+    return gather(queries, corpus_emb, idx, block)
 
 
 def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
+    from embedtune_core.embedding.search import faiss_module
+
+    return faiss_module()
 
 
 class DenseMiner(RetrievalMiner):
