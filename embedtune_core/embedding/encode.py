@@ -136,59 +136,75 @@ def encode(
 
     # The order model.encode uses: longest text first.
     order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
-    starts = range(0, len(texts), batch_size)
-    batches = [[texts[i] for i in order[s : s + batch_size]] for s in starts]
-    tokenize = _tokenizer_call(model, _default_prompt(model))
-    truncate_dim = getattr(model, "truncate_dim", None)
+    batches = [[texts[i] for i in order[s : s + batch_size]] for s in range(0, len(texts), batch_size)]
     workers = workers or (2 if on_gpu else 1)
-
+    features = _batches_ahead(_tokenizer_call(model, _default_prompt(model)), batches, workers=workers,
+                              ahead=2 * workers + 2, pin=on_gpu)
     progress = None
     if show_progress:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=len(texts), desc="Encoding", unit="text")
-    out: np.ndarray | None = None
-    waiting: list = []  # (first row in sorted order, GPU tensor) not yet copied to ``out``
-
-    def flush() -> None:
-        for start, part in waiting:
-            out[order[start : start + len(part)]] = part.cpu().numpy()
-        waiting.clear()
-
+    sink = _Sink(order, lambda dim: output_array(len(texts), dim, dtype, memmap_bytes, memmap_folder), on_gpu)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast:
-            for start, batch, features in zip(
-                starts, batches, _batches_ahead(tokenize, batches, workers=workers, ahead=2 * workers + 2, pin=on_gpu)
-            ):
-                features = {
-                    k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                    for k, v in features.items()
-                }
-                embeddings = model(features)["sentence_embedding"]
-                if truncate_dim:
-                    embeddings = embeddings[:, :truncate_dim]
-                embeddings = embeddings.float()
-                if normalize:
-                    embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
-                if out is None:
-                    out = output_array(len(texts), embeddings.shape[1], dtype, memmap_bytes, memmap_folder)
-                if on_gpu:
-                    waiting.append((start, embeddings))
-                    if sum(p.numel() for _, p in waiting) * 4 >= GPU_FLUSH_BYTES:
-                        flush()
-                else:
-                    out[order[start : start + len(batch)]] = embeddings.numpy()
+            for batch in features:
+                batch = {k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                         for k, v in batch.items()}
+                embeddings = _embeddings(model, batch, normalize)
+                sink.add(embeddings)
                 if progress is not None:
-                    progress.update(len(batch))
-            flush()
+                    progress.update(len(embeddings))
+            sink.flush()
     finally:
         if was_training:
             model.train()
         if progress is not None:
             progress.close()
-    return out
+    return sink.out
+
+
+def _embeddings(model: Any, features: dict, normalize: bool) -> Any:
+    """One batch's float32 sentence embeddings (cut to ``model.truncate_dim``, normalised)."""
+    import torch
+
+    embeddings = model(features)["sentence_embedding"]
+    truncate_dim = getattr(model, "truncate_dim", None)
+    if truncate_dim:
+        embeddings = embeddings[:, :truncate_dim]
+    embeddings = embeddings.float()
+    if normalize:
+        embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+    return embeddings
+
+
+class _Sink:
+    """Writes batches of embeddings (in length-sorted order) into their rows of one array,
+    allocated at the first batch; on a GPU a few batches wait there and are copied together."""
+
+    def __init__(self, order: np.ndarray, allocate: Any, on_gpu: bool) -> None:
+        self.order, self.allocate, self.on_gpu = order, allocate, on_gpu
+        self.out: Any = None
+        self.done = 0
+        self.waiting: list = []  # (first row in sorted order, GPU tensor)
+
+    def add(self, embeddings: Any) -> None:
+        if self.out is None:
+            self.out = self.allocate(embeddings.shape[1])
+        start, self.done = self.done, self.done + len(embeddings)
+        if not self.on_gpu:
+            self.out[self.order[start : self.done]] = embeddings.numpy()
+            return
+        self.waiting.append((start, embeddings))
+        if sum(part.numel() for _, part in self.waiting) * 4 >= GPU_FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        for start, part in self.waiting:
+            self.out[self.order[start : start + len(part)]] = part.cpu().numpy()
+        self.waiting.clear()
 
 
 class Encoder:
