@@ -142,11 +142,18 @@ def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[s
 
 
 class BM25Source(CandidateSource):
-    """BM25 top-k with bm25s. A text that shares no term with the query is no candidate."""
+    """BM25 top-k with bm25s' index. A text that shares no term with the query is no candidate.
+
+    A block of queries is scored at once as a sparse product (query-term matrix x bm25s'
+    term-document score matrix), so the work grows with the documents the queries' terms touch,
+    not with the corpus; each query's top-k is then taken among its nonzero scores (ties: lower
+    corpus position first). Scores are bm25s' own, to the bit: each document's term scores are
+    added in float32 in the query's token order, as bm25s adds them. Methods with a
+    non-occurrence score (bm25l, bm25+) give every text a score and use bm25s' retrieve."""
 
     name = "bm25"
 
-    def __init__(self, data: Any, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stopwords: str | None = "en", backend: str = "numpy"):
+    def __init__(self, data: Any, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stopwords: str | None = "en", backend: str = "numpy", block: int = 64):
         super().__init__()
         import bm25s
         import numpy as np
@@ -155,21 +162,42 @@ class BM25Source(CandidateSource):
         self.retriever = bm25s.BM25(k1=k1, b=b, method=method, backend=backend)
         self.retriever.index(bm25_tokenize(data.corpus, stopwords), show_progress=False)
         self.query_tokens = bm25_tokenize(data.queries, stopwords)
+        self.block = block
         vocab = self.retriever.vocab_dict
         n_docs, n_terms = len(data.corpus), len(self.retriever.scores["indptr"]) - 1
         s = self.retriever.scores
-        self.doc_term = sp.csc_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_docs, n_terms)).tocsr()
-        rows, cols = [], []
-        for q, tokens in enumerate(self.query_tokens):
-            ids = [vocab[t] for t in tokens if t in vocab]
-            rows.extend([q] * len(ids))
-            cols.extend(ids)
-        self.query_term = sp.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(data.queries), n_terms)
+        self.term_doc = sp.csr_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_terms, n_docs))
+        self.doc_term = self.term_doc.T.tocsr()
+        # one entry per query token, in token order (not summed): the product then adds each
+        # document's term scores in the order bm25s adds them
+        ids = [[vocab[t] for t in tokens if t in vocab] for tokens in self.query_tokens]
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum([len(i) for i in ids], out=indptr[1:])
+        columns = np.fromiter((t for i in ids for t in i), dtype=np.int64, count=int(indptr[-1]))
+        self.query_tokens_matrix = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), columns, indptr), shape=(len(ids), n_terms)
         )
+        self.query_term = self.query_tokens_matrix.copy()
         self.query_term.sum_duplicates()
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        if self.retriever.nonoccurrence_array is not None:
+            return self._retrieve(query_ids, depth)
+        out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
+        out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
+        for start in range(0, len(query_ids), self.block):
+            hits = self.query_tokens_matrix[query_ids[start : start + self.block]] @ self.term_doc
+            for r in range(hits.shape[0]):
+                docs = hits.indices[hits.indptr[r] : hits.indptr[r + 1]]
+                scores = hits.data[hits.indptr[r] : hits.indptr[r + 1]]
+                docs, scores = top_of_row(docs, scores, depth)
+                out_s[start + r, : len(docs)] = scores
+                out_i[start + r, : len(docs)] = docs
+        return out_s, out_i
+
+    def _retrieve(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np
 
         tokens = [self.query_tokens[q] for q in query_ids.tolist()]
@@ -191,6 +219,22 @@ class BM25Source(CandidateSource):
         if extra is not None:
             out = out + q @ extra
         return out.astype(np.float32)
+
+
+def top_of_row(docs: Any, scores: Any, depth: int) -> tuple[Any, Any]:
+    """The ``depth`` best positive ``scores`` of one sparse row and their ``docs``, best first,
+    ties by lower document position; O(nonzeros) plus a sort of the kept ones."""
+    import numpy as np
+
+    positive = scores > 0
+    if not positive.all():
+        docs, scores = docs[positive], scores[positive]
+    if len(scores) > depth:
+        threshold = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+        keep = scores >= threshold
+        docs, scores = docs[keep], scores[keep]
+    order = np.lexsort((docs, -scores))[:depth]
+    return docs[order].astype(np.int64), scores[order]
 
 
 class BM25Miner(RetrievalMiner):
