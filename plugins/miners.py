@@ -144,16 +144,18 @@ def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[s
 class BM25Source(CandidateSource):
     """BM25 top-k with bm25s' index. A text that shares no term with the query is no candidate.
 
-    A block of queries is scored at once as a sparse product (query-term matrix x bm25s'
-    term-document score matrix), so the work grows with the documents the queries' terms touch,
-    not with the corpus; each query's top-k is then taken among its nonzero scores (ties: lower
-    corpus position first). Scores are bm25s' own, to the bit: each document's term scores are
-    added in float32 in the query's token order, as bm25s adds them. Methods with a
-    non-occurrence score (bm25l, bm25+) give every text a score and use bm25s' retrieve."""
+    Each query is answered from the postings of its terms in bm25s' term-document score matrix
+    with MaxScore pruning: a first threshold comes from the texts of its strongest terms; the
+    weakest terms whose summed best scores stay below it cannot put a text in the top-k on their
+    own, so only texts holding one of the other terms are scored. The work grows with the
+    postings of a query's rarer terms, not with the corpus. The result is exact: scores are
+    bm25s' own to the bit (each text's term scores added in float32 in the query's token order,
+    as bm25s adds them), ties by lower corpus position. Methods with a non-occurrence score
+    (bm25l, bm25+) give every text a score and use bm25s' retrieve."""
 
     name = "bm25"
 
-    def __init__(self, data: Any, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stopwords: str | None = "en", backend: str = "numpy", block: int = 64):
+    def __init__(self, data: Any, *, k1: float = 1.5, b: float = 0.75, method: str = "lucene", stopwords: str | None = "en", backend: str = "numpy"):
         super().__init__()
         import bm25s
         import numpy as np
@@ -162,14 +164,19 @@ class BM25Source(CandidateSource):
         self.retriever = bm25s.BM25(k1=k1, b=b, method=method, backend=backend)
         self.retriever.index(bm25_tokenize(data.corpus, stopwords), show_progress=False)
         self.query_tokens = bm25_tokenize(data.queries, stopwords)
-        self.block = block
         vocab = self.retriever.vocab_dict
         n_docs, n_terms = len(data.corpus), len(self.retriever.scores["indptr"]) - 1
         s = self.retriever.scores
         self.term_doc = sp.csr_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_terms, n_docs))
+        if not self.term_doc.has_sorted_indices:
+            self.term_doc = self.term_doc.sorted_indices()
         self.doc_term = self.term_doc.T.tocsr()
-        # one entry per query token, in token order (not summed): the product then adds each
-        # document's term scores in the order bm25s adds them
+        postings = np.diff(self.term_doc.indptr)
+        self.best = np.zeros(n_terms, dtype=np.float64)  # each term's highest score in any text
+        filled = np.flatnonzero(postings)
+        if len(filled):
+            self.best[filled] = np.maximum.reduceat(self.term_doc.data, self.term_doc.indptr[filled])
+        # one entry per query token, in token order (not summed), as bm25s adds them
         ids = [[vocab[t] for t in tokens if t in vocab] for tokens in self.query_tokens]
         indptr = np.zeros(len(ids) + 1, dtype=np.int64)
         np.cumsum([len(i) for i in ids], out=indptr[1:])
@@ -187,15 +194,58 @@ class BM25Source(CandidateSource):
             return self._retrieve(query_ids, depth)
         out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
         out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
-        for start in range(0, len(query_ids), self.block):
-            hits = self.query_tokens_matrix[query_ids[start : start + self.block]] @ self.term_doc
-            for r in range(hits.shape[0]):
-                docs = hits.indices[hits.indptr[r] : hits.indptr[r + 1]]
-                scores = hits.data[hits.indptr[r] : hits.indptr[r + 1]]
-                docs, scores = top_of_row(docs, scores, depth)
-                out_s[start + r, : len(docs)] = scores
-                out_i[start + r, : len(docs)] = docs
+        tokens_of = self.query_tokens_matrix
+        for row, q in enumerate(query_ids.tolist()):
+            tokens = tokens_of.indices[tokens_of.indptr[q] : tokens_of.indptr[q + 1]]
+            if len(tokens):
+                docs, scores = top_of_row(*self._candidates(tokens, depth), depth)
+                out_s[row, : len(docs)] = scores
+                out_i[row, : len(docs)] = docs
         return out_s, out_i
+
+    def _postings(self, terms: Any) -> Any:
+        """The sorted distinct texts holding any of ``terms``."""
+        import numpy as np
+
+        indptr, indices = self.term_doc.indptr, self.term_doc.indices
+        return np.unique(np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in terms.tolist()]))
+
+    def _scores(self, tokens: Any, docs: Any) -> Any:
+        """bm25s' float32 scores of the sorted ``docs`` for the query ``tokens``, added in token
+        order as bm25s adds them."""
+        import numpy as np
+
+        indptr, indices, data = self.term_doc.indptr, self.term_doc.indices, self.term_doc.data
+        out = np.zeros(len(docs), dtype=np.float32)
+        for t in tokens.tolist():
+            posting = indices[indptr[t] : indptr[t + 1]]
+            if not len(posting):
+                continue
+            at = np.minimum(np.searchsorted(posting, docs), len(posting) - 1)
+            hit = np.flatnonzero(posting[at] == docs)
+            out[hit] += data[indptr[t] + at[hit]]
+        return out
+
+    def _candidates(self, tokens: Any, depth: int) -> tuple[Any, Any]:
+        """Texts that may be in the query's top ``depth`` and their scores (MaxScore)."""
+        import numpy as np
+
+        terms, counts = np.unique(tokens, return_counts=True)
+        bound = self.best[terms] * counts  # the most a term adds to any text's score
+        postings = np.diff(self.term_doc.indptr)[terms]
+        strongest = np.argsort(-bound, kind="stable")
+        enough = int(np.searchsorted(np.cumsum(postings[strongest]), depth)) + 1
+        first = self._postings(terms[strongest[:enough]])
+        threshold = 0.0
+        if len(first) >= depth:
+            scores = self._scores(tokens, first)
+            threshold = float(np.partition(scores, len(scores) - depth)[len(scores) - depth])
+        # the weakest terms, together, cannot reach the threshold (with room for float32 rounding)
+        weakest = np.argsort(bound, kind="stable")
+        alone = int(np.searchsorted(np.cumsum(bound[weakest]) * (1 + 1e-5), threshold, side="left"))
+        essential = terms[np.sort(weakest[alone:])]
+        docs = self._postings(essential) if len(essential) else first[:0]
+        return docs, self._scores(tokens, docs)
 
     def _retrieve(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np

@@ -535,8 +535,8 @@ def test_bm25_miner_matches_bm25s(registry):
 
 
 @pytest.mark.parametrize("stopwords", ["en", None])
-def test_bm25_sparse_top_k_equals_bm25s_scores_on_every_text(stopwords):
-    """The sparse top-k of each query against bm25s' scores of the whole corpus: the same
+def test_bm25_top_k_equals_bm25s_scores_on_every_text(stopwords):
+    """The pruned top-k of each query against bm25s' scores of the whole corpus: the same
     float32 scores bit for bit, the same texts, ties in corpus order."""
     import bm25s
 
@@ -545,7 +545,7 @@ def test_bm25_sparse_top_k_equals_bm25s_scores_on_every_text(stopwords):
 
     ds, corpus = paraphrase_data(seed=7, n_rows=120, n_corpus=900)
     data = prepare_pairs(MiningRequest(dataset=ds, dataset_type="pairs", corpus=corpus))
-    source = BM25Source(data, stopwords=stopwords, block=16)
+    source = BM25Source(data, stopwords=stopwords)
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(data.corpus, stopwords=stopwords, show_progress=False), show_progress=False)
     tokens = bm25s.tokenize(data.queries, stopwords=stopwords, return_ids=False, show_progress=False)
@@ -562,6 +562,43 @@ def test_bm25_sparse_top_k_equals_bm25s_scores_on_every_text(stopwords):
         np.testing.assert_array_equal(scores[q, : len(order)], full[order])
         ties += int((np.diff(full[order]) == 0).sum())
     assert ties > 20  # the data does tie, so the tie order was checked
+
+
+def test_bm25_pruning_is_exact_where_it_skips_texts():
+    """Zipf-distributed words (a few terms in most texts): MaxScore leaves most texts unscored,
+    and the top-k still equals the one from bm25s' scores of every text."""
+    import bm25s
+
+    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.toolkit import prepare_pairs
+
+    import datasets
+
+    rng = np.random.default_rng(11)
+    words = [f"w{i}x" for i in range(3000)]
+
+    def text(n):
+        return " ".join(words[i % 3000] for i in rng.zipf(1.3, n))
+
+    ds = datasets.Dataset.from_dict({"anchor": [text(8) for _ in range(150)], "positive": [text(20) for _ in range(150)]})
+    corpus = [text(20) for _ in range(3000)]
+    data = prepare_pairs(MiningRequest(dataset=ds, dataset_type="pairs", corpus=corpus))
+    source = BM25Source(data, stopwords=None)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(data.corpus, stopwords=None, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(data.queries, stopwords=None, return_ids=False, show_progress=False)
+    scores, idx = source.search(np.arange(len(data.queries)), 10)
+    scored, touched = 0, 0
+    for q in range(len(data.queries)):
+        full = retriever.get_scores(tokens[q])
+        order = np.lexsort((np.arange(len(full)), -full))[:10]
+        order = order[full[order] > 0]
+        assert idx[q, : len(order)].tolist() == order.tolist()
+        np.testing.assert_array_equal(scores[q, : len(order)], full[order])
+        ids = source.query_tokens_matrix[q].indices
+        scored += len(source._candidates(ids, 10)[0])
+        touched += int((full > 0).sum())
+    assert scored < touched / 3  # most texts that share a term with a query were never scored
 
 
 # -- cross-encoder ------------------------------------------------------------------------------
