@@ -1,10 +1,11 @@
 """How embedtune's commands grow with the data: time and peak memory per command and size, and
 the fitted growth exponent.
 
-Synthetic data is generated here (seeded): pairs whose words come from a Zipf-distributed
-vocabulary of 30,000 made-up words (anchor 6-14 words, positive 12-40 sharing a few of the
-anchor's), an IR folder (N documents, --eval-queries queries with one relevant document each) and
-TREC files (N queries x --depth documents, graded qrels). Every command runs as its own process
+Synthetic data is generated here (seeded), made of made-up words: pairs in topics of about 20
+pairs, each text mixing common words (Zipf ranks 100 and up of a 30,000-word vocabulary: the
+most frequent words of a language are stopwords that BM25 removes) with words of its topic (40
+per topic), an IR folder built the same way (N documents, --eval-queries queries with one
+relevant document each) and TREC files (N queries x --depth documents, graded qrels). Every command runs as its own process
 with the tiny BERT of the tests (built once), one torch thread, and is measured with os.wait4: wall
 seconds and the child's peak resident memory (ru_maxrss).
 
@@ -40,45 +41,61 @@ VOCABULARY = 30_000
 
 
 # -- synthetic data ---------------------------------------------------------------------------
-def make_words(rng: np.random.Generator) -> np.ndarray:
+def make_words(rng: np.random.Generator, count: int = VOCABULARY) -> np.ndarray:
     syllables = np.array(["ka", "lo", "mi", "re", "tu", "san", "vel", "or", "ia", "pen", "dra", "qu", "ex", "ti"])
-    parts = rng.integers(0, len(syllables), size=(VOCABULARY, 3))
-    lengths = rng.integers(1, 4, VOCABULARY)
-    words = ["".join(syllables[p[:n]]) + str(i % 97) for i, (p, n) in enumerate(zip(parts, lengths))]
-    return np.asarray(words)
+    parts = rng.integers(0, len(syllables), size=(count, 3))
+    lengths = rng.integers(1, 4, count)
+    return np.asarray(["".join(syllables[p[:n]]) + str(i) for i, (p, n) in enumerate(zip(parts, lengths))])
 
 
-def sentences(rng: np.random.Generator, words: np.ndarray, count: int, low: int, high: int) -> list[list[int]]:
-    lengths = rng.integers(low, high + 1, count)
-    ids = rng.zipf(1.2, int(lengths.sum())) % VOCABULARY
-    return np.split(ids, np.cumsum(lengths)[:-1])
+class Texts:
+    """Texts of a domain: common words (Zipf ranks 100 and up of a general vocabulary: the most
+    frequent words of a language are stopwords, which BM25's tokenizer removes) mixed with the
+    words of a topic (``topics`` topics of 40 words each, drawn Zipf-like within the topic)."""
+
+    def __init__(self, rng: np.random.Generator, topics: int) -> None:
+        self.rng = rng
+        self.common = make_words(rng)
+        self.topic_words = np.char.add("t", make_words(rng, max(topics, 1) * 40)).reshape(max(topics, 1), 40)
+        self.topics = max(topics, 1)
+
+    def make(self, topic: int, common: int, specific: int) -> str:
+        rng = self.rng
+        words = list(self.common[(rng.zipf(1.2, common) + 99) % VOCABULARY])
+        words += list(self.topic_words[topic, np.minimum(rng.zipf(1.5, specific) - 1, 39)])
+        rng.shuffle(words)
+        return " ".join(words)
 
 
 def write_pairs(path: str, n: int, seed: int) -> None:
+    """``n`` pairs in topics of about 20 pairs: an anchor (4-8 common + 3-6 topic words) and a
+    positive (10-30 common + 5-12 topic words)."""
     rng = np.random.default_rng(seed)
-    words = make_words(rng)
-    anchors = sentences(rng, words, n, 6, 14)
-    extra = sentences(rng, words, n, 10, 34)
+    texts = Texts(rng, n // 20)
     with open(path, "w", encoding="utf-8") as handle:
-        for i, (a, e) in enumerate(zip(anchors, extra)):
-            shared = a[: max(2, len(a) // 3)]
-            handle.write(json.dumps({"anchor": f"{' '.join(words[a])} {i}",
-                                     "positive": f"{' '.join(words[np.concatenate([shared, e])])} p{i}"}) + "\n")
+        for i in range(n):
+            topic = int(rng.integers(0, texts.topics))
+            anchor = texts.make(topic, int(rng.integers(4, 9)), int(rng.integers(3, 7)))
+            positive = texts.make(topic, int(rng.integers(10, 31)), int(rng.integers(5, 13)))
+            handle.write(json.dumps({"anchor": f"{anchor} {i}", "positive": f"{positive} p{i}"}) + "\n")
 
 
 def write_ir(folder: str, n_docs: int, n_queries: int, seed: int) -> None:
+    """``n_docs`` documents in topics of about 20, ``n_queries`` queries each with one relevant
+    document (a query shares that document's topic)."""
     rng = np.random.default_rng(seed)
-    words = make_words(rng)
+    texts = Texts(rng, n_docs // 20)
     os.makedirs(folder, exist_ok=True)
-    docs = sentences(rng, words, n_docs, 12, 40)
+    topic_of = rng.integers(0, texts.topics, n_docs)
     with open(os.path.join(folder, "corpus.jsonl"), "w", encoding="utf-8") as handle:
-        for i, d in enumerate(docs):
-            handle.write(json.dumps({"_id": f"d{i}", "text": " ".join(words[d])}) + "\n")
+        for i, topic in enumerate(topic_of.tolist()):
+            text = texts.make(topic, int(rng.integers(10, 31)), int(rng.integers(5, 13)))
+            handle.write(json.dumps({"_id": f"d{i}", "text": text}) + "\n")
     relevant = rng.choice(n_docs, n_queries, replace=False)
     with open(os.path.join(folder, "queries.jsonl"), "w", encoding="utf-8") as q, \
             open(os.path.join(folder, "qrels.txt"), "w", encoding="utf-8") as qrels:
-        for i, d in enumerate(relevant):
-            text = " ".join(words[docs[d][: max(3, len(docs[d]) // 4)]])
+        for i, d in enumerate(relevant.tolist()):
+            text = texts.make(int(topic_of[d]), int(rng.integers(4, 9)), int(rng.integers(3, 7)))
             q.write(json.dumps({"_id": f"q{i}", "text": text}) + "\n")
             qrels.write(f"q{i} 0 d{d} 1\n")
 

@@ -217,13 +217,15 @@ class BM25Source(CandidateSource):
 
         indptr, indices, data = self.term_doc.indptr, self.term_doc.indices, self.term_doc.data
         out = np.zeros(len(docs), dtype=np.float32)
+        zero = np.float32(0)
         for t in tokens.tolist():
-            posting = indices[indptr[t] : indptr[t + 1]]
-            if not len(posting):
+            lo, hi = int(indptr[t]), int(indptr[t + 1])
+            if hi == lo:
                 continue
-            at = np.minimum(np.searchsorted(posting, docs), len(posting) - 1)
-            hit = np.flatnonzero(posting[at] == docs)
-            out[hit] += data[indptr[t] + at[hit]]
+            at = np.searchsorted(indices[lo:hi], docs)
+            np.minimum(at, hi - lo - 1, out=at)
+            at += lo
+            out += np.where(indices[at] == docs, data[at], zero)  # + 0 leaves a float32 as it is
         return out
 
     def _candidates(self, tokens: Any, depth: int) -> tuple[Any, Any]:
