@@ -139,33 +139,32 @@ class RankedRun:
         run_row = np.fromiter((row_of.get(q, -1) for q in run.query_ids), dtype=np.int64, count=len(run.query_ids))
         qrels_row = np.fromiter((row_of.get(q, -1) for q in qrels.query_ids), dtype=np.int64,
                                 count=len(qrels.query_ids))
-        line_row = run_row[run.query]
-        kept = np.flatnonzero(line_row >= 0)
-        rows = line_row[kept]
-        if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
-            kept = kept[np.argsort(rows, kind="stable")]
+        line_row = run_row.astype(np.int32)[run.query]
+        if (line_row >= 0).all() and not (line_row[1:] < line_row[:-1]).any():
+            kept = None  # every line counts, already grouped by row: no copies
+            rows, scores = line_row, run.values
+        else:
+            kept = np.flatnonzero(line_row >= 0)
             rows = line_row[kept]
-        scores = run.values[kept]
+            if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+                kept = kept[np.argsort(rows, kind="stable")]
+                rows = line_row[kept]
+            scores = run.values[kept]
         lengths = np.bincount(rows, minlength=n).astype(np.int64)
-        # Judged documents: (row, qrels document code) keys of the qrels, looked up per run line.
+        # Judged documents (grade != 0) of the counted queries, located among the run's lines.
         judged_row = qrels_row[qrels.query]
         judged = np.flatnonzero((judged_row >= 0) & (qrels.values != 0))
-        # one code per distinct judged document id
         qrels_docs, qrels_doc = qrels.unified_docs()
-        width = max(len(qrels_docs), 1)
-        keys = judged_row[judged] * width + qrels_doc[judged]
-        key_order = np.argsort(keys)
-        keys, key_grades = keys[key_order], qrels.values[judged][key_order]
-        line_doc = run.doc_positions(qrels_docs)[kept]
-        candidates = np.flatnonzero(line_doc >= 0)
-        wanted = rows[candidates] * width + line_doc[candidates]
-        hit_lines = np.zeros(0, dtype=np.int64)
-        hit_grades = np.zeros(0, dtype=np.int64)
-        if len(keys) and len(wanted):
-            at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-            found = keys[at] == wanted
-            hit_lines, hit_grades = candidates[found], key_grades[at[found]]
-        hit_rows, hit_scores = rows[hit_lines], scores[hit_lines]
+        records = run.find(line_row, judged_row[judged], qrels_doc[judged], qrels_docs)
+        found = records >= 0
+        hit_grades = qrels.values[judged][found]
+        if kept is None:
+            hit_lines = records[found]
+        else:
+            position = np.full(len(line_row), -1, dtype=np.int64)
+            position[kept] = np.arange(len(kept))
+            hit_lines = position[records[found]]
+        hit_rows, hit_scores = rows[hit_lines].astype(np.int64), scores[hit_lines]
         rank, equal = _ranks_in_rows(scores.copy(), lengths, hit_rows, hit_scores)
         tied = np.flatnonzero(equal > 1)
         if len(tied):
@@ -545,8 +544,9 @@ def _table_tie_offsets(
         if ids is None:
             lo = int(starts[row])
             same = lo + np.flatnonzero(scores[lo : lo + int(lengths[row])] == score)
-            ids = groups[(row, score)] = sorted(run.doc_ids(kept[same]))
-        own = run.doc_ids([kept[line]])[0]
+            records = same if kept is None else kept[same]
+            ids = groups[(row, score)] = sorted(run.doc_ids(records))
+        own = run.doc_ids([line if kept is None else kept[line]])[0]
         offsets[n] = len(ids) - bisect_right(ids, own)
     full = np.zeros(len(hit_lines), dtype=np.int64)
     full[tied] = offsets

@@ -103,17 +103,35 @@ class TrecTable:
         unified = pa.chunked_array(chunks).unify_dictionaries()
         return unified.chunk(0).dictionary, np.concatenate([_numpy(c.indices) for c in unified.chunks])
 
-    def doc_positions(self, value_set: Any) -> Any:
-        """``int64[records]``: each record's document's position in ``value_set`` (a pyarrow
-        string array of distinct ids), -1 where it is not there."""
+    def find(self, record_rows: Any, rows: Any, doc_codes: Any, doc_ids: Any) -> Any:
+        """``int64[pairs]``: the record holding each pair (query row ``rows[i]``, document
+        ``doc_ids[doc_codes[i]]``), -1 where none does. ``record_rows`` gives each record's query
+        row (-1: none). A block's ids are matched only against the documents of the pairs of the
+        rows it holds, so the work stays proportional to the file plus the pairs."""
         import numpy as np
         import pyarrow.compute as pc
 
-        out = np.empty(len(self.doc), dtype=np.int64)
+        out = np.full(len(rows), -1, dtype=np.int64)
+        by_row = np.argsort(rows, kind="stable")
+        sorted_rows = rows[by_row]
         bounds = [start for start, _ in self.doc_blocks] + [len(self.doc)]
         for (start, ids), end in zip(self.doc_blocks, bounds[1:]):
-            where = _numpy(pc.index_in(ids, value_set=value_set))
-            out[start:end] = where[self.doc[start:end]]
+            block_rows = record_rows[start:end]
+            present = np.unique(block_rows[block_rows >= 0])
+            lo, hi = np.searchsorted(sorted_rows, present, "left"), np.searchsorted(sorted_rows, present, "right")
+            pairs = by_row[np.repeat(lo, hi - lo) + np.arange(int((hi - lo).sum())) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)]
+            if not len(pairs):
+                continue
+            codes = np.unique(doc_codes[pairs])
+            local = _numpy(pc.index_in(ids, value_set=doc_ids.take(_int_array(codes))))[self.doc[start:end]]
+            lines = np.flatnonzero((local >= 0) & (block_rows >= 0))
+            line_keys = block_rows[lines] * len(codes) + local[lines]
+            order = np.argsort(line_keys)
+            line_keys, lines = line_keys[order], lines[order]
+            pair_keys = rows[pairs] * len(codes) + np.searchsorted(codes, doc_codes[pairs])
+            at = np.minimum(np.searchsorted(line_keys, pair_keys), max(len(line_keys) - 1, 0))
+            hit = (line_keys[at] == pair_keys) if len(line_keys) else np.zeros(len(pairs), dtype=bool)
+            out[pairs[hit]] = start + lines[at[hit]]
         return out
 
 
@@ -358,10 +376,10 @@ def _check_unique(table: TrecTable, qrels: bool) -> None:
         _first_repeat(keys, table, qrels, start)
     if len(table.doc_blocks) > 1:
         # A query whose lines lie in several blocks: compare its documents across the blocks.
-        block = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
-        pairs = np.unique(table.query.astype(np.int64) * len(bounds) + block)
-        per_query = np.bincount(pairs // len(bounds), minlength=len(table.query_ids))
-        split = np.flatnonzero(per_query[table.query] > 1)
+        blocks_of = np.zeros(len(table.query_ids), dtype=np.int64)
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            blocks_of[np.unique(table.query[start:end])] += 1
+        split = np.flatnonzero(blocks_of[table.query] > 1)
         if len(split):
             codes = _numpy(pc.dictionary_encode(_string_array(table.doc_ids(split))).indices)
             keys = table.query[split].astype(np.int64) * (int(codes.max()) + 1) + codes
