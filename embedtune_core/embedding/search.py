@@ -29,7 +29,7 @@ def top_k(
     k: int,
     *,
     query_chunk: int = 1024,
-    corpus_chunk: int = 65536,
+    corpus_chunk: int = 16384,
     device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Scores and indices of the ``k`` highest inner products for each query row (exact).
