@@ -74,3 +74,12 @@ def test_auto_switches_at_the_size_given():
     assert VectorSearch(corpus, approximate_from=None, device="cpu").backend == "exact"
     with pytest.raises(ValueError, match="backend"):
         VectorSearch(corpus, backend="annoy")
+
+
+def test_an_approximate_search_without_faiss_is_one_clear_error(monkeypatch):
+    from embedtune_core.embedding import search
+    from embedtune_core.errors import EmbedtuneError
+
+    monkeypatch.setattr(search, "faiss_module", lambda: None)
+    with pytest.raises(EmbedtuneError, match="the ivf search needs the faiss package"):
+        VectorSearch(unit_rows(100, 8, 7), backend="ivf")
