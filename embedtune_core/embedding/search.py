@@ -169,8 +169,9 @@ class VectorSearch:
         nlist = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10  # k-means iterations: past a few the lists barely move
         rng = np.random.default_rng(self.seed)
-        train = np.sort(rng.choice(n, min(n, 64 * nlist), replace=False))
+        train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
         index.train(np.ascontiguousarray(self.corpus[train], dtype=np.float32))
         self._add(index)
         index.nprobe = nprobe or max(1, nlist // 16)
