@@ -105,8 +105,9 @@ class VectorSearch:
     """Top-k inner-product search over ``corpus`` (rows; normalise them for cosine).
 
     ``backend``: "exact", "ivf", "hnsw", or "auto" (exact below ``approximate_from`` vectors, IVF
-    from there; None: always exact). ``nprobe`` (IVF lists searched per query, default about
-    ``nlist / 16``) and ``ef_search`` (HNSW) trade speed for recall. ``device``: "cpu" or a CUDA
+    from there; None: always exact). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
+    searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW) trade speed for
+    recall, which :meth:`recall` measures. ``device``: "cpu" or a CUDA
     device for the exact search and, when faiss has GPUs, the index (None: a GPU when present).
     """
 
@@ -174,7 +175,7 @@ class VectorSearch:
         train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
         index.train(np.ascontiguousarray(self.corpus[train], dtype=np.float32))
         self._add(index)
-        index.nprobe = nprobe or max(1, nlist // 16)
+        index.nprobe = min(nlist, nprobe or max(16, nlist // 64))
         self.nlist, self.nprobe = nlist, index.nprobe
         self._quantizer = quantizer  # the index refers to it
         return self._on_gpu(index, faiss)
