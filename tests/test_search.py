@@ -83,3 +83,23 @@ def test_an_approximate_search_without_faiss_is_one_clear_error(monkeypatch):
     monkeypatch.setattr(search, "faiss_module", lambda: None)
     with pytest.raises(EmbedtuneError, match="the ivf search needs the faiss package"):
         VectorSearch(unit_rows(100, 8, 7), backend="ivf")
+
+
+def test_recall_counts_documents_that_tie_with_the_exact_top_k():
+    pytest.importorskip("faiss")
+    distinct = unit_rows(60, 8, 8)
+    corpus = np.repeat(distinct, 200, axis=0)  # 200 equal copies of each vector
+    queries = unit_rows(50, 8, 9)
+    search = VectorSearch(corpus, backend="ivf", device="cpu")
+    best = np.argmax(queries @ distinct.T, axis=1)
+
+    class LastCopies:  # an index that finds the highest-numbered copies of the best vector
+        def search(self, q, k):
+            ids = (best[:, None] * 200 + 200 - k + np.arange(k)).astype(np.int64)
+            return np.zeros(ids.shape, np.float32), ids
+
+    search.index = LastCopies()
+    _, idx = search.search(queries, 10)
+    _, exact = brute_force(queries, corpus, 10)
+    assert all(not set(a) & set(b) for a, b in zip(idx, exact))  # no id in common...
+    assert search.recall(queries, 10) == 1.0  # ...yet every one scores as the exact top 10

@@ -208,7 +208,11 @@ class VectorSearch:
 
     def recall(self, queries: Any, k: int) -> float | None:
         """Recall@k of this search against exact search, on up to ``recall_sample`` of
-        ``queries`` (seeded); None for an exact search. Measured once per k."""
+        ``queries`` (seeded); None for an exact search. Measured once per k.
+
+        A document found counts when its score reaches the exact k-th best score (to 1e-6), so
+        documents that tie with the exact top k count as much as they do: without ties this is
+        the share of the exact top k found."""
         if self.index is None or len(queries) == 0:
             return None
         k = min(int(k), len(self.corpus))
@@ -216,10 +220,11 @@ class VectorSearch:
             rng = np.random.default_rng(self.seed)
             sample = np.sort(rng.choice(len(queries), min(len(queries), self.recall_sample), replace=False))
             picked = np.asarray(queries[sample], dtype=np.float32)
-            _, found = self.search(picked, k)
+            found_scores, found = self.search(picked, k)
             _, exact = self._exact(picked, k)
-            hits = sum(len(np.intersect1d(f[f >= 0], e)) for f, e in zip(found, exact))
-            self._recall[k] = hits / max(exact.size, 1)
+            kth = gather_scores(picked, self.corpus, exact[:, -1:])
+            hits = (found >= 0) & (found_scores >= kth - 1e-6)
+            self._recall[k] = float(hits.sum()) / max(exact.size, 1)
         return self._recall[k]
 
 
