@@ -354,14 +354,23 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     table = TrecTable(
         path=str(path),
         query_ids=list(query_index),
-        query=np.concatenate(queries),
+        query=_joined(queries),
         doc_blocks=doc_blocks,
-        doc=np.concatenate(docs).astype(np.int32, copy=False),
-        values=np.concatenate(values),
-        blank_lines=np.concatenate(blanks),
+        doc=_joined(docs).astype(np.int32, copy=False),
+        values=_joined(values),
+        blank_lines=_joined(blanks),
     )
     _check_unique(table, qrels)
     return table
+
+
+def _joined(parts: list) -> Any:
+    """The blocks' arrays as one, the list emptied so that only one copy is alive at a time."""
+    import numpy as np
+
+    joined = np.concatenate(parts)
+    parts.clear()
+    return joined
 
 
 def _check_unique(table: TrecTable, qrels: bool) -> None:
