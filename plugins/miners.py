@@ -171,7 +171,7 @@ class BM25Source(CandidateSource):
         if not self.term_doc.has_sorted_indices:
             self.term_doc = self.term_doc.sorted_indices()
         self.doc_term = self.term_doc.T.tocsr()
-        postings = np.diff(self.term_doc.indptr)
+        self.posting_lengths = postings = np.diff(self.term_doc.indptr)
         self.best = np.zeros(n_terms, dtype=np.float64)  # each term's highest score in any text
         filled = np.flatnonzero(postings)
         if len(filled):
@@ -234,7 +234,7 @@ class BM25Source(CandidateSource):
 
         terms, counts = np.unique(tokens, return_counts=True)
         bound = self.best[terms] * counts  # the most a term adds to any text's score
-        postings = np.diff(self.term_doc.indptr)[terms]
+        postings = self.posting_lengths[terms]
         strongest = np.argsort(-bound, kind="stable")
         enough = int(np.searchsorted(np.cumsum(postings[strongest]), depth)) + 1
         first = self._postings(terms[strongest[:enough]])
