@@ -214,3 +214,15 @@ def test_fuzzed_files_are_read_or_one_error(tmp_path, qrels):
         assert want == got, content
 
     check()
+
+
+def test_grades_past_32_bits_keep_their_value(registry, tmp_path):
+    qrels_path, run_path = tmp_path / "qrels.txt", tmp_path / "run.txt"
+    qrels_path.write_text("q1 0 d1 4294967296\nq1 0 d2 1\n", encoding="utf-8")
+    run_path.write_text("q1 Q0 d2 1 0.9 t\nq1 Q0 d1 2 0.5 t\n", encoding="utf-8")
+    ranked = RankedRun.from_tables(read_qrels_table(qrels_path), read_run_table(run_path))
+    assert ranked.grades.tolist() == [[1, 2**32]]
+    # trec_eval's own qrels grade is a C int, so the formula is the reference here
+    dcg = 1 / np.log2(2) + 2**32 / np.log2(3)
+    ideal = 2**32 / np.log2(2) + 1 / np.log2(3)
+    assert registry.create("metric", "ndcg").compute(ranked, 2)[0] == pytest.approx(dcg / ideal, abs=1e-12)

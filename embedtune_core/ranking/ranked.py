@@ -38,7 +38,8 @@ class RankedRun:
         num_relevant: ``int64[queries]``, documents with grade > 0 in the qrels (retrieved or not).
         hit_rows, hit_ranks, hit_grades: the ranked documents with a non-zero grade: query row,
             0-based rank and grade, sorted by row then rank.
-        grades: ``int32[queries, depth]`` (built on first use); ``grades[i, r]`` is the grade of
+        grades: ``int32[queries, depth]`` (int64 when a grade does not fit in 32 bits; built on
+            first use); ``grades[i, r]`` is the grade of
             the document at rank ``r`` for query ``i``: 0 for documents the qrels do not judge
             and past the end of a short ranking.
 
@@ -291,10 +292,12 @@ class RankedRun:
 
     @property
     def grades(self) -> np.ndarray:
-        """``int32[queries, depth]``: the grade of the document at each rank, 0 where none."""
+        """``int32[queries, depth]`` (int64 for grades past 32 bits): the grade of the document at
+        each rank, 0 where none."""
 
         def build() -> np.ndarray:
-            matrix = np.zeros((len(self), self.depth), dtype=np.int32)
+            small = not len(self.hit_grades) or np.abs(self.hit_grades).max() <= np.iinfo(np.int32).max
+            matrix = np.zeros((len(self), self.depth), dtype=np.int32 if small else np.int64)
             matrix[self.hit_rows, self.hit_ranks] = self.hit_grades
             return matrix
 
