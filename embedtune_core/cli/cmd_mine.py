@@ -203,7 +203,7 @@ def command(
         )
     if out.exists() and not overwrite:
         raise EmbedtuneError(f"{out} exists", hint="pass --overwrite to replace it, or choose another -o")
-    write_jsonl(out, result.dataset.to_list())
+    write_jsonl(out, _rows(result.dataset))
     if as_json:
         echo_json({"output": os.fspath(out), "rows": rows, "miner": miner, "format": output_format, "stats": stats.as_dict()})
         return
@@ -211,3 +211,14 @@ def command(
     click.echo(f"wrote {rows} rows ({output_format}) to {out}")
     if stats.extra.get("ordered"):
         click.echo("rows are ordered easy -> hard: train them without shuffling (a sequential sampler)")
+
+
+def _rows(dataset, batch: int = 8192):
+    """The rows of a ``datasets.Dataset`` as dicts, read a batch at a time (``to_list`` would
+    hold every row as a dict at once)."""
+    if not hasattr(dataset, "iter"):
+        yield from dataset.to_list()
+        return
+    for columns in dataset.iter(batch_size=batch):
+        names = list(columns)
+        yield from (dict(zip(names, values)) for values in zip(*(columns[n] for n in names)))
