@@ -16,16 +16,28 @@ What each tool is timed doing:
 - ir-measures: iter_calc for nDCG, RR, AP, R and P at 1,10,100 (pytrec_eval and its msmarco
   provider underneath); F1 from P and R.
 
+With ``--files`` it compares whole processes instead: the qrels and run are written as TREC
+files and ``embedtune metrics QRELS RUN`` is timed against a Python process that reads the same
+files with pytrec_eval's ``parse_qrel``/``parse_run`` and evaluates them (ndcg@10, map@100,
+recall@10, P@10 and recip_rank, which is mrr@depth); both print their means, which are checked
+equal (1e-6). Wall time (best of --repeat, the two run alternately) and peak memory (the child's
+``ru_maxrss``) of each.
+
     python benchmarks/metrics_bench.py            # 10,000 x 100
     python benchmarks/metrics_bench.py --quick    # 1,000 x 100
+    python benchmarks/metrics_bench.py --files    # whole processes on TREC files
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
+import subprocess
 import sys
+import tempfile
+import time
 import warnings
 
 import numpy as np
@@ -167,6 +179,65 @@ def check(tool: str, ours: dict, theirs: dict) -> int:
     return checked
 
 
+PYTREC_PROCESS = """
+import json, sys, pytrec_eval
+with open(sys.argv[1]) as f:
+    qrels = pytrec_eval.parse_qrel(f)
+with open(sys.argv[2]) as f:
+    run = pytrec_eval.parse_run(f)
+measures = {"ndcg_cut.10", "map_cut.100", "recall.10", "P.10", "recip_rank"}
+result = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate(run)
+names = {"ndcg_cut_10": "ndcg@10", "map_cut_100": "map@100", "recall_10": "recall@10", "P_10": "precision@10",
+         "recip_rank": "mrr@%s" % sys.argv[3]}
+print(json.dumps({ours: sum(v[m] for v in result.values()) / len(result) for m, ours in names.items()}))
+"""
+
+
+def run_child(command: list[str]) -> tuple[float, float, str]:
+    """Like :func:`timed_process`, with the child's own peak RSS from wait4."""
+    start = time.perf_counter()
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    out, err = child.stdout.read().decode(), child.stderr.read().decode()
+    if os.waitstatus_to_exitcode(status):
+        raise SystemExit(f"{' '.join(command)} failed:\n{err}")
+    return seconds, usage.ru_maxrss / 1024, out
+
+
+def files_main(args) -> None:
+    """Whole processes: ``embedtune metrics`` against pytrec_eval reading the same files."""
+    folder = tempfile.mkdtemp(prefix="metrics-bench-")
+    qrels_path, run_path = os.path.join(folder, "qrels.txt"), os.path.join(folder, "run.txt")
+    # written by a child, so that this process stays small (a child's peak memory counts what it
+    # shares with its parent until it starts its own program)
+    subprocess.run([sys.executable, __file__, "--write-files", folder, "--queries", str(args.queries),
+                    "--depth", str(args.depth), "--seed", str(args.seed)], check=True)
+    specs = f"ndcg@10,map@100,recall@10,precision@10,mrr@{args.depth}"
+    embedtune = [os.path.join(os.path.dirname(sys.executable), "embedtune"), "metrics", qrels_path, run_path,
+                 "-m", specs, "--json"]
+    pytrec = [sys.executable, "-c", PYTREC_PROCESS, qrels_path, run_path, str(args.depth)]
+    print(f"{args.queries} queries x {args.depth} documents; run file {os.path.getsize(run_path) / 1e6:.1f} MB; "
+          f"best of {args.repeat}, alternating; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    times = {"embedtune metrics": [], "pytrec_eval process": []}
+    memory, values = {}, {}
+    for _ in range(args.repeat):
+        for name, command in (("embedtune metrics", embedtune), ("pytrec_eval process", pytrec)):
+            seconds, peak, out = run_child(command)
+            times[name].append(seconds)
+            memory[name] = peak
+            values[name] = json.loads(out)
+    ours, theirs = values["embedtune metrics"], values["pytrec_eval process"]
+    for spec, value in theirs.items():
+        if not abs(ours[spec] - value) <= 1e-6:
+            raise SystemExit(f"{spec}: embedtune {ours[spec]} != pytrec_eval {value}")
+    print(f"{'process':<22}{'seconds':>9}{'peak MB':>9}")
+    for name in times:
+        print(f"{name:<22}{min(times[name]):9.3f}{memory[name]:9.0f}")
+    ratio = min(times["pytrec_eval process"]) / min(times["embedtune metrics"])
+    print(f"{len(theirs)}/{len(theirs)} means equal; embedtune is {ratio:.2f}x pytrec_eval as a whole process")
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--queries", type=int, default=10_000)
@@ -175,10 +246,22 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quick", action="store_true", help="1,000 queries, one repeat")
     parser.add_argument("--skip", action="append", default=[], choices=["pytrec_eval", "ranx", "ir_measures"])
+    parser.add_argument("--files", action="store_true", help="whole processes on TREC files (see above)")
+    parser.add_argument("--write-files", metavar="FOLDER", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.write_files:
+        from embedtune_core.ranking.trec import format_qrels, format_run
+
+        qrels, run = make_data(args.queries, args.depth, args.seed)
+        for name, text in (("qrels.txt", format_qrels(qrels)), ("run.txt", format_run(run))):
+            with open(os.path.join(args.write_files, name), "w", encoding="utf-8") as handle:
+                handle.write(text)
+        return None
     if args.quick:
         args.queries, args.repeat = 1000, 1
     warnings.filterwarnings("ignore")
+    if args.files:
+        return files_main(args)
 
     from embedtune_core.plugins.registry import load_registry
 

@@ -40,8 +40,8 @@ class EmbedtuneError(Exception):
             parts.append(f"line {self.line}")
         if self.record is not None:
             parts.append(f"record {self.record}")
-        if self.key:
-            parts.append(f"key '{self.key}'")
+        if self.key:  # a key, or the -s override that set it
+            parts.append(self.key if self.key.startswith("-s ") else f"key '{self.key}'")
         return ", ".join(parts)
 
     def format(self) -> str:

@@ -170,3 +170,14 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+def dataset_rows(dataset: Any, batch: int = 8192) -> Any:
+    """The rows of a ``datasets.Dataset`` as dicts, read a batch at a time (``to_list`` would
+    hold every row as a dict at once); a plain list of dicts as it is."""
+    if not hasattr(dataset, "iter"):
+        yield from (dataset.to_list() if hasattr(dataset, "to_list") else dataset)
+        return
+    for columns in dataset.iter(batch_size=batch):
+        names = list(columns)
+        yield from (dict(zip(names, values)) for values in zip(*(columns[n] for n in names)))

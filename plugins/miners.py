@@ -15,7 +15,7 @@ import attrs
 from embedtune_core import hookimpl
 from embedtune_core.mining.guards import GuardOptions
 from embedtune_core.mining.miner import RetrievalMiner
-from embedtune_core.mining.sources import CandidateSource, _pad
+from embedtune_core.mining.sources import CandidateSource
 from embedtune_core.plugins.options import Range
 
 #: the dataset types `embedtune init` mines for (every type with (anchor, positive) rows)
@@ -51,49 +51,38 @@ def _device(request: Any) -> str:
 
 # -- dense --------------------------------------------------------------------------------------
 class DenseSource(CandidateSource):
-    """Top-k by inner product of normalised embeddings: torch in chunks (GPU when there is one),
-    or a faiss flat index for large corpora when faiss is installed."""
+    """Top-k by inner product of normalised embeddings through the shared
+    :class:`~embedtune_core.embedding.search.VectorSearch`: exact torch top-k in chunks (GPU when
+    there is one), or an approximate faiss IVF index for corpora of ``faiss_min_corpus`` texts
+    (``index="auto"``) or always (``index="faiss"``). ``search_recall`` holds the recall of an
+    approximate search against exact search on a sample of queries (None when exact)."""
 
     name = "dense"
     dense = True
 
     def __init__(self, query_emb: Any, corpus_emb: Any, *, device: str = "cpu", index: str = "auto", faiss_min_corpus: int = 500_000):
         super().__init__()
+        from embedtune_core.embedding.search import VectorSearch
+
         self.query_emb = query_emb
         self.corpus_emb = corpus_emb
         self.device = device
-        self.faiss_index = None
-        use_faiss = index == "faiss" or (index == "auto" and len(corpus_emb) >= faiss_min_corpus and _faiss() is not None)
-        if use_faiss:
-            faiss = _faiss()
-            if faiss is None:
-                from embedtune_core.errors import ConfigError
+        if index == "faiss" and _faiss() is None:
+            from embedtune_core.errors import ConfigError
 
-                raise ConfigError("index=faiss needs the faiss package", key="mining.options.index", hint="pip install faiss-cpu, or use index=torch")
-            flat = faiss.IndexFlatIP(corpus_emb.shape[1])
-            if device.startswith("cuda") and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
-                flat = faiss.index_cpu_to_all_gpus(flat)
-            flat.add(corpus_emb)
-            self.faiss_index = flat
-        self.backend = "faiss" if self.faiss_index is not None else "torch"
+            raise ConfigError("index=faiss needs the faiss package", key="mining.options.index", hint="pip install faiss-cpu, or use index=torch")
+        backend = {"torch": "exact", "faiss": "ivf"}.get(index, "auto")
+        if backend == "auto" and _faiss() is None:
+            backend = "exact"
+        self.searcher = VectorSearch(corpus_emb, backend=backend, approximate_from=faiss_min_corpus, device=device)
+        self.backend = "faiss" if self.searcher.approximate else "torch"
+        self.search_recall = None
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
-        import numpy as np
-
-        from embedtune_core.embedding.search import top_k
-
         q = self.query_emb[query_ids]
-        if self.faiss_index is not None:
-            scores, idx = self.faiss_index.search(q, depth)
-        else:
-            scores, idx = top_k(q, self.corpus_emb, depth, device=self.device)
-        if self.faiss_index is not None or self.device.startswith("cuda"):
-            # exact float32 scores for the guards (the search may run in float16)
-            scores = gather_scores(q, self.corpus_emb, idx)
-        # best first, ties by corpus position, whatever the backend
-        order = np.lexsort((np.where(idx >= 0, idx, np.iinfo(np.int64).max), -scores), axis=1)
-        scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
-        return _pad(np.asarray(scores, dtype=np.float32), np.asarray(idx, dtype=np.int64), depth)
+        if self.searcher.approximate and self.search_recall is None:
+            self.search_recall = self.searcher.recall(self.query_emb, depth)
+        return self.searcher.search(q, depth)
 
     def score(self, query_ids: Any, doc_ids: Any) -> Any:
         import numpy as np
@@ -102,25 +91,16 @@ class DenseSource(CandidateSource):
 
 
 def gather_scores(queries: Any, corpus_emb: Any, idx: Any, block: int = 64) -> Any:
-    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf),
-    a block of queries at a time (memory O(block x k x dim))."""
-    import numpy as np
+    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf)."""
+    from embedtune_core.embedding.search import gather_scores as gather
 
-    out = np.full(idx.shape, -np.inf, dtype=np.float32)
-    for start in range(0, len(idx), block):
-        part = idx[start : start + block]
-        safe = np.where(part >= 0, part, 0)
-        values = np.einsum("bd,bkd->bk", queries[start : start + block], corpus_emb[safe])
-        out[start : start + block] = np.where(part >= 0, values, -np.inf)
-    return out
+    return gather(queries, corpus_emb, idx, block)
 
 
 def _faiss() -> Any:
-    try:
-        import faiss
-    except ImportError:
-        return None
-    return faiss
+    from embedtune_core.embedding.search import faiss_module
+
+    return faiss_module()
 
 
 class DenseMiner(RetrievalMiner):
@@ -151,7 +131,16 @@ def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[s
 
 
 class BM25Source(CandidateSource):
-    """BM25 top-k with bm25s. A text that shares no term with the query is no candidate."""
+    """BM25 top-k with bm25s' index. A text that shares no term with the query is no candidate.
+
+    Each query is answered from the postings of its terms in bm25s' term-document score matrix
+    with MaxScore pruning: a first threshold comes from the texts of its strongest terms; the
+    weakest terms whose summed best scores stay below it cannot put a text in the top-k on their
+    own, so only texts holding one of the other terms are scored. The work grows with the
+    postings of a query's rarer terms, not with the corpus. The result is exact: scores are
+    bm25s' own to the bit (each text's term scores added in float32 in the query's token order,
+    as bm25s adds them), ties by lower corpus position. Methods with a non-occurrence score
+    (bm25l, bm25+) give every text a score and use bm25s' retrieve."""
 
     name = "bm25"
 
@@ -167,18 +156,89 @@ class BM25Source(CandidateSource):
         vocab = self.retriever.vocab_dict
         n_docs, n_terms = len(data.corpus), len(self.retriever.scores["indptr"]) - 1
         s = self.retriever.scores
-        self.doc_term = sp.csc_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_docs, n_terms)).tocsr()
-        rows, cols = [], []
-        for q, tokens in enumerate(self.query_tokens):
-            ids = [vocab[t] for t in tokens if t in vocab]
-            rows.extend([q] * len(ids))
-            cols.extend(ids)
-        self.query_term = sp.csr_matrix(
-            (np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(len(data.queries), n_terms)
+        self.term_doc = sp.csr_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_terms, n_docs))
+        if not self.term_doc.has_sorted_indices:
+            self.term_doc = self.term_doc.sorted_indices()
+        self.doc_term = self.term_doc.T.tocsr()
+        self.posting_lengths = postings = np.diff(self.term_doc.indptr)
+        self.best = np.zeros(n_terms, dtype=np.float64)  # each term's highest score in any text
+        filled = np.flatnonzero(postings)
+        if len(filled):
+            self.best[filled] = np.maximum.reduceat(self.term_doc.data, self.term_doc.indptr[filled])
+        # one entry per query token, in token order (not summed), as bm25s adds them
+        ids = [[vocab[t] for t in tokens if t in vocab] for tokens in self.query_tokens]
+        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        np.cumsum([len(i) for i in ids], out=indptr[1:])
+        columns = np.fromiter((t for i in ids for t in i), dtype=np.int64, count=int(indptr[-1]))
+        self.query_tokens_matrix = sp.csr_matrix(
+            (np.ones(len(columns), dtype=np.float32), columns, indptr), shape=(len(ids), n_terms)
         )
+        self.query_term = self.query_tokens_matrix.copy()
         self.query_term.sum_duplicates()
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        import numpy as np
+
+        if self.retriever.nonoccurrence_array is not None:
+            return self._retrieve(query_ids, depth)
+        out_s = np.full((len(query_ids), depth), -np.inf, dtype=np.float32)
+        out_i = np.full((len(query_ids), depth), -1, dtype=np.int64)
+        tokens_of = self.query_tokens_matrix
+        for row, q in enumerate(query_ids.tolist()):
+            tokens = tokens_of.indices[tokens_of.indptr[q] : tokens_of.indptr[q + 1]]
+            if len(tokens):
+                docs, scores = top_of_row(*self._candidates(tokens, depth), depth)
+                out_s[row, : len(docs)] = scores
+                out_i[row, : len(docs)] = docs
+        return out_s, out_i
+
+    def _postings(self, terms: Any) -> Any:
+        """The sorted distinct texts holding any of ``terms``."""
+        import numpy as np
+
+        indptr, indices = self.term_doc.indptr, self.term_doc.indices
+        return np.unique(np.concatenate([indices[indptr[t] : indptr[t + 1]] for t in terms.tolist()]))
+
+    def _scores(self, tokens: Any, docs: Any) -> Any:
+        """bm25s' float32 scores of the sorted ``docs`` for the query ``tokens``, added in token
+        order as bm25s adds them."""
+        import numpy as np
+
+        indptr, indices, data = self.term_doc.indptr, self.term_doc.indices, self.term_doc.data
+        out = np.zeros(len(docs), dtype=np.float32)
+        zero = np.float32(0)
+        for t in tokens.tolist():
+            lo, hi = int(indptr[t]), int(indptr[t + 1])
+            if hi == lo:
+                continue
+            at = np.searchsorted(indices[lo:hi], docs)
+            np.minimum(at, hi - lo - 1, out=at)
+            at += lo
+            out += np.where(indices[at] == docs, data[at], zero)  # + 0 leaves a float32 as it is
+        return out
+
+    def _candidates(self, tokens: Any, depth: int) -> tuple[Any, Any]:
+        """Texts that may be in the query's top ``depth`` and their scores (MaxScore)."""
+        import numpy as np
+
+        terms, counts = np.unique(tokens, return_counts=True)
+        bound = self.best[terms] * counts  # the most a term adds to any text's score
+        postings = self.posting_lengths[terms]
+        strongest = np.argsort(-bound, kind="stable")
+        enough = int(np.searchsorted(np.cumsum(postings[strongest]), depth)) + 1
+        first = self._postings(terms[strongest[:enough]])
+        threshold = 0.0
+        if len(first) >= depth:
+            scores = self._scores(tokens, first)
+            threshold = float(np.partition(scores, len(scores) - depth)[len(scores) - depth])
+        # the weakest terms, together, cannot reach the threshold (with room for float32 rounding)
+        weakest = np.argsort(bound, kind="stable")
+        alone = int(np.searchsorted(np.cumsum(bound[weakest]) * (1 + 1e-5), threshold, side="left"))
+        essential = terms[np.sort(weakest[alone:])]
+        docs = self._postings(essential) if len(essential) else first[:0]
+        return docs, self._scores(tokens, docs)
+
+    def _retrieve(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np
 
         tokens = [self.query_tokens[q] for q in query_ids.tolist()]
@@ -200,6 +260,22 @@ class BM25Source(CandidateSource):
         if extra is not None:
             out = out + q @ extra
         return out.astype(np.float32)
+
+
+def top_of_row(docs: Any, scores: Any, depth: int) -> tuple[Any, Any]:
+    """The ``depth`` best positive ``scores`` of one sparse row and their ``docs``, best first,
+    ties by lower document position; O(nonzeros) plus a sort of the kept ones."""
+    import numpy as np
+
+    positive = scores > 0
+    if not positive.all():
+        docs, scores = docs[positive], scores[positive]
+    if len(scores) > depth:
+        threshold = np.partition(scores, len(scores) - depth)[len(scores) - depth]
+        keep = scores >= threshold
+        docs, scores = docs[keep], scores[keep]
+    order = np.lexsort((docs, -scores))[:depth]
+    return docs[order].astype(np.int64), scores[order]
 
 
 class BM25Miner(RetrievalMiner):

@@ -83,6 +83,19 @@ def test_json_per_query(files):
     assert got["mrr@5"] == pytest.approx(np.mean(list(got["per_query"]["mrr@5"].values())))
 
 
+def test_comma_separated_and_repeated_metrics(files):
+    _, _, qrels_path, run_path = files
+    result = invoke(["metrics", qrels_path, run_path, "-m", "ndcg@10,mrr@10", "-m", "map@100", "--json"])
+    assert result.exit_code == 0, result
+    got = json.loads(result.stdout)
+    assert list(got) == ["ndcg@10", "mrr@10", "map@100"]
+    separate = json.loads(invoke(["metrics", qrels_path, run_path, "-m", "ndcg@10", "-m", "mrr@10", "-m", "map@100",
+                                  "--json"]).stdout)
+    assert got == separate
+    result = invoke(["metrics", qrels_path, run_path, "-m", ",", "--json"])
+    assert result.exit_code == 2 and "NAME@K" in result.stderr
+
+
 def test_default_metrics(files):
     _, _, qrels_path, run_path = files
     result = invoke(["metrics", qrels_path, run_path, "--json"])

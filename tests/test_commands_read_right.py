@@ -40,10 +40,10 @@ def test_numbers_from_s_overrides_and_errors_that_name_them(tiny_model, tmp_path
         result = invoke(["config", "show", str(pipeline), "--json", "-s", f"training.learning_rate={value}"])
         assert result.exit_code == 0 and json.loads(result.stdout)["training"]["learning_rate"] == float(value)
     bad = invoke(["config", "show", str(pipeline), "-s", "training.learning_rate=fast"])
-    assert bad.exit_code == 2 and "key '-s training.learning_rate=fast': must be a number" in bad.stderr
+    assert bad.exit_code == 2 and "error: -s training.learning_rate=fast: must be a number" in bad.stderr
     assert str(pipeline) not in bad.stderr
     option = invoke(["run", str(pipeline), "-s", "loss.options.scael=2"])
-    assert option.exit_code == 2 and "key '-s loss.options.scael=2'" in option.stderr and str(pipeline) not in option.stderr
+    assert option.exit_code == 2 and "error: -s loss.options.scael=2: " in option.stderr and str(pipeline) not in option.stderr
 
 
 def test_a_quiet_run_prints_only_its_result(tiny_model, tmp_path):

@@ -105,3 +105,17 @@ def test_minilm_same_embeddings_as_model_encode():
     ours = encode(model, texts, batch_size=16)
     assert ours.shape == (len(texts), 384)
     np.testing.assert_allclose(ours, reference(model, texts), atol=1e-5, rtol=0)
+
+
+def test_float16_and_memory_mapped_outputs(model, tmp_path):
+    texts = sample_texts(150)
+    want = reference(model, texts)
+    mapped = encode(model, texts, batch_size=16, memmap_bytes=1024, memmap_folder=str(tmp_path))
+    assert isinstance(mapped, np.memmap) and mapped.dtype == np.float32
+    np.testing.assert_allclose(mapped, want, atol=1e-5, rtol=0)
+    assert list(tmp_path.iterdir()) == []  # the file has no name left; it goes with the array
+    half = encode(model, texts, batch_size=16, dtype="float16")
+    assert half.dtype == np.float16 and not isinstance(half, np.memmap)
+    np.testing.assert_allclose(half.astype(np.float32), want, atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="dtype"):
+        encode(model, ["x"], dtype="int8")

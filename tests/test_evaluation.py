@@ -236,3 +236,16 @@ def test_cli_eval_errors(tiny_model, ir_folder, args, message):
     result = invoke(["eval", "--model", tiny_model, "--data", ir_folder, "--type", "ir", *args])
     assert result.exit_code == 2, result
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_ir_with_an_approximate_index_reports_its_recall(model, ir_data, registry):
+    pytest.importorskip("faiss")
+    from embedtune_core.pipeline.evaluation import evaluate_ir
+
+    exact = evaluate_ir(model, ir_data, registry=registry, metrics=["ndcg@10", "recall@5"], device="cpu")
+    approx = evaluate_ir(model, ir_data, registry=registry, metrics=["ndcg@10", "recall@5"], device="cpu",
+                         approximate_from=1)
+    assert "search_recall@10" not in exact[None]
+    # a corpus this small gets one IVF list: the search is exhaustive and its recall 1
+    assert approx[None].pop("search_recall@10") == 1.0
+    assert approx == exact

@@ -510,12 +510,16 @@ def test_bm25_miner_matches_bm25s(registry):
     full_corpus = list(dict.fromkeys(corpus + list(ds["positive"])))
     retriever = bm25s.BM25()
     retriever.index(bm25s.tokenize(full_corpus, stopwords="en", show_progress=False), show_progress=False)
-    docs, scores = retriever.retrieve(bm25s.tokenize(list(ds["anchor"]), stopwords="en", show_progress=False), k=10 + depth_extra, show_progress=False)
+    # bm25s' score of every text; ranked best first, equal scores in corpus order (bm25s' own
+    # retrieve orders ties as np.argpartition leaves them)
+    tokens = bm25s.tokenize(list(ds["anchor"]), stopwords="en", return_ids=False, show_progress=False)
     got = {r["anchor"]: [r[f"negative_{i}"] for i in (1, 2, 3)] for r in result.dataset}
     assert len(got) > 0
     compared = 0
-    for anchor, positive, ids, s in zip(ds["anchor"], ds["positive"], docs, scores):
-        expected = [full_corpus[d] for d, v in zip(ids, s) if v > 0 and full_corpus[d] != positive][:n]
+    for anchor, positive, query in zip(ds["anchor"], ds["positive"], tokens):
+        s = retriever.get_scores(query)
+        ids = np.lexsort((np.arange(len(s)), -s))[: 10 + depth_extra]
+        expected = [full_corpus[d] for d in ids if s[d] > 0 and full_corpus[d] != positive][:n]
         if len(expected) < n:
             assert anchor not in got
             continue
@@ -531,6 +535,73 @@ def test_bm25_miner_matches_bm25s(registry):
     query_tokens = bm25s.tokenize(data.queries, stopwords="en", return_ids=False, show_progress=False)
     reference = [retriever.get_scores(query_tokens[i])[j] if query_tokens[i] else 0.0 for i, j in zip(q, d)]
     np.testing.assert_allclose(ours, reference, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("stopwords", ["en", None])
+def test_bm25_top_k_equals_bm25s_scores_on_every_text(stopwords):
+    """The pruned top-k of each query against bm25s' scores of the whole corpus: the same
+    float32 scores bit for bit, the same texts, ties in corpus order."""
+    import bm25s
+
+    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.pairs import prepare_pairs
+
+    ds, corpus = paraphrase_data(seed=7, n_rows=120, n_corpus=900)
+    data = prepare_pairs(MiningRequest(dataset=ds, dataset_type="pairs", corpus=corpus))
+    source = BM25Source(data, stopwords=stopwords)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(data.corpus, stopwords=stopwords, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(data.queries, stopwords=stopwords, return_ids=False, show_progress=False)
+    query_ids = np.arange(len(data.queries))
+    depth = 25
+    scores, idx = source.search(query_ids, depth)
+    ties = 0
+    for q in query_ids:
+        full = retriever.get_scores(tokens[q]) if tokens[q] else np.zeros(len(data.corpus), np.float32)
+        order = np.lexsort((np.arange(len(full)), -full))[:depth]
+        order = order[full[order] > 0]
+        assert idx[q, : len(order)].tolist() == order.tolist()
+        assert (idx[q, len(order):] == -1).all()
+        np.testing.assert_array_equal(scores[q, : len(order)], full[order])
+        ties += int((np.diff(full[order]) == 0).sum())
+    assert ties > 20  # the data does tie, so the tie order was checked
+
+
+def test_bm25_pruning_is_exact_where_it_skips_texts():
+    """Zipf-distributed words (a few terms in most texts): MaxScore leaves most texts unscored,
+    and the top-k still equals the one from bm25s' scores of every text."""
+    import bm25s
+
+    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.pairs import prepare_pairs
+
+    import datasets
+
+    rng = np.random.default_rng(11)
+    words = [f"w{i}x" for i in range(3000)]
+
+    def text(n):
+        return " ".join(words[i % 3000] for i in rng.zipf(1.3, n))
+
+    ds = datasets.Dataset.from_dict({"anchor": [text(8) for _ in range(150)], "positive": [text(20) for _ in range(150)]})
+    corpus = [text(20) for _ in range(3000)]
+    data = prepare_pairs(MiningRequest(dataset=ds, dataset_type="pairs", corpus=corpus))
+    source = BM25Source(data, stopwords=None)
+    retriever = bm25s.BM25()
+    retriever.index(bm25s.tokenize(data.corpus, stopwords=None, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(data.queries, stopwords=None, return_ids=False, show_progress=False)
+    scores, idx = source.search(np.arange(len(data.queries)), 10)
+    scored, touched = 0, 0
+    for q in range(len(data.queries)):
+        full = retriever.get_scores(tokens[q])
+        order = np.lexsort((np.arange(len(full)), -full))[:10]
+        order = order[full[order] > 0]
+        assert idx[q, : len(order)].tolist() == order.tolist()
+        np.testing.assert_array_equal(scores[q, : len(order)], full[order])
+        ids = source.query_tokens_matrix[q].indices
+        scored += len(source._candidates(ids, 10)[0])
+        touched += int((full > 0).sum())
+    assert scored < touched / 3  # most texts that share a term with a query were never scored
 
 
 # -- cross-encoder ------------------------------------------------------------------------------

@@ -111,7 +111,7 @@ def _pipeline_ready():
 
     from embedtune_core.pipeline import runner as pipeline
 
-    missing = [m for m in ("embedtune_core.training.trainer", "embedtune_core.pipeline.evaluation", "embedtune_core.mining.toolkit")
+    missing = [m for m in ("embedtune_core.training.trainer", "embedtune_core.pipeline.evaluation", "embedtune_core.mining.miner")
                if find_spec(m) is None]
     if not hasattr(pipeline, "run_pipeline"):
         missing.insert(0, "embedtune_core.pipeline.runner.run_pipeline")
@@ -136,7 +136,7 @@ def test_each_packs_pipeline_runs_on_a_slice(pack, tiny_model, tmp_path, registr
     if reader in SMALL:
         data["data"]["options"] = {**data["data"].get("options", {}), **SMALL[reader]}
     config = RunConfig.from_dict(data)
-    metrics = run_pipeline(config, registry, plugin_set, quiet=True)
+    metrics = run_pipeline(config, registry, plugin_set, quiet=True).to_json()
     assert 0.0 <= metrics["before"]["ndcg@10"] <= 1.0 and 0.0 <= metrics["after"]["ndcg@10"] <= 1.0
     assert metrics["mining"]["negatives_written"] > 0
     assert (tmp_path / config.name / "metrics.json").exists()

@@ -11,7 +11,7 @@ from embedtune_core.cli.main import AppContext, pass_app
 @click.argument("qrels", type=click.Path(dir_okay=False))
 @click.argument("run", type=click.Path(dir_okay=False))
 @click.option("-m", "--metric", "metrics", multiple=True, metavar="NAME@K",
-              help="Metric to compute, e.g. ndcg@10; repeat for several. "
+              help="Metric to compute, e.g. ndcg@10; repeat or separate by commas (-m ndcg@10,mrr@10) for several. "
                    "Default: ndcg@10 mrr@10 map@100 recall@10 precision@10 f1@10.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: metric -> mean.")
 @click.option("--per-query", is_flag=True, help="Also print each query's values.")
@@ -29,26 +29,29 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
     cut-off K; values equal trec_eval's ndcg_cut, recip_rank (top K), map_cut, recall and P.
     """
     from embedtune_core.cli.output import echo_json
-    from embedtune_core.config.schema import DEFAULT_METRICS
     from embedtune_core.errors import DataError, EmbedtuneError
-    from embedtune_core.ranking.metrics import compute_metrics
-    from embedtune_core.ranking.metrics import parse_metric
-    from embedtune_core.ranking.trec import read_qrels, read_run
+    from embedtune_core.ranking.metrics import metrics_of_tables, parse_metric, split_metric_specs
+    from embedtune_core.ranking.trec import read_qrels_table, read_run_table
 
-    specs = list(metrics) or list(DEFAULT_METRICS)
+    specs = split_metric_specs(metrics)
+    if not specs:
+        from embedtune_core.config.schema import DEFAULT_METRICS
+
+        specs = list(DEFAULT_METRICS)
     for spec in specs:
         try:
             app.registry.get("metric", parse_metric(spec)[0])
         except EmbedtuneError as exc:
             exc.key = exc.key or "--metric"
             raise
-    judgements = read_qrels(qrels)
-    ranking = read_run(run)
-    if not all_queries and not any(query in judgements for query in ranking):
+    judgements = read_qrels_table(qrels)
+    ranking = read_run_table(run)
+    judged = set(judgements.query_ids)
+    if not all_queries and not any(query in judged for query in ranking.query_ids):
         raise DataError(f"no query of the run has relevance judgements in {qrels}", file=run,
                         hint="check that the run and the qrels use the same query ids (and the order: QRELS RUN)")
-    result = compute_metrics(app.registry, judgements, ranking, specs, all_queries=all_queries,
-                             per_query=per_query)
+    result, counted = metrics_of_tables(app.registry, judgements, ranking, specs, all_queries=all_queries,
+                                        per_query=per_query)
     if as_json:
         echo_json(result)
         return
@@ -59,7 +62,6 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
         for query in by_query[specs[0]]:
             for spec in specs:
                 lines.append(f"{spec.ljust(width)}\t{query}\t{by_query[spec][query]:.4f}")
-    counted = len(judgements) if all_queries else sum(1 for q in ranking if q in judgements)
     lines.append(f"{'num_q'.ljust(width)}\tall\t{counted}")
     for spec in specs:
         lines.append(f"{spec.ljust(width)}\tall\t{result[spec]:.4f}")

@@ -131,3 +131,4 @@ def command(app: AppContext, data: str, dataset_type: str | None, reader: str | 
     click.echo(f"wrote {rows} rows ({output_format}) to {out}")
     if app.registry.get("negative_miner", miner).info.ordered:
         click.echo("rows are ordered easy -> hard: train them without shuffling (a sequential sampler)")
+

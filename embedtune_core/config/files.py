@@ -192,7 +192,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]
 
 def blame_overrides(exc: Any, overrides: list[str] | tuple[str, ...]) -> Any:
     """An error about a key a ``-s KEY=VALUE`` override set names that override, not the config
-    file: ``key '-s training.learning_rate=fast'`` (the last override of the key wins, as it
+    file: ``-s training.learning_rate=fast: must be a number`` (the last override of the key wins, as it
     does when the overrides are applied)."""
     key = getattr(exc, "key", None)
     if not key:

@@ -98,23 +98,80 @@ def load_token_counter(model: str) -> TokenCounter:
     return TokenCounter(count_auto, max_len or getattr(auto, "model_max_length", None), model)
 
 
-def length_summary(lengths: list[int], max_seq_length: int | None) -> dict[str, Any]:
-    import numpy as np
+#: texts tokenised per call when counting tokens (memory stays O(chunk), not O(texts))
+TOKEN_CHUNK = 8192
 
-    if not lengths:
-        return {"count": 0}
-    values = np.asarray(lengths)
-    summary = {
-        "count": int(values.size),
-        "min": int(values.min()),
-        "mean": round(float(values.mean()), 2),
-        "median": float(np.median(values)),
-        "p95": float(np.percentile(values, 95)),
-        "max": int(values.max()),
-    }
-    if max_seq_length:
-        summary["over_max_seq_length"] = int((values > max_seq_length).sum())
-    return summary
+
+class LengthHistogram:
+    """Running summary of text lengths: a histogram of token counts (one int64 per distinct
+    length up to the longest), from which the summary's median and p95 are exact."""
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self.counts = np.zeros(0, dtype=np.int64)
+
+    def add(self, lengths: Any) -> None:
+        import numpy as np
+
+        lengths = np.asarray(lengths, dtype=np.int64)
+        if not len(lengths):
+            return
+        found = np.bincount(lengths)
+        if len(found) > len(self.counts):
+            found[: len(self.counts)] += self.counts
+            self.counts = found
+        else:
+            self.counts[: len(found)] += found
+
+    def percentile(self, q: float) -> float:
+        """``numpy.percentile(lengths, q)`` (linear interpolation) from the histogram."""
+        import numpy as np
+
+        total = int(self.counts.sum())
+        position = (q / 100.0) * (total - 1)
+        low, frac = int(np.floor(position)), position - np.floor(position)
+        ends = np.cumsum(self.counts)
+        value_at = lambda rank: int(np.searchsorted(ends, rank, side="right"))  # noqa: E731
+        lower = float(value_at(low))
+        upper = float(value_at(min(low + 1, total - 1)))
+        # numpy's interpolation, so the values equal numpy.percentile's to the bit
+        return upper - (upper - lower) * (1 - frac) if frac >= 0.5 else lower + (upper - lower) * frac
+
+    def summary(self, max_seq_length: int | None) -> dict[str, Any]:
+        import numpy as np
+
+        total = int(self.counts.sum())
+        if not total:
+            return {"count": 0}
+        present = np.flatnonzero(self.counts)
+        mean = float((self.counts * np.arange(len(self.counts))).sum() / total)
+        summary = {
+            "count": total,
+            "min": int(present[0]),
+            "mean": round(mean, 2),
+            "median": self.percentile(50),
+            "p95": self.percentile(95),
+            "max": int(present[-1]),
+        }
+        if max_seq_length:
+            summary["over_max_seq_length"] = int(self.counts[max_seq_length + 1 :].sum())
+        return summary
+
+
+def token_summary(counter: TokenCounter, texts: list[str], chunk: int = TOKEN_CHUNK) -> dict[str, Any]:
+    """:func:`length_summary` of the texts' token counts, tokenising ``chunk`` texts at a time."""
+    histogram = LengthHistogram()
+    for start in range(0, len(texts), chunk):
+        histogram.add(counter.count(texts[start : start + chunk]))
+    return histogram.summary(counter.max_seq_length)
+
+
+def length_summary(lengths: list[int], max_seq_length: int | None) -> dict[str, Any]:
+    """Count, min, mean, median, p95, max (and how many exceed ``max_seq_length``) of lengths."""
+    histogram = LengthHistogram()
+    histogram.add(lengths)
+    return histogram.summary(max_seq_length)
 
 
 def _duplicates(keys: list[str]) -> int:
@@ -167,7 +224,7 @@ def split_stats(data: Any, dataset_type: str, counter: TokenCounter | None) -> d
         if negatives:
             texts["negatives"] = [t for c in negatives for t in values[c]]
     if counter is not None:
-        out["tokens"] = {name: length_summary(counter.count(items), counter.max_seq_length) for name, items in texts.items()}
+        out["tokens"] = {name: token_summary(counter, items) for name, items in texts.items()}
     return out
 
 

@@ -7,19 +7,43 @@ tokenisation, prompt and truncation settings), faster:
 - tokenisation runs ahead of the model in background threads (the fast tokenizers and torch both
   release the GIL), so the model never waits for the next batch;
 - on a GPU the forward pass runs in half precision (autocast, fp16; bf16 on request), batches
-  are copied from pinned memory without blocking, and embeddings stay on the GPU until the end
-  (one transfer instead of one per batch).
+  are copied from pinned memory without blocking, and embeddings are moved to the host a group of
+  batches at a time (at most ``GPU_FLUSH_BYTES`` wait on the GPU).
+
+Memory: the embeddings are written, batch by batch, into one array allocated once (float32, or
+float16 when asked), which is a memory-mapped temporary file once it would exceed
+``memmap_bytes``; nothing else grows with the number of texts but the texts themselves and their
+order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections import deque
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
+DTYPES = ("float32", "float16")
+#: embeddings larger than this are written to a memory-mapped temporary file by default
+MEMMAP_BYTES = 1 << 31
+#: at most this many bytes of embeddings wait on the GPU before they are copied to the host
+GPU_FLUSH_BYTES = 1 << 28
+
+
+def output_array(rows: int, dim: int, dtype: str = "float32", memmap_bytes: int | None = MEMMAP_BYTES,
+                 folder: str | None = None) -> np.ndarray:
+    """An uninitialised ``rows x dim`` array for embeddings: in memory, or a memory-mapped
+    temporary file (in ``folder``, removed when the array is released) when it would take more
+    than ``memmap_bytes`` (None: never)."""
+    size = rows * dim * np.dtype(dtype).itemsize
+    if memmap_bytes is None or size <= memmap_bytes or size == 0:
+        return np.empty((rows, dim), dtype=dtype)
+    with tempfile.NamedTemporaryFile(prefix="embedtune-embeddings-", suffix=".npy", dir=folder) as handle:
+        # The mapping keeps the data reachable after the name is removed on leaving the block.
+        return np.memmap(handle, dtype=dtype, mode="w+", shape=(rows, dim))
 
 
 def _default_prompt(model: Any) -> str | None:
@@ -75,20 +99,28 @@ def encode(
     precision: str = "auto",
     device: str | None = None,
     workers: int | None = None,
+    dtype: str = "float32",
+    memmap_bytes: int | None = MEMMAP_BYTES,
+    memmap_folder: str | None = None,
 ) -> np.ndarray:
     """Embeddings of ``texts`` as a float32 array (rows L2-normalised when ``normalize``).
 
     ``precision``: "auto" (fp16 on CUDA, fp32 elsewhere), "fp32", "fp16" or "bf16" (the last two
     only change anything on a GPU). ``device``: where to run (the model's device when None).
-    ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None).
+    ``workers``: tokenising threads (1 on CPU, 2 on a GPU when None). ``dtype``: "float32" or
+    "float16" for the returned array. Past ``memmap_bytes`` (None: never) the array is a
+    ``numpy.memmap`` over a temporary file in ``memmap_folder`` (the system's temporary folder
+    when None), removed when the array is released.
     """
     from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
     if len(texts) == 0:
-        return np.zeros((0, embedding_dim(model)), dtype=np.float32)
+        return np.zeros((0, embedding_dim(model)), dtype=dtype)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     import torch
@@ -103,47 +135,76 @@ def encode(
     autocast = torch.autocast("cuda", dtype=half) if on_gpu and half is not None else contextlib.nullcontext()
 
     # The order model.encode uses: longest text first.
-    order = np.argsort([-len(t) for t in texts])
+    order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)))
     batches = [[texts[i] for i in order[s : s + batch_size]] for s in range(0, len(texts), batch_size)]
-    tokenize = _tokenizer_call(model, _default_prompt(model))
-    truncate_dim = getattr(model, "truncate_dim", None)
     workers = workers or (2 if on_gpu else 1)
-
+    features = _batches_ahead(_tokenizer_call(model, _default_prompt(model)), batches, workers=workers,
+                              ahead=2 * workers + 2, pin=on_gpu)
     progress = None
     if show_progress:
         from tqdm.auto import tqdm
 
         progress = tqdm(total=len(texts), desc="Encoding", unit="text")
-    chunks = []
+    sink = _Sink(order, lambda dim: output_array(len(texts), dim, dtype, memmap_bytes, memmap_folder), on_gpu)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode(), autocast:
-            for batch, features in zip(
-                batches, _batches_ahead(tokenize, batches, workers=workers, ahead=2 * workers + 2, pin=on_gpu)
-            ):
-                features = {
-                    k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                    for k, v in features.items()
-                }
-                embeddings = model(features)["sentence_embedding"]
-                if truncate_dim:
-                    embeddings = embeddings[:, :truncate_dim]
-                embeddings = embeddings.float()
-                if normalize:
-                    embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
-                chunks.append(embeddings if on_gpu else embeddings.numpy())
+            for batch in features:
+                batch = {k: v.to(target, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                         for k, v in batch.items()}
+                embeddings = _embeddings(model, batch, normalize)
+                sink.add(embeddings)
                 if progress is not None:
-                    progress.update(len(batch))
+                    progress.update(len(embeddings))
+            sink.flush()
     finally:
         if was_training:
             model.train()
         if progress is not None:
             progress.close()
-    stacked = torch.cat(chunks).cpu().numpy() if on_gpu else np.concatenate(chunks)
-    out = np.empty_like(stacked, dtype=np.float32)
-    out[order] = stacked
-    return out
+    return sink.out
+
+
+def _embeddings(model: Any, features: dict, normalize: bool) -> Any:
+    """One batch's float32 sentence embeddings (cut to ``model.truncate_dim``, normalised)."""
+    import torch
+
+    embeddings = model(features)["sentence_embedding"]
+    truncate_dim = getattr(model, "truncate_dim", None)
+    if truncate_dim:
+        embeddings = embeddings[:, :truncate_dim]
+    embeddings = embeddings.float()
+    if normalize:
+        embeddings = torch.nn.functional.normalize(embeddings, p=2, dim=1)
+    return embeddings
+
+
+class _Sink:
+    """Writes batches of embeddings (in length-sorted order) into their rows of one array,
+    allocated at the first batch; on a GPU a few batches wait there and are copied together."""
+
+    def __init__(self, order: np.ndarray, allocate: Any, on_gpu: bool) -> None:
+        self.order, self.allocate, self.on_gpu = order, allocate, on_gpu
+        self.out: Any = None
+        self.done = 0
+        self.waiting: list = []  # (first row in sorted order, GPU tensor)
+
+    def add(self, embeddings: Any) -> None:
+        if self.out is None:
+            self.out = self.allocate(embeddings.shape[1])
+        start, self.done = self.done, self.done + len(embeddings)
+        if not self.on_gpu:
+            self.out[self.order[start : self.done]] = embeddings.numpy()
+            return
+        self.waiting.append((start, embeddings))
+        if sum(part.numel() for _, part in self.waiting) * 4 >= GPU_FLUSH_BYTES:
+            self.flush()
+
+    def flush(self) -> None:
+        for start, part in self.waiting:
+            self.out[self.order[start : start + len(part)]] = part.cpu().numpy()
+        self.waiting.clear()
 
 
 class Encoder:

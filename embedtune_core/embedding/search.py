@@ -1,8 +1,26 @@
-"""Exact top-k retrieval by inner product, in chunks so memory stays O(chunk x corpus)."""
+"""Top-k retrieval by inner product, shared by evaluation and dense mining.
+
+:class:`VectorSearch` searches a fixed corpus: exact, chunked matrix product + top-k (torch, GPU
+when there is one; memory O(query chunk x corpus chunk)) while the corpus is smaller than
+``approximate_from`` vectors, and past it a faiss index (IVF by default, HNSW on request; on the
+GPU when faiss has one). An approximate search measures what it costs: its recall@k against
+exact search on a seeded sample of queries (:meth:`VectorSearch.recall`).
+
+Whatever the backend, :meth:`VectorSearch.search` returns exact float32 inner products, best
+first, ties by the lower corpus index, -1 where fewer than k documents were found.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+BACKENDS = ("auto", "exact", "ivf", "hnsw")
+#: corpus size from which ``backend="auto"`` uses an approximate faiss index
+APPROXIMATE_FROM = 1_000_000
+#: queries of the sample on which the recall of an approximate search is measured
+RECALL_SAMPLE = 1000
 
 
 def top_k(
@@ -11,10 +29,10 @@ def top_k(
     k: int,
     *,
     query_chunk: int = 1024,
-    corpus_chunk: int = 65536,
+    corpus_chunk: int = 16384,
     device: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Scores and indices of the ``k`` highest inner products for each query row.
+    """Scores and indices of the ``k`` highest inner products for each query row (exact).
 
     Inputs are float arrays (normalise them first for cosine). Runs on torch (GPU when
     ``device`` is a CUDA device or, when None, when one is available). Ties keep the lower
@@ -33,11 +51,11 @@ def top_k(
         return out_scores, out_idx
     dtype = torch.float16 if device.startswith("cuda") else torch.float32
     corpus_t = [
-        torch.as_tensor(corpus[s : s + corpus_chunk], device=device).to(dtype)
+        torch.as_tensor(np.asarray(corpus[s : s + corpus_chunk]), device=device).to(dtype)
         for s in range(0, nd, corpus_chunk)
     ]
     for qs in range(0, nq, query_chunk):
-        q = torch.as_tensor(queries[qs : qs + query_chunk], device=device).to(dtype)
+        q = torch.as_tensor(np.asarray(queries[qs : qs + query_chunk]), device=device).to(dtype)
         best_s, best_i = None, None
         offset = 0
         for chunk in corpus_t:
@@ -56,3 +74,177 @@ def top_k(
         out_scores[qs : qs + len(q)] = best_s.cpu().numpy()
         out_idx[qs : qs + len(q)] = best_i.cpu().numpy()
     return out_scores, out_idx
+
+
+def gather_scores(queries: Any, corpus: Any, idx: Any, block: int = 64) -> np.ndarray:
+    """Exact float32 inner products of each query row with the corpus rows ``idx`` (-1: -inf),
+    a block of queries at a time (memory O(block x k x dim))."""
+    out = np.full(idx.shape, -np.inf, dtype=np.float32)
+    for start in range(0, len(idx), block):
+        part = idx[start : start + block]
+        safe = np.where(part >= 0, part, 0)
+        values = np.einsum(
+            "bd,bkd->bk",
+            np.asarray(queries[start : start + block], dtype=np.float32),
+            np.asarray(corpus[safe], dtype=np.float32),
+        )
+        out[start : start + block] = np.where(part >= 0, values, -np.inf)
+    return out
+
+
+def faiss_module() -> Any:
+    """The faiss module, or None when it is not installed."""
+    try:
+        import faiss
+    except ImportError:
+        return None
+    return faiss
+
+
+class VectorSearch:
+    """Top-k inner-product search over ``corpus`` (rows; normalise them for cosine).
+
+    ``backend``: "exact", "ivf", "hnsw", or "auto" (exact below ``approximate_from`` vectors, IVF
+    from there; None: always exact). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
+    searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW) trade speed for
+    recall, which :meth:`recall` measures. ``device``: "cpu" or a CUDA
+    device for the exact search and, when faiss has GPUs, the index (None: a GPU when present).
+    """
+
+    def __init__(
+        self,
+        corpus: Any,
+        *,
+        backend: str = "auto",
+        approximate_from: int | None = APPROXIMATE_FROM,
+        device: str | None = None,
+        nlist: int | None = None,
+        nprobe: int | None = None,
+        ef_search: int = 128,
+        recall_sample: int = RECALL_SAMPLE,
+        seed: int = 0,
+    ) -> None:
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+        if backend == "auto":
+            big = approximate_from is not None and len(corpus) >= approximate_from
+            backend = "ivf" if big else "exact"
+        self.corpus = corpus
+        self.backend = backend
+        self.device = device
+        self.recall_sample = recall_sample
+        self.seed = seed
+        self._recall: dict[int, float] = {}
+        self.index = None
+        if backend == "ivf":
+            self.index = self._ivf(nlist, nprobe)
+        elif backend == "hnsw":
+            self.index = self._hnsw(ef_search)
+
+    @property
+    def approximate(self) -> bool:
+        return self.index is not None
+
+    def _faiss(self) -> Any:
+        faiss = faiss_module()
+        if faiss is None:
+            from embedtune_core.errors import EmbedtuneError
+
+            raise EmbedtuneError(f"the {self.backend} search needs the faiss package",
+                                 hint="pip install faiss-cpu (or faiss-gpu), or search exactly")
+        return faiss
+
+    def _add(self, index: Any, block: int = 65536) -> None:
+        for start in range(0, len(self.corpus), block):
+            index.add(np.ascontiguousarray(self.corpus[start : start + block], dtype=np.float32))
+
+    def _on_gpu(self, index: Any, faiss: Any) -> Any:
+        wants_gpu = self.device is None or str(self.device).startswith("cuda")
+        if wants_gpu and hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
+            return faiss.index_cpu_to_all_gpus(index)
+        return index
+
+    def _ivf(self, nlist: int | None, nprobe: int | None) -> Any:
+        faiss = self._faiss()
+        n, dim = self.corpus.shape
+        nlist = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+        quantizer = faiss.IndexFlatIP(dim)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.cp.niter = 10  # k-means iterations: past a few the lists barely move
+        rng = np.random.default_rng(self.seed)
+        train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
+        index.train(np.ascontiguousarray(self.corpus[train], dtype=np.float32))
+        self._add(index)
+        index.nprobe = min(nlist, nprobe or max(16, nlist // 64))
+        self.nlist, self.nprobe = nlist, index.nprobe
+        self._quantizer = quantizer  # the index refers to it
+        return self._on_gpu(index, faiss)
+
+    def _hnsw(self, ef_search: int) -> Any:
+        faiss = self._faiss()
+        index = faiss.IndexHNSWFlat(self.corpus.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        self._add(index)
+        index.hnsw.efSearch = ef_search
+        return index
+
+    def _exact(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        return top_k(queries, self.corpus, k, device=self.device)
+
+    def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores[nq, k] float32, indices[nq, k] int64)``: exact inner products of the k
+        documents found, best first, ties by lower corpus index; -inf / -1 pad."""
+        k = int(k)
+        if len(queries) == 0 or len(self.corpus) == 0:
+            return _ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)
+        if self.index is not None:
+            _, idx = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self.corpus)))
+            idx = idx.astype(np.int64, copy=False)
+            scores = gather_scores(queries, self.corpus, idx)
+        else:
+            scores, idx = self._exact(queries, k)
+            if not _cpu_exact(self.device):  # the GPU search runs in float16
+                scores = gather_scores(queries, self.corpus, idx)
+        return _ordered(scores, idx, k)
+
+    def recall(self, queries: Any, k: int) -> float | None:
+        """Recall@k of this search against exact search, on up to ``recall_sample`` of
+        ``queries`` (seeded); None for an exact search. Measured once per k.
+
+        A document found counts when its score reaches the exact k-th best score (to 1e-6), so
+        documents that tie with the exact top k count as much as they do: without ties this is
+        the share of the exact top k found."""
+        if self.index is None or len(queries) == 0:
+            return None
+        k = min(int(k), len(self.corpus))
+        if k not in self._recall:
+            rng = np.random.default_rng(self.seed)
+            sample = np.sort(rng.choice(len(queries), min(len(queries), self.recall_sample), replace=False))
+            picked = np.asarray(queries[sample], dtype=np.float32)
+            found_scores, found = self.search(picked, k)
+            _, exact = self._exact(picked, k)
+            kth = gather_scores(picked, self.corpus, exact[:, -1:])
+            hits = (found >= 0) & (found_scores >= kth - 1e-6)
+            self._recall[k] = float(hits.sum()) / max(exact.size, 1)
+        return self._recall[k]
+
+
+def _cpu_exact(device: str | None) -> bool:
+    """Whether the exact search runs on the CPU in float32 (its scores are then exact)."""
+    if device is not None:
+        return not str(device).startswith("cuda")
+    import torch
+
+    return not torch.cuda.is_available()
+
+
+def _ordered(scores: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Best first, ties by lower corpus index, padded to ``k`` columns with -inf / -1."""
+    valid = idx >= 0
+    scores = np.where(valid, scores, -np.inf).astype(np.float32)
+    order = np.lexsort((np.where(valid, idx, np.iinfo(np.int64).max), -scores), axis=1)
+    scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
+    missing = k - scores.shape[1]
+    if missing > 0:
+        scores = np.concatenate([scores, np.full((len(scores), missing), -np.inf, dtype=np.float32)], axis=1)
+        idx = np.concatenate([idx, np.full((len(idx), missing), -1, dtype=np.int64)], axis=1)
+    return scores, idx.astype(np.int64)

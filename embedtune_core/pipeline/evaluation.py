@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from embedtune_core.embedding.search import APPROXIMATE_FROM
 from embedtune_core.errors import DataError, EmbedtuneError
 from embedtune_core.ranking.metrics import _metric_objects, metrics_of_ranked
 
@@ -55,15 +56,20 @@ def evaluate_ir(
     show_progress: bool = False,
     device: str | None = None,
     details: dict | None = None,
+    approximate_from: int | None = APPROXIMATE_FROM,
 ) -> dict[int | None, dict[str, float]]:
     """IR metrics of ``model`` on an :class:`~embedtune_core.types.IRData`, per dim.
+
+    Retrieval is exact below ``approximate_from`` documents (None: always) and an approximate
+    faiss index from there; then each dim's results also hold ``search_recall@K``, the recall of
+    that search against exact search on a sample of queries.
 
     With a ``details`` dict, it gets ``per_query``: ``{query id: {"value": the first metric's value,
     "rank": 1-based rank of the first relevant document (None: below the ranked depth)}}`` at the
     full size, for paired statistics (:mod:`embedtune_core.pipeline.significance`)."""
     from embedtune_core.embedding.encode import encode
     from embedtune_core.ranking.ranked import RankedRun
-    from embedtune_core.embedding.search import top_k
+    from embedtune_core.embedding.search import VectorSearch
 
     objects = _metric_objects(registry, metrics)
     doc_ids = list(data.corpus)
@@ -79,11 +85,15 @@ def evaluate_ir(
     depth = _ir_depth(objects)
     results: dict[int | None, dict[str, float]] = {}
     for dim in _check_dims(dims, corpus_emb.shape[1]):
-        scores, indices = top_k(_truncate(query_emb, dim), _truncate(corpus_emb, dim), depth, device=device)
+        queries = _truncate(query_emb, dim)
+        search = VectorSearch(_truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
+        scores, indices = search.search(queries, depth)
         ranked = RankedRun.from_topk(query_ids, doc_ids, indices, scores, data.qrels, all_queries=all_queries)
         results[dim] = metrics_of_ranked(ranked, objects, per_query=details is not None and dim is None)
         if details is not None and dim is None:
             details["per_query"] = _per_query(ranked, results[dim].pop("per_query"), objects[0][0])
+        if search.approximate:
+            results[dim][f"search_recall@{depth}"] = search.recall(queries, depth)
     return results
 
 

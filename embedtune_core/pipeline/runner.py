@@ -239,7 +239,7 @@ def mine_step(run: Run) -> None:
         if mined_path is not None and is_main_process():
             from embedtune_core import io as eio
 
-            eio.write_jsonl(mined_path, run.train_rows.to_list())
+            eio.write_jsonl(mined_path, eio.dataset_rows(run.train_rows))
         run.state["mining"] = run.mining
         run.save_state()
     run.train_type = config.mining.output

@@ -28,6 +28,19 @@ def parse_metric(spec: str) -> tuple[str, int]:
     return name.lower(), number
 
 
+def split_metric_specs(specs: Sequence[str]) -> list[str]:
+    """Metric specs as given on a command line: each may hold several separated by commas
+    (``["ndcg@10,mrr@10", "map@100"]`` -> ``["ndcg@10", "mrr@10", "map@100"]``)."""
+    out = []
+    for spec in specs:
+        parts = [part.strip() for part in str(spec).split(",")]
+        if not any(parts):
+            raise ConfigError(f"metric '{spec}' must be NAME@K with K a positive integer", key="--metric",
+                              hint="e.g. -m ndcg@10,mrr@10")
+        out.extend(part for part in parts if part)
+    return out
+
+
 def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any, int]]:
     """``(spec, metric object, k)`` for each spec, each metric component created once."""
     created: dict[str, Any] = {}
@@ -81,10 +94,33 @@ def compute_metrics(
     from embedtune_core.ranking.ranked import RankedRun
 
     objects = _metric_objects(registry, specs)
-    ranked = RankedRun.from_run(qrels, run, all_queries=all_queries)
+    return _metrics_of_counted(RankedRun.from_run(qrels, run, all_queries=all_queries), objects, per_query)
+
+
+def _metrics_of_counted(ranked: Any, objects: Sequence[tuple[str, Any, int]], per_query: bool) -> dict[str, Any]:
+    """:func:`metrics_of_ranked`, or a DataError when no query is counted."""
     if len(ranked) == 0:
         raise DataError(
             "no query of the run has relevance judgements",
             hint="check that the run and the qrels use the same query ids",
         )
     return metrics_of_ranked(ranked, objects, per_query=per_query)
+
+
+def metrics_of_tables(
+    registry: Any,
+    qrels: Any,
+    run: Any,
+    specs: Sequence[str],
+    *,
+    all_queries: bool = False,
+    per_query: bool = False,
+) -> tuple[dict[str, Any], int]:
+    """:func:`compute_metrics` for a qrels and a run read with
+    :func:`~embedtune_core.ranking.trec.read_qrels_table` / :func:`~embedtune_core.ranking.trec.read_run_table`;
+    also returns how many queries were counted."""
+    from embedtune_core.ranking.ranked import RankedRun
+
+    objects = _metric_objects(registry, specs)
+    ranked = RankedRun.from_tables(qrels, run, all_queries=all_queries)
+    return _metrics_of_counted(ranked, objects, per_query), len(ranked)

@@ -38,7 +38,8 @@ class RankedRun:
         num_relevant: ``int64[queries]``, documents with grade > 0 in the qrels (retrieved or not).
         hit_rows, hit_ranks, hit_grades: the ranked documents with a non-zero grade: query row,
             0-based rank and grade, sorted by row then rank.
-        grades: ``int32[queries, depth]`` (built on first use); ``grades[i, r]`` is the grade of
+        grades: ``int32[queries, depth]`` (int64 when a grade does not fit in 32 bits; built on
+            first use); ``grades[i, r]`` is the grade of
             the document at rank ``r`` for query ``i``: 0 for documents the qrels do not judge
             and past the end of a short ranking.
 
@@ -126,6 +127,52 @@ class RankedRun:
             query_ids, lengths, judged_rows[where], rank, judged_grades[where], depth,
             _ideal(judged_rows, judged_grades, n),
         )
+
+    @classmethod
+    def from_tables(cls, qrels: Any, run: Any, depth: int | None = None, all_queries: bool = False) -> "RankedRun":
+        """Rank a run read with :func:`~embedtune_core.ranking.trec.read_run_table` against qrels
+        read with :func:`~embedtune_core.ranking.trec.read_qrels_table`, without building a
+        Python object per line. Counted queries and order as in :meth:`from_run`."""
+        in_run = set(run.query_ids)
+        counted = sorted(qrels.query_ids) if all_queries else sorted(q for q in qrels.query_ids if q in in_run)
+        n = len(counted)
+        row_of = {q: i for i, q in enumerate(counted)}
+        run_row = np.fromiter((row_of.get(q, -1) for q in run.query_ids), dtype=np.int64, count=len(run.query_ids))
+        qrels_row = np.fromiter((row_of.get(q, -1) for q in qrels.query_ids), dtype=np.int64,
+                                count=len(qrels.query_ids))
+        line_row = run_row.astype(np.int32)[run.query]
+        if (line_row >= 0).all() and not (line_row[1:] < line_row[:-1]).any():
+            kept = None  # every line counts, already grouped by row: no copies
+            rows, scores = line_row, run.values
+        else:
+            kept = np.flatnonzero(line_row >= 0)
+            rows = line_row[kept]
+            if len(rows) > 1 and (rows[1:] < rows[:-1]).any():
+                kept = kept[np.argsort(rows, kind="stable")]
+                rows = line_row[kept]
+            scores = run.values[kept]
+        lengths = np.bincount(rows, minlength=n).astype(np.int64)
+        # Judged documents (grade != 0) of the counted queries, located among the run's lines.
+        judged_row = qrels_row[qrels.query]
+        judged = np.flatnonzero((judged_row >= 0) & (qrels.values != 0))
+        qrels_docs, qrels_doc = qrels.unified_docs()
+        records = run.find(line_row, judged_row[judged], qrels_doc[judged], qrels_docs)
+        found = records >= 0
+        hit_grades = qrels.values[judged][found]
+        if kept is None:
+            hit_lines = records[found]
+        else:
+            position = np.full(len(line_row), -1, dtype=np.int64)
+            position[kept] = np.arange(len(kept))
+            hit_lines = position[records[found]]
+        hit_rows, hit_scores = rows[hit_lines].astype(np.int64), scores[hit_lines]
+        rank, equal = _ranks_in_rows(scores.copy(), lengths, hit_rows, hit_scores)
+        tied = np.flatnonzero(equal > 1)
+        if len(tied):
+            rank = rank + _table_tie_offsets(tied, hit_lines, hit_rows, scores, kept, lengths, run)
+        ideal_rows = judged_row >= 0
+        ideal = _ideal(judged_row[ideal_rows], qrels.values[ideal_rows], n)
+        return cls._from_positions(counted, lengths, hit_rows, rank, hit_grades, depth, ideal)
 
     @classmethod
     def from_topk(
@@ -245,10 +292,12 @@ class RankedRun:
 
     @property
     def grades(self) -> np.ndarray:
-        """``int32[queries, depth]``: the grade of the document at each rank, 0 where none."""
+        """``int32[queries, depth]`` (int64 for grades past 32 bits): the grade of the document at
+        each rank, 0 where none."""
 
         def build() -> np.ndarray:
-            matrix = np.zeros((len(self), self.depth), dtype=np.int32)
+            small = not len(self.hit_grades) or np.abs(self.hit_grades).max() <= np.iinfo(np.int32).max
+            matrix = np.zeros((len(self), self.depth), dtype=np.int32 if small else np.int64)
             matrix[self.hit_rows, self.hit_ranks] = self.hit_grades
             return matrix
 
@@ -473,3 +522,35 @@ def _tie_offsets(
         ids = groups[score]
         offsets[i] = len(ids) - bisect_right(ids, doc)
     return offsets
+
+
+def _table_tie_offsets(
+    tied: np.ndarray,
+    hit_lines: np.ndarray,
+    hit_rows: np.ndarray,
+    scores: np.ndarray,
+    kept: np.ndarray,
+    lengths: np.ndarray,
+    run: Any,
+) -> np.ndarray:
+    """For judged documents (``hit_lines`` into the row-grouped ``scores``, which are the run
+    table's records ``kept``) whose score
+    ties with others in their row: how many of the tied documents trec_eval puts before them
+    (those with a greater document id)."""
+    starts = np.cumsum(lengths) - lengths
+    offsets = np.zeros(len(tied), dtype=np.int64)
+    groups: dict[tuple[int, float], list[str]] = {}
+    for n, i in enumerate(tied.tolist()):
+        line, row = int(hit_lines[i]), int(hit_rows[i])
+        score = float(scores[line])
+        ids = groups.get((row, score))
+        if ids is None:
+            lo = int(starts[row])
+            same = lo + np.flatnonzero(scores[lo : lo + int(lengths[row])] == score)
+            records = same if kept is None else kept[same]
+            ids = groups[(row, score)] = sorted(run.doc_ids(records))
+        own = run.doc_ids([line if kept is None else kept[line]])[0]
+        offsets[n] = len(ids) - bisect_right(ids, own)
+    full = np.zeros(len(hit_lines), dtype=np.int64)
+    full[tied] = offsets
+    return full

@@ -3,88 +3,442 @@
 qrels: one judgement per line, ``query_id iteration doc_id relevance`` (relevance an integer).
 run: one retrieved document per line, ``query_id Q0 doc_id rank score tag``; like trec_eval,
 the rank column is not used: documents are ranked by score (ties by document id, descending).
-Fields are separated by whitespace; blank lines and a UTF-8 byte-order mark are skipped. A
-malformed line, a document listed twice for one query, or a file with no lines at all is a
-:class:`~embedtune_core.errors.DataError` naming file and line.
+
+Fields are separated by ASCII whitespace (space, tab, CR, VT, FF), as trec_eval splits them;
+lines end at ``\\n``; blank lines and a UTF-8 byte-order mark are skipped. Anything else is a
+:class:`~embedtune_core.errors.DataError` naming file and line: a line with the wrong number of
+fields, a relevance that is not a decimal integer of int64 range, a score that is not a decimal
+number (or is NaN), a document listed twice for one query, bytes that are not UTF-8, a control
+character (NUL and the like), or a file with no lines at all.
+
+:func:`read_qrels_table` and :func:`read_run_table` read a file in a few vectorised passes per
+block of lines (numpy finds the fields, pyarrow converts numbers and factorises ids) into
+columns: per line a query code, a document code and the value. Memory is about 16 bytes per
+line plus the distinct ids; no Python object is made per line. :func:`read_qrels` and
+:func:`read_run` give the same content as nested dicts.
 """
 
 from __future__ import annotations
 
-import math
 import os
-from typing import Iterator, Mapping
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
 
+#: bytes read per block; a block ends at a line end
+BLOCK_BYTES = 1 << 23
 
-def _lines(path: str | os.PathLike) -> Iterator[tuple[int, list[str]]]:
+QRELS_FIELDS = "'query_id iteration doc_id relevance'"
+RUN_FIELDS = "'query_id Q0 doc_id rank score tag'"
+QRELS_HINT = "a qrels line looks like: 101 0 doc42 1"
+RUN_HINT = "a run line looks like: 101 Q0 doc42 1 12.7 myrun"
+
+_INTEGER = re.compile(r"[+-]?[0-9]+", re.ASCII)
+_NUMBER = re.compile(
+    r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|inf|infinity|nan)", re.ASCII | re.IGNORECASE
+)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+@dataclass
+class TrecTable:
+    """The columns of a TREC qrels or run file, one entry per non-blank line ("record").
+
+    Attributes:
+        path: the file.
+        query_ids: the distinct query ids, in order of first appearance.
+        query: ``int32[records]``, each record's position in ``query_ids``.
+        doc_blocks: per block of lines, ``(first record, distinct document ids of the block as a
+            pyarrow string array)``.
+        doc: ``int32[records]``, each record's position in its block's ids.
+        values: ``int64[records]`` grades (qrels) or ``float64[records]`` scores (run).
+        blank_lines: sorted 1-based numbers of the lines that hold no record.
+    """
+
+    path: str
+    query_ids: list[str]
+    query: Any
+    doc_blocks: list
+    doc: Any
+    values: Any
+    blank_lines: Any
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def line_of(self, record: int) -> int:
+        """The 1-based line number of a record."""
+        import numpy as np
+
+        before = self.blank_lines - np.arange(1, len(self.blank_lines) + 1)
+        return int(record) + 1 + int(np.searchsorted(before, record, side="right"))
+
+    def doc_ids(self, records: Any) -> list[str]:
+        """The document ids of ``records`` (record numbers, in any order)."""
+        import numpy as np
+
+        records = np.asarray(records, dtype=np.int64)
+        starts = np.asarray([start for start, _ in self.doc_blocks], dtype=np.int64)
+        block = np.searchsorted(starts, records, side="right") - 1
+        out: list[str] = [""] * len(records)
+        for b in np.unique(block).tolist():
+            at = np.flatnonzero(block == b)
+            texts = _strings(self.doc_blocks[b][1].take(_int_array(self.doc[records[at]])))
+            for i, text in zip(at.tolist(), texts):
+                out[i] = text
+        return out
+
+    def unified_docs(self) -> tuple[Any, Any]:
+        """``(distinct document ids of the whole file, int32[records] positions in them)``."""
+        import numpy as np
+        import pyarrow as pa
+
+        if len(self.doc_blocks) == 1:
+            return self.doc_blocks[0][1], self.doc
+        bounds = [start for start, _ in self.doc_blocks] + [len(self.doc)]
+        chunks = [pa.DictionaryArray.from_arrays(_int_array(self.doc[start:end]), ids)
+                  for (start, ids), end in zip(self.doc_blocks, bounds[1:])]
+        unified = pa.chunked_array(chunks).unify_dictionaries()
+        return unified.chunk(0).dictionary, np.concatenate([_numpy(c.indices) for c in unified.chunks])
+
+    def find(self, record_rows: Any, rows: Any, doc_codes: Any, doc_ids: Any) -> Any:
+        """``int64[pairs]``: the record holding each pair (query row ``rows[i]``, document
+        ``doc_ids[doc_codes[i]]``), -1 where none does. ``record_rows`` gives each record's query
+        row (-1: none). A block's ids are matched only against the documents of the pairs of the
+        rows it holds, so the work stays proportional to the file plus the pairs."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        out = np.full(len(rows), -1, dtype=np.int64)
+        by_row = np.argsort(rows, kind="stable")
+        sorted_rows = rows[by_row]
+        bounds = [start for start, _ in self.doc_blocks] + [len(self.doc)]
+        for (start, ids), end in zip(self.doc_blocks, bounds[1:]):
+            block_rows = record_rows[start:end]
+            present = np.unique(block_rows[block_rows >= 0])
+            lo, hi = np.searchsorted(sorted_rows, present, "left"), np.searchsorted(sorted_rows, present, "right")
+            pairs = by_row[np.repeat(lo, hi - lo) + np.arange(int((hi - lo).sum())) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)]
+            if not len(pairs):
+                continue
+            codes = np.unique(doc_codes[pairs])
+            local = _numpy(pc.index_in(ids, value_set=doc_ids.take(_int_array(codes))))[self.doc[start:end]]
+            lines = np.flatnonzero((local >= 0) & (block_rows >= 0))
+            line_keys = block_rows[lines] * len(codes) + local[lines]
+            order = np.argsort(line_keys)
+            line_keys, lines = line_keys[order], lines[order]
+            pair_keys = rows[pairs] * len(codes) + np.searchsorted(codes, doc_codes[pairs])
+            at = np.minimum(np.searchsorted(line_keys, pair_keys), max(len(line_keys) - 1, 0))
+            hit = (line_keys[at] == pair_keys) if len(line_keys) else np.zeros(len(pairs), dtype=bool)
+            out[pairs[hit]] = start + lines[at[hit]]
+        return out
+
+
+def _open(path: str | os.PathLike) -> Any:
     try:
-        handle = open(path, "rb")
+        return open(path, "rb")
     except FileNotFoundError:
         raise DataError("file not found", file=path) from None
     except IsADirectoryError:
         raise DataError("is a folder, not a file", file=path) from None
     except OSError as exc:
         raise DataError(f"cannot read: {exc.strerror}", file=path) from None
-    with handle:
-        for number, raw in enumerate(handle, 1):
-            if number == 1 and raw.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the id
-                raw = raw[3:]
-            try:
-                fields = raw.decode("utf-8").split()
-            except UnicodeDecodeError:
-                raise DataError("not UTF-8 text", file=path, line=number) from None
-            if fields:
-                yield number, fields
+
+
+def _blocks(path: str | os.PathLike, block_bytes: int) -> Any:
+    """``(bytes, number of the block's first line)`` for blocks of whole lines."""
+    with _open(path) as handle:
+        carry, line = b"", 1
+        first = True
+        while True:
+            chunk = handle.read(block_bytes)
+            if first:
+                first = False
+                if chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the id
+                    chunk = b"   " + chunk[3:]
+            if not chunk:
+                break
+            data = carry + chunk
+            end = data.rfind(b"\n") + 1
+            if end == 0:
+                carry = data
+                continue
+            carry = data[end:]
+            yield data[:end], line
+            line += data.count(b"\n", 0, end)
+        if carry:
+            yield carry, line
+
+
+def _check_bytes(data: bytes, array: Any, space: Any, path: Any, line: int) -> None:
+    """Reject bytes that are not UTF-8 and ASCII control characters other than whitespace
+    (``space``: the positions of the bytes <= 32)."""
+    import numpy as np
+
+    if len(array) and int(array.max()) >= 0x80:
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DataError("not UTF-8 text", file=path, line=line + data.count(b"\n", 0, exc.start),
+                            hint="save the file as UTF-8") from None
+    low = array[space]
+    control = space[(low < 9) | ((low > 13) & (low < 32))]
+    delete = np.flatnonzero(array == 127)
+    if len(control) or len(delete):
+        at = int(min(control[:1].tolist() + delete[:1].tolist()))
+        raise DataError(
+            f"control character U+{int(array[at]):04X} in the file", file=path, line=line + data.count(b"\n", 0, at),
+            hint="ids and numbers are printable text separated by spaces or tabs",
+        )
+
+
+def _tokens(data: bytes, path: Any, line: int, fields: int, names: str, hint: str) -> tuple[Any, Any, Any, Any]:
+    """The fields of a block of lines: ``(tokens, first token of each record, line of each
+    record, blank lines)``.
+
+    ``tokens`` is a pyarrow string array over ``data`` whose element ``2 i`` is the ``i``-th
+    field of the block (odd elements are the whitespace between fields)."""
+    import numpy as np
+    import pyarrow as pa
+
+    array = np.frombuffer(data, dtype=np.uint8)
+    space = np.flatnonzero(array <= 32)
+    _check_bytes(data, array, space, path, line)
+    bounds = np.empty(len(space) + 2, dtype=np.int64)
+    bounds[0], bounds[1:-1], bounds[-1] = -1, space, len(array)
+    gap = np.flatnonzero(bounds[1:] - bounds[:-1] > 1)
+    starts, ends = bounds[gap] + 1, bounds[gap + 1]
+    # newlines before each field: a running count over the whitespace bytes
+    newline_count = np.zeros(len(space) + 1, dtype=np.int64)
+    np.cumsum(array[space] == 10, out=newline_count[1:])
+    lines = int(newline_count[-1]) + (0 if len(array) and array[-1] == 10 else 1) if len(array) else 0
+    counts = np.bincount(newline_count[gap], minlength=lines)
+    wrong = np.flatnonzero((counts != fields) & (counts != 0))
+    if len(wrong):
+        at = int(wrong[0])
+        raise DataError(f"expected {fields} fields {names}, found {int(counts[at])}", file=path, line=line + at,
+                        hint=hint)
+    filled = counts > 0
+    first = (np.cumsum(counts) - counts)[filled]
+    record_lines = np.flatnonzero(filled) + line
+    blank = np.flatnonzero(~filled) + line
+    offsets = np.empty(2 * len(starts), dtype=np.int64)
+    offsets[0::2], offsets[1::2] = starts, ends
+    tokens = pa.Array.from_buffers(pa.large_string(), max(len(offsets) - 1, 0),
+                                   [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    return tokens, first, record_lines, blank
+
+
+def _int_array(values: Any) -> Any:
+    """A pyarrow int64 array sharing a numpy array's memory (``pa.array`` would import pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    values = np.ascontiguousarray(values, dtype=np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(values), [None, pa.py_buffer(values)])
+
+
+def _numpy(array: Any, missing: Any = -1) -> Any:
+    """The values of a pyarrow array of integers or floats as a numpy array, ``missing`` where
+    null (``to_numpy`` would import pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    kind = "f" if pa.types.is_floating(array.type) else "i"
+    dtype = np.dtype(f"{kind}{array.type.bit_width // 8}")
+
+    buffers = array.buffers()
+    lo, hi = array.offset, array.offset + len(array)
+    values = np.frombuffer(buffers[1], dtype=dtype)[lo:hi] if len(array) else np.zeros(0, dtype=dtype)
+    if array.null_count:
+        valid = np.unpackbits(np.frombuffer(buffers[0], dtype=np.uint8), bitorder="little")[lo:hi].astype(bool)
+        values = np.where(valid, values, missing)
+    return values
+
+
+def _strings(array: Any) -> list[str]:
+    """The values of a pyarrow (large) string array without nulls as Python strings."""
+    import numpy as np
+
+    buffers = array.buffers()
+    width = np.int64 if array.type.equals(_large_string()) else np.int32
+    offsets = np.frombuffer(buffers[1], dtype=width)[array.offset : array.offset + len(array) + 1].tolist()
+    data = memoryview(buffers[2]) if buffers[2] is not None else memoryview(b"")
+    return [str(data[a:b], "utf-8") for a, b in zip(offsets, offsets[1:])]
+
+
+def _string_array(texts: list[str]) -> Any:
+    """A pyarrow large string array of ``texts`` (``pa.array`` would import pandas)."""
+    import numpy as np
+    import pyarrow as pa
+
+    encoded = [t.encode("utf-8") for t in texts]
+    offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum([len(e) for e in encoded], out=offsets[1:])
+    return pa.Array.from_buffers(pa.large_string(), len(encoded),
+                                 [None, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))])
+
+
+def _large_string() -> Any:
+    import pyarrow as pa
+
+    return pa.large_string()
+
+
+def _field(tokens: Any, first: Any, index: int) -> Any:
+    import pyarrow.compute as pc
+
+    return pc.take(tokens, _int_array(2 * (first + index)))
+
+
+def _numbers(column: Any, integer: bool, path: Any, lines: Any) -> Any:
+    """The numbers of a column of fields: int64 grades or float64 scores; the first field that is
+    not one is an error at its line (``lines(i)`` gives the line of field ``i``)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        return _numpy(pc.cast(column, pa.int64() if integer else pa.float64()))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    texts = _strings(column)
+    grammar = _INTEGER if integer else _NUMBER
+    for i, text in enumerate(texts):
+        shown = text if len(text) <= 40 else text[:37] + "..."
+        if not grammar.fullmatch(text):
+            what = "relevance" if integer else "score"
+            kind = "an integer" if integer else "a number"
+            raise DataError(f"{what} '{shown}' is not {kind}", file=path, line=lines(i))
+        if integer and (len(text) > 20 or not _INT64[0] <= int(text) <= _INT64[1]):
+            raise DataError(f"relevance '{shown}' does not fit in a 64-bit integer", file=path, line=lines(i),
+                            hint="grades are small integers such as 0, 1, 2, 3")
+    if integer:
+        return np.asarray([int(t) for t in texts], dtype=np.int64)
+    return np.asarray([float(t) for t in texts], dtype=np.float64)
+
+
+def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    fields, names, hint = (4, QRELS_FIELDS, QRELS_HINT) if qrels else (6, RUN_FIELDS, RUN_HINT)
+    value_field = 3 if qrels else 4
+    query_index: dict[str, int] = {}
+    queries, docs, values, blanks = [], [], [], []
+    doc_blocks: list = []
+    for data, line in _blocks(path, BLOCK_BYTES):
+        tokens, first, records, blank = _tokens(data, path, line, fields, names, hint)
+        blanks.append(blank)
+        if not len(first):
+            continue
+        column = _field(tokens, first, value_field)
+        values.append(_numbers(column, qrels, path, lambda i: int(records[i])))
+        if not qrels:
+            nan = np.flatnonzero(np.isnan(values[-1]))
+            if len(nan):
+                raise DataError("score is NaN", file=path, line=int(records[nan[0]]))
+        encoded = pc.dictionary_encode(_field(tokens, first, 0))
+        local = np.asarray([query_index.setdefault(q, len(query_index)) for q in _strings(encoded.dictionary)],
+                           dtype=np.int32)
+        queries.append(local[_numpy(encoded.indices)])
+        encoded = pc.dictionary_encode(_field(tokens, first, 2))
+        doc_blocks.append((sum(map(len, values[:-1])), encoded.dictionary))
+        docs.append(_numpy(encoded.indices))
+    if not values:
+        if qrels:
+            raise DataError("no judgements in the qrels file", file=path)
+        raise DataError("no ranked documents in the run file", file=path, hint=RUN_HINT)
+    table = TrecTable(
+        path=str(path),
+        query_ids=list(query_index),
+        query=_joined(queries),
+        doc_blocks=doc_blocks,
+        doc=_joined(docs).astype(np.int32, copy=False),
+        values=_joined(values),
+        blank_lines=_joined(blanks),
+    )
+    _check_unique(table, qrels)
+    return table
+
+
+def _joined(parts: list) -> Any:
+    """The blocks' arrays as one, the list emptied so that only one copy is alive at a time."""
+    import numpy as np
+
+    joined = np.concatenate(parts)
+    parts.clear()
+    return joined
+
+
+def _check_unique(table: TrecTable, qrels: bool) -> None:
+    """A document judged (or listed) twice for one query is an error at the second line."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    bounds = [start for start, _ in table.doc_blocks] + [len(table.doc)]
+    for (start, ids), end in zip(table.doc_blocks, bounds[1:]):
+        keys = table.query[start:end].astype(np.int64) * max(len(ids), 1) + table.doc[start:end]
+        _first_repeat(keys, table, qrels, start)
+    if len(table.doc_blocks) > 1:
+        # A query whose lines lie in several blocks: compare its documents across the blocks.
+        blocks_of = np.zeros(len(table.query_ids), dtype=np.int64)
+        for start, end in zip(bounds[:-1], bounds[1:]):
+            blocks_of[np.unique(table.query[start:end])] += 1
+        split = np.flatnonzero(blocks_of[table.query] > 1)
+        if len(split):
+            codes = _numpy(pc.dictionary_encode(_string_array(table.doc_ids(split))).indices)
+            keys = table.query[split].astype(np.int64) * (int(codes.max()) + 1) + codes
+            _first_repeat(keys, table, qrels, 0, split)
+
+
+def _first_repeat(keys: Any, table: TrecTable, qrels: bool, offset: int, records: Any = None) -> None:
+    import numpy as np
+
+    ordered = np.sort(keys)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    _, firsts = np.unique(keys, return_index=True)
+    seen = np.zeros(len(keys), dtype=bool)
+    seen[firsts] = True
+    at = int(np.flatnonzero(~seen)[0])
+    record = int(records[at]) if records is not None else offset + at
+    doc = table.doc_ids([record])[0]
+    query = table.query_ids[int(table.query[record])]
+    what = "judged" if qrels else "listed"
+    raise DataError(f"document '{doc}' is {what} twice for query '{query}'", file=table.path,
+                    line=table.line_of(record))
+
+
+def read_qrels_table(path: str | os.PathLike) -> TrecTable:
+    """The columns of a TREC qrels file (``values``: int64 grades)."""
+    return _read_table(path, qrels=True)
+
+
+def read_run_table(path: str | os.PathLike) -> TrecTable:
+    """The columns of a TREC run file (``values``: float64 scores)."""
+    return _read_table(path, qrels=False)
+
+
+def _nested(table: TrecTable) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    docs = table.doc_ids(range(len(table)))
+    for q, d, v in zip(table.query.tolist(), docs, table.values.tolist()):
+        out.setdefault(table.query_ids[q], {})[d] = v
+    return out
 
 
 def read_qrels(path: str | os.PathLike) -> dict[str, dict[str, int]]:
     """``{query_id: {doc_id: relevance}}`` from a TREC qrels file."""
-    qrels: dict[str, dict[str, int]] = {}
-    for number, fields in _lines(path):
-        if len(fields) != 4:
-            raise DataError(
-                f"expected 4 fields 'query_id iteration doc_id relevance', found {len(fields)}",
-                file=path, line=number, hint="a qrels line looks like: 101 0 doc42 1",
-            )
-        query, _, doc, relevance = fields
-        try:
-            grade = int(relevance)
-        except ValueError:
-            raise DataError(f"relevance '{relevance}' is not an integer", file=path, line=number) from None
-        judged = qrels.setdefault(query, {})
-        if doc in judged:
-            raise DataError(f"document '{doc}' is judged twice for query '{query}'", file=path, line=number)
-        judged[doc] = grade
-    if not qrels:
-        raise DataError("no judgements in the qrels file", file=path)
-    return qrels
+    return _nested(read_qrels_table(path))
 
 
 def read_run(path: str | os.PathLike) -> dict[str, dict[str, float]]:
     """``{query_id: {doc_id: score}}`` from a TREC run file."""
-    run: dict[str, dict[str, float]] = {}
-    for number, fields in _lines(path):
-        if len(fields) != 6:
-            raise DataError(
-                f"expected 6 fields 'query_id Q0 doc_id rank score tag', found {len(fields)}",
-                file=path, line=number, hint="a run line looks like: 101 Q0 doc42 1 12.7 myrun",
-            )
-        query, _, doc, _, score_text, _ = fields
-        try:
-            score = float(score_text)
-        except ValueError:
-            raise DataError(f"score '{score_text}' is not a number", file=path, line=number) from None
-        if math.isnan(score):
-            raise DataError("score is NaN", file=path, line=number)
-        ranking = run.setdefault(query, {})
-        if doc in ranking:
-            raise DataError(f"document '{doc}' is listed twice for query '{query}'", file=path, line=number)
-        ranking[doc] = score
-    if not run:
-        raise DataError("no ranked documents in the run file", file=path,
-                        hint="a run line looks like: 101 Q0 doc42 1 12.7 myrun")
-    return run
+    return _nested(read_run_table(path))
 
 
 def format_run(run: Mapping[str, Mapping[str, float]], tag: str = "embedtune") -> str:
