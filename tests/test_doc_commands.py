@@ -146,12 +146,6 @@ def workspace(tmp_path_factory):
                                            for i, (q, _, d, _) in enumerate(qrels)), encoding="utf-8")
     shutil.copytree(tiny, files / "runs/quickstart/model")  # what `make quickstart` trains
     (files / "contrib").symlink_to(ROOT / "contrib")
-    cwd = os.getcwd()
-    os.chdir(files)  # "your pipeline" of docs/training.md
-    try:
-        assert invoke(["init", "--type", "pairs", "--data", "pairs.jsonl", "-o", "pipeline.toml"]).exit_code == 0
-    finally:
-        os.chdir(cwd)
     return {"files": files, "tiny": str(tiny), "folders": {}, "ran": {}}
 
 
@@ -160,8 +154,19 @@ def _folder(workspace, doc: Path) -> Path:
     if doc not in folders:
         folder = workspace["files"].parent / ("run-" + re.sub(r"\W", "_", str(doc.relative_to(ROOT))))
         shutil.copytree(workspace["files"], folder, symlinks=True)
+        if not any(c.text.startswith("embedtune init") for c in doc_commands(doc)):
+            _write_pipeline(folder)  # "your pipeline", for a document that does not write one
         folders[doc] = folder
     return folders[doc]
+
+
+def _write_pipeline(folder: Path) -> None:
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert invoke(["init", "--type", "pairs", "--data", "pairs.jsonl", "-o", "pipeline.toml"]).exit_code == 0
+    finally:
+        os.chdir(cwd)
 
 
 SMALL = ["-s", "training.max_steps=2", "-s", "training.batch_size=8", "-s", "data.limit=32",

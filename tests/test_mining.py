@@ -460,7 +460,8 @@ OURS_ONLY = ("short", "max_depth", "positive_floor")
 SETTINGS = [  # short=drop, max_depth=1, positive_floor=none: what mine_hard_negatives does
     {"relative_margin": 0.02, "short": "drop", "max_depth": 1, "positive_floor": None},
     {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop", "positive_floor": None},
-    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop", "positive_floor": None},
+    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop", "positive_floor": None,
+     "max_depth": 1},
 ]
 
 
