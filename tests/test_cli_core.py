@@ -1,6 +1,8 @@
 """Core CLI behaviour: version, help, config commands, no torch on import."""
 
 import json
+
+import pytest
 import subprocess
 import sys
 
@@ -49,6 +51,42 @@ def test_config_show_and_validate(tmp_path):
     assert 'name = "demo"' in toml_out.stdout and "[training]" in toml_out.stdout
     result = invoke(["config", "validate", str(path)])
     assert result.exit_code == 0 and "valid" in result.stdout, result
+
+
+def test_config_show_prints_the_resolved_values_a_run_records(tmp_path):
+    """The default source is a bundled IR set: its type decides the loss, the loss's declaration
+    its options and the sampler, the machine the precision and device."""
+    path = tmp_path / "p.toml"
+    path.write_text('name = "demo"\n[mining]\nminer = "bm25"\n', encoding="utf-8")
+    data = json.loads(invoke(["config", "show", str(path), "--json"]).stdout)
+    assert data["data"]["type"] == "ir" and data["loss"]["name"] == "mnrl"
+    assert data["loss"]["options"] == {"scale": 20.0, "similarity": "cosine", "gather_across_devices": False}
+    assert data["training"]["batch_sampler"] == "no_duplicates" and data["training"]["precision"] == "fp32"
+    assert data["model"]["device"] == "cpu" and data["mining"]["options"]["k1"] == 1.5
+    assert data["training"]["callbacks"] == ["metrics-log", "progress"]
+    assert data["steps"] == ["mine", "evaluate-before", "train", "evaluate-after"]
+
+
+@pytest.mark.parametrize("text, key, fragment", [
+    ('[loss]\nname = "mnrl"\noptions = { scael = 20 }\n', "loss.options.scael", "has no option 'scael'"),
+    ('[data]\ncolumns = { anchor = 3 }\n', "data.columns", "entry 'anchor' must be a string"),
+    ('name = "a\\u0000b"\n', "name", "NUL"),
+    ('[training]\nseed = 5000000000\n', "training.seed", "at most 4294967295"),
+    ('[model]\ndevice = "gpu"\n', "model.device", "must be cpu, cuda, cuda:N or mps"),
+    ('[model]\nmax_seq_length = 4096\n', "model.max_seq_length", "more than the model's 512 position embeddings"),
+    ('output_dir = "taken"\n', None, "the run folder path is a file"),
+])
+def test_config_validate_runs_the_checks_run_runs(tmp_path, monkeypatch, text, key, fragment):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "run").write_text("a file where the run folder would be")
+    path = tmp_path / "p.toml"
+    path.write_text(text, encoding="utf-8")
+    for command in (["config", "validate", str(path)], ["run", str(path)]):
+        result = invoke(command)
+        assert result.exit_code == 2 and fragment in result.stderr, (command, result)
+        assert key is None or f"key '{key}'" in result.stderr
+        assert not (tmp_path / "runs").exists()
 
 
 def test_config_validate_rejects_unknown_key_and_component(tmp_path):

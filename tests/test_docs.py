@@ -62,3 +62,16 @@ def test_cli_reference_covers_every_command():
     for command in ("run", "init", "advise", "data validate", "data stats", "data list", "train", "eval",
                     "metrics", "mine", "plugins", "components", "config show", "config validate", "new-pack"):
         assert f"## `embedtune {command}`" in text, command
+
+
+def test_every_metadata_key_is_documented_under_its_hook():
+    """docs/hooks.md has a row for every metadata keyword each kind accepts, under its hook."""
+    from embedtune_core.plugins.hookspecs import REGISTRY_HOOKS
+    from embedtune_core.plugins.metadata import describe_metadata
+
+    text = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
+    sections = dict(re.findall(r"^### `(\w+)\(register\)`\n(.*?)(?=^##)", text, flags=re.M | re.S))
+    for kind, keys in describe_metadata().items():
+        section = sections[REGISTRY_HOOKS[kind]]
+        documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.M))
+        assert documented == {key for key, _, _ in keys}, (kind, documented)
