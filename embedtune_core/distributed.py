@@ -9,14 +9,21 @@ Nothing here starts processes or replaces the launcher.
 - :func:`gather_rows`: every process's rows of a 2-D array, in rank order, on every process.
 - :func:`broadcast`: the main process's Python object on every process.
 - :func:`mean_across`: a number averaged over the processes.
+- :func:`sharing` / :func:`split_rows`: inside a ``with sharing():`` block (the pipeline's mining
+  and evaluation steps, which every process runs alike), encoding and vector or BM25 search
+  split their rows over the processes: each computes its shard and the results are gathered,
+  so every process holds the whole result, computed once.
 
 With one process each of these is the identity (no process group is created).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Any
+from typing import Any, Callable, Iterator
+
+_sharing = False
 
 
 def rank() -> int:
@@ -107,6 +114,35 @@ def mean_across(value: float | None) -> float | None:
     dist.all_reduce(tensor)
     total, count = tensor.tolist()
     return total / count if count else None
+
+
+@contextlib.contextmanager
+def sharing() -> Iterator[None]:
+    """Within the block, :func:`split_rows` splits work over the processes. Every process must
+    run the same block with the same data (each call is a collective operation)."""
+    global _sharing
+    previous, _sharing = _sharing, world_size() > 1
+    try:
+        yield
+    finally:
+        _sharing = previous
+
+
+def is_sharing() -> bool:
+    return _sharing
+
+
+def split_rows(n: int, compute: Callable[[int, int], Any]) -> Any:
+    """``compute(start, stop)`` over rows ``0..n`` (an array, or a tuple of arrays, with one row
+    per input row): inside :func:`sharing`, each process computes its :func:`shard` and every
+    process gets the rows of all, in order; otherwise ``compute(0, n)``."""
+    if not _sharing:
+        return compute(0, n)
+    start, stop = shard(n)
+    part = compute(start, stop)
+    if isinstance(part, tuple):
+        return tuple(gather_rows(p) for p in part)
+    return gather_rows(part)
 
 
 def barrier() -> None:

@@ -177,6 +177,13 @@ class BM25Source(CandidateSource):
         self.query_term.sum_duplicates()
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        """Each query's top ``depth`` texts; under several processes (the pipeline's mining
+        step) each process answers its share of the queries."""
+        from embedtune_core.distributed import split_rows
+
+        return split_rows(len(query_ids), lambda start, stop: self._search(query_ids[start:stop], depth))
+
+    def _search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         import numpy as np
 
         if self.retriever.nonoccurrence_array is not None:

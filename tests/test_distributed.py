@@ -1,5 +1,6 @@
 """`embedtune run` under `torchrun --nproc_per_node 2` (CPU, gloo) against the same run in one process.
 
+Mining and evaluation split their encoding and search over the processes; training is DDP.
 Two processes with 4 rows each per step and gathered in-batch negatives train on the same 8 rows a
 step as one process with a batch of 8, with the same loss (with the plain batch sampler: the
 no-duplicates sampler groups rows by the batch size, so 4 + 4 rows may differ from 8); the tiny model has no dropout, so the
@@ -122,6 +123,7 @@ def test_two_processes_compute_what_one_process_computes(runs):
         assert a["after"][metric] == pytest.approx(value, abs=TOLERANCE), metric
     assert a["training"]["loss"] == pytest.approx(b["training"]["loss"], abs=TOLERANCE)
     assert a["training"]["steps"] == b["training"]["steps"] == 6
+    assert a["processes"] == 2 and b["processes"] == 1
     # the same weights, and training moved them far more than the two runs differ
     from sentence_transformers import SentenceTransformer
 
@@ -141,3 +143,48 @@ def test_the_resolved_config_records_gathered_negatives(runs):
     resolved = RunConfig.from_file(folder / "runs" / "two" / "config.toml")
     assert resolved.loss.options["gather_across_devices"] is True
     assert RunConfig.from_file(folder / "runs" / "one" / "config.toml").loss.options["gather_across_devices"] is False
+
+
+def test_split_rows_computes_this_process_share_and_gathers(monkeypatch):
+    """Process 1 of 3 computes rows 4..7 of 10 and receives everyone's rows in order."""
+    import numpy as np
+
+    from embedtune_core import distributed
+
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "1")
+    assert [distributed.shard(10)] == [(4, 7)]
+    asked = []
+
+    def gather(part):
+        asked.append(part.copy())
+        return np.concatenate([np.arange(0, 4), part, np.arange(7, 10)])
+
+    monkeypatch.setattr(distributed, "gather_rows", gather)
+    with distributed.sharing():
+        out = distributed.split_rows(10, lambda a, b: np.arange(a, b))
+    assert [a.tolist() for a in asked] == [[4, 5, 6]] and out.tolist() == list(range(10))
+    # outside the block nothing is split
+    assert distributed.split_rows(10, lambda a, b: np.arange(a, b)).tolist() == list(range(10))
+
+
+def test_shared_encoding_equals_encoding_everything(monkeypatch, tiny_model):
+    """Each process's shard of the texts, gathered, gives exactly the embeddings of one process."""
+    import numpy as np
+
+    from embedtune_core import distributed
+    from embedtune_core.embedding.encode import encode
+    from embedtune_core.embedding.models import load_model
+
+    model = load_model(tiny_model, device="cpu")
+    texts = [f"text number {i} " + "word " * (i % 7) for i in range(23)]
+    whole = encode(model, texts, batch_size=4)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    parts = {}
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setattr(distributed, "gather_rows", lambda part, rank=rank: parts.setdefault(rank, part))
+        with distributed.sharing():
+            encode(model, texts, batch_size=4)
+    assert len(parts[0]) == 12 and len(parts[1]) == 11
+    np.testing.assert_allclose(np.concatenate([parts[0], parts[1]]), whole, atol=1e-6)

@@ -111,7 +111,34 @@ def encode(
     "float16" for the returned array. Past ``memmap_bytes`` (None: never) the array is a
     ``numpy.memmap`` over a temporary file in ``memmap_folder`` (the system's temporary folder
     when None), removed when the array is released.
+
+    Under several processes, inside :func:`embedtune_core.distributed.sharing`, each process
+    encodes its shard of ``texts`` and every process gets all the embeddings.
     """
+    from embedtune_core.distributed import split_rows
+
+    texts = list(texts)
+    return split_rows(len(texts), lambda start, stop: _encode_here(
+        model, texts[start:stop], batch_size=batch_size, normalize=normalize, show_progress=show_progress,
+        precision=precision, device=device, workers=workers, dtype=dtype, memmap_bytes=memmap_bytes,
+        memmap_folder=memmap_folder))
+
+
+def _encode_here(
+    model: Any,
+    texts: Sequence[str],
+    *,
+    batch_size: int,
+    normalize: bool,
+    show_progress: bool,
+    precision: str,
+    device: str | None,
+    workers: int | None,
+    dtype: str,
+    memmap_bytes: int | None,
+    memmap_folder: str | None,
+) -> np.ndarray:
+    """The embeddings of ``texts`` computed in this process (see :func:`encode`)."""
     from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]

@@ -192,7 +192,14 @@ class VectorSearch:
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores[nq, k] float32, indices[nq, k] int64)``: exact inner products of the k
-        documents found, best first, ties by lower corpus index; -inf / -1 pad."""
+        documents found, best first, ties by lower corpus index; -inf / -1 pad. Under several
+        processes, inside :func:`embedtune_core.distributed.sharing`, each searches its shard of
+        the queries and every process gets all the results."""
+        from embedtune_core.distributed import split_rows
+
+        return split_rows(len(queries), lambda start, stop: self._search(queries[start:stop], k))
+
+    def _search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         k = int(k)
         if len(queries) == 0 or len(self.corpus) == 0:
             return _ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)

@@ -67,9 +67,10 @@ def evaluate_ir(
     With a ``details`` dict, it gets ``per_query``: ``{query id: {"value": the first metric's value,
     "rank": 1-based rank of the first relevant document (None: below the ranked depth)}}`` at the
     full size, for paired statistics (:mod:`embedtune_core.pipeline.significance`)."""
+    from embedtune_core.distributed import broadcast, is_main_process, is_sharing
     from embedtune_core.embedding.encode import encode
-    from embedtune_core.ranking.ranked import RankedRun
     from embedtune_core.embedding.search import VectorSearch
+    from embedtune_core.ranking.ranked import RankedRun
 
     objects = _metric_objects(registry, metrics)
     doc_ids = list(data.corpus)
@@ -84,16 +85,24 @@ def evaluate_ir(
                        show_progress=show_progress)
     depth = _ir_depth(objects)
     results: dict[int | None, dict[str, float]] = {}
+    here = not is_sharing() or is_main_process()  # the metrics are computed once
     for dim in _check_dims(dims, corpus_emb.shape[1]):
         queries = _truncate(query_emb, dim)
         search = VectorSearch(_truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
         scores, indices = search.search(queries, depth)
+        recall = search.recall(queries, depth) if search.approximate else None
+        if not here:
+            continue
         ranked = RankedRun.from_topk(query_ids, doc_ids, indices, scores, data.qrels, all_queries=all_queries)
         results[dim] = metrics_of_ranked(ranked, objects, per_query=details is not None and dim is None)
         if details is not None and dim is None:
             details["per_query"] = _per_query(ranked, results[dim].pop("per_query"), objects[0][0])
-        if search.approximate:
-            results[dim][f"search_recall@{depth}"] = search.recall(queries, depth)
+        if recall is not None:
+            results[dim][f"search_recall@{depth}"] = recall
+    if is_sharing():
+        results, per_query = broadcast((results, None if details is None else details.get("per_query")))
+        if details is not None:
+            details["per_query"] = per_query
     return results
 
 

@@ -142,6 +142,7 @@ class RunRecord:
     retention: dict[str, Any] | None = None
     interpolation: dict[str, Any] | None = None
     significance: dict[str, Any] | None = None
+    processes: int = 1
     finished: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -164,6 +165,7 @@ class RunRecord:
             "significance": self.significance,
             "retention": self.retention,
             "interpolation": self.interpolation,
+            "processes": self.processes,
             "finished": self.finished,
         }
 

@@ -10,6 +10,7 @@ resolved ``config.toml``, ``metrics.json`` (one schema), the report, and ``state
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
 import time
@@ -21,7 +22,7 @@ import attrs
 from embedtune_core.errors import EmbedtuneError, PluginLoadError
 from embedtune_core.pipeline.preflight import Output, Plan, preflight
 from embedtune_core.pipeline.results import Comparison, Evaluation, RunRecord
-from embedtune_core.distributed import is_main_process
+from embedtune_core.distributed import is_main_process, sharing, world_size
 
 
 class Progress:
@@ -153,7 +154,10 @@ def run_pipeline(config: Any, registry: Any, plugin_set: Any = None, *, output: 
     run.plan = attrs.evolve(plan, config=_with_dims(run))
     _open_folder(run)
     for step in run.plan.steps:
-        STEPS[step](run)
+        # under several processes, mining and evaluation split their encoding and search over
+        # them (training is the Trainer's DDP)
+        with sharing() if step != "train" else contextlib.nullcontext():
+            STEPS[step](run)
     return _finish(run)
 
 
@@ -517,6 +521,7 @@ def _record(run: Run) -> RunRecord:
         loss=config.loss.name if "train" in run.plan.steps else None,
         evaluation=data.describe_evaluation(), training=run.training, mining=run.mining,
         retention=retention, interpolation=run.interpolation, significance=_significance(run, headline),
+        processes=world_size(),
         finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     )
 
