@@ -561,12 +561,15 @@ def term_definition_bundle(
     A query is a distinct term (compared up to case and spacing); its relevant documents are the
     definitions of every concept it names. Terms and definitions joined this way (synonyms of one
     concept, a word with two senses), or by being the same text (a gloss that is another
-    concept's name), form one connected group, and groups never straddle the split. Groups are taken in a fixed pseudo-random order (SHA-1 of the group's smallest term and
+    concept's name), form one connected group, and groups never straddle the split.
+
+    Groups are taken in a fixed pseudo-random order (SHA-1 of the group's smallest term and
     ``seed``): first test groups until there are ``test_queries`` queries, then distractor groups
     whose definitions fill the test corpus up to ``test_corpus`` documents (their terms are never
     queried), then training groups until there are ``train_pairs`` (term, definition) pairs; the
     groups left over are not used. So the test corpus holds no training definition, and no test
     term or its definition is trained on. The mining corpus is the training definitions.
+    ``info`` (description, source, licence, citation...) goes into the bundle's info.
     """
     from embedtune_core.data.splits import _Components
 
@@ -642,7 +645,6 @@ def term_definition_bundle(
         source=f"builtin:{name}",
         info={
             "name": name,
-            "description": BUNDLED[name]["description"],
             "builder": f"embedtune_plugins.bundled.build_{name.replace('-', '_')}",
             "split": (
                 f"by connected group of terms and definitions (seed {seed}): {len(test.queries):,} test queries; "
@@ -660,6 +662,7 @@ def _wordnet_concepts(name: str) -> list[tuple[str, list[str], str]]:
 
 def _wordnet_info(name: str, selection: str) -> dict[str, Any]:
     return {
+        "description": BUNDLED[name]["description"],
         "source": f"WordNet 3.0 (Debian wordnet-base 1:3.0-37): {selection}; "
         f"shipped as embedtune_plugins/data/{WORDNET_FILES[name]}",
         **WORDNET_INFO,

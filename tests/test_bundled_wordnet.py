@@ -139,12 +139,8 @@ def test_term_definition_bundle_splits_connected_groups():
         ("x1", ["leaf miner"], "a small insect"),
         ("x2", ["Fenusa"], "Leaf miner"),  # a gloss that is another entry's name
     ]
-    bundled.BUNDLED["toy"] = {"description": "toy"}
-    try:
-        bundle = bundled.term_definition_bundle(
-            concepts, name="toy", test_queries=10, test_corpus=12, train_pairs=30, info={"licence": "x"})
-    finally:
-        del bundled.BUNDLED["toy"]
+    bundle = bundled.term_definition_bundle(
+        concepts, name="toy", test_queries=10, test_corpus=12, train_pairs=30, info={"licence": "x"})
     train, test = bundle.train, bundle.eval
     assert 10 <= len(test.queries) <= 11 and len(test.corpus) == 12
     assert 30 <= len(to_training_dataset(bundle)[0]) <= 31
