@@ -44,7 +44,7 @@ def test_loads_by_builtin_name_with_info_and_no_leakage(registry, built, name):
 def test_sizes_listed_match_the_build(built, name):
     bundle = built[name]
     listed = numbers(bundled.BUNDLED[name]["size"])
-    if name == "hpo-lay" or name == "construction-faq":
+    if isinstance(bundle.train, IRData):
         got = [len(bundle.train.queries), len(bundle.train.corpus), len(bundle.eval.queries), len(bundle.eval.corpus)]
     elif name == "hpo-nli":
         got = [len(bundle.train), len(to_training_dataset(bundle)[0]), len(bundle.eval)]
@@ -147,3 +147,15 @@ def test_bundled_sets_take_no_options(registry):
 def test_builtin_type_mismatch_is_an_error(registry):
     with pytest.raises(DataError):
         load_data(registry, "builtin:lee-sts", dataset_type="pairs")
+
+
+def test_every_bundled_set_is_in_the_data_docs_with_its_size_and_licence():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "data.md").read_text(encoding="utf-8")
+    for name, spec in bundled.BUNDLED.items():
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{name}` |")), None)
+        assert row is not None, f"docs/data.md has no table row for {name}"
+        assert f"| {spec['dataset_type']} | {spec['size']} |" in row and spec["licence"] in row, name
+        headings = [line for line in doc.splitlines() if line.startswith("### ")]
+        assert any(f"`{name}`" in heading for heading in headings), f"docs/data.md has no section for {name}"

@@ -1,0 +1,272 @@
+"""embedtune's starter pipeline against the plain sentence-transformers script, per data set.
+
+For each set and seed it runs
+
+(a) the plain script, ``benchmarks/plain_st.py --data builtin:NAME --seed N`` (MiniLM, MNRL, batch
+    32, lr 2e-5, warmup 10%, one epoch, no hard negatives), and
+(b) the starter ``embedtune init --type ir`` writes, with only ``data.source`` filled in and
+    ``training.seed`` set, run by ``embedtune run`` (the run folder goes under ``--work``),
+
+both trained on the same pairs and scored on the same held-out queries and corpus with the same
+NDCG@10. Each tuned model is also scored on the retention set (``--retention``, default
+``builtin:wordnet-general``: everyday English words -> WordNet glosses), to show what the domain
+training cost on general language. It prints a markdown table per set (base NDCG@10, plain and
+embedtune as mean ± standard deviation and min-max over the seeds, relative difference of the
+means, retention) and writes everything, including each run's mining statistics and wall time,
+as JSON to ``--out``.
+
+    python benchmarks/domain_bench.py                                   # every set, seeds 1,2,3
+    python benchmarks/domain_bench.py --sets wordnet-plants --seeds 1   # one set, one seed
+    python benchmarks/domain_bench.py --reuse                           # keep finished runs, do the rest
+    python benchmarks/domain_bench.py --smoke --work /tmp/smoke         # 2 training steps per run
+
+Each run is a separate process, one at a time. Set ``OMP_NUM_THREADS=1`` on a shared CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SETS = ("hpo-lay", "construction-faq", "wordnet-plants", "wordnet-animals")
+SEEDS = (1, 2, 3)
+METRIC = "ndcg@10"
+TARGET = 0.05  # the goal: embedtune's mean at least 5% above the plain script's
+RETENTION = "builtin:wordnet-general"
+
+
+# -- the starter config -------------------------------------------------------------------------
+def set_key(toml_text: str, section: str, key: str, value: str) -> str:
+    """``toml_text`` with ``key = value`` in ``[section]``: the key's line (commented out or not)
+    is replaced, or the line is added at the end of the section (a new section at the end)."""
+    lines = toml_text.splitlines()
+    pattern = re.compile(rf"^#?\s*{re.escape(key)}\s*=")
+    current, start, end = "", None, None
+    for i, line in enumerate(lines):
+        header = re.match(r"^\[([^\]]+)\]\s*$", line.strip())
+        if header:
+            if current == section and end is None:
+                end = i
+            current = header.group(1).strip()
+            start = i if current == section else start
+        elif current == section and pattern.match(line):
+            lines[i] = f"{key} = {value}"
+            return "\n".join(lines) + "\n"
+    if start is None:
+        lines += ["", f"[{section}]"]
+    end = len(lines) if end is None or start is None else end
+    while end > 0 and not lines[end - 1].strip():
+        end -= 1
+    lines.insert(end, f"{key} = {value}")
+    return "\n".join(lines) + "\n"
+
+
+def starter_config(path: Path, source: str, seed: int, dataset_type: str | None = None) -> Path:
+    """Write ``embedtune init --type ir``'s starter to ``path`` and fill in ``data.source`` (and
+    ``data.type``) and ``training.seed``; nothing else is changed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    run([embedtune(), "init", "--type", "ir", "-o", str(path), "--force"], log=None)
+    text = path.read_text(encoding="utf-8")
+    text = set_key(text, "data", "source", json.dumps(source))
+    if dataset_type:
+        text = set_key(text, "data", "type", json.dumps(dataset_type))
+    text = set_key(text, "training", "seed", str(seed))
+    path.write_text(text, encoding="utf-8")
+    import tomllib
+
+    parsed = tomllib.loads(text)
+    assert parsed["data"]["source"] == source and parsed["training"]["seed"] == seed, path
+    return path
+
+
+# -- running ------------------------------------------------------------------------------------
+def embedtune() -> str:
+    local = Path(sys.executable).parent / "embedtune"
+    return str(local) if local.exists() else "embedtune"
+
+
+def run(command: list[str], log: Path | None, stdout: Path | None = None) -> float:
+    """Run ``command`` with its output in ``log`` (its standard output in ``stdout`` when given);
+    its wall time in seconds. A failure stops the bench."""
+    start = time.perf_counter()
+    if log is None:
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+        return round(time.perf_counter() - start, 1)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as handle:
+        handle.write("$ " + shlex.join(command) + "\n")
+        handle.flush()
+        if stdout is None:
+            done = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT)
+        else:
+            with open(stdout, "w", encoding="utf-8") as out:
+                done = subprocess.run(command, stdout=out, stderr=handle)
+    if done.returncode:
+        raise SystemExit(f"failed (exit {done.returncode}): {shlex.join(command)}; see {log}")
+    return round(time.perf_counter() - start, 1)
+
+
+def plain_run(name: str, seed: int, work: Path, reuse: bool, smoke: bool, retention: str | None) -> dict:
+    out = work / name / f"plain-seed{seed}.json"
+    if reuse and out.exists():
+        return json.loads(out.read_text(encoding="utf-8"))
+    command = [sys.executable, str(HERE / "plain_st.py"), "--data", f"builtin:{name}", "--seed", str(seed),
+               "--out", str(out)] + (["--retention", retention] if retention else []) + (["--max-steps", "2"] if smoke else [])
+    wall = run(command, work / name / f"plain-seed{seed}.log")
+    result = json.loads(out.read_text(encoding="utf-8"))
+    result["wall_seconds"] = wall
+    result["command"] = shlex.join(command)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def embedtune_run(name: str, seed: int, work: Path, reuse: bool, smoke: bool, retention: str | None) -> dict:
+    folder = work / name
+    config = folder / f"starter-seed{seed}.toml"
+    run_dir = folder / f"embedtune-seed{seed}"
+    summary = folder / f"embedtune-seed{seed}.json"
+    if reuse and summary.exists():
+        return json.loads(summary.read_text(encoding="utf-8"))
+    starter_config(config, f"builtin:{name}", seed)
+    command = [embedtune(), "run", str(config), "-s", f"output_dir={folder}", "-s", f"name=embedtune-seed{seed}",
+               "--overwrite"] + (["-s", "training.max_steps=2"] if smoke else [])
+    wall = run(command, folder / f"embedtune-seed{seed}.log")
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    result = {"data": f"builtin:{name}", "seed": seed, "config": str(config), "run_dir": str(run_dir),
+              "command": shlex.join(command), "before": metrics["before"], "after": metrics["after"],
+              "training": metrics["training"], "mining": metrics["mining"], "wall_seconds": wall}
+    if retention:
+        scored = folder / f"embedtune-seed{seed}-retention.json"
+        command = [embedtune(), "eval", "--model", str(run_dir / "model"), "--data", retention, "--json"]
+        run(command, folder / f"embedtune-seed{seed}-retention.log", stdout=scored)
+        result["retention"] = {retention: json.loads(scored.read_text(encoding="utf-8"))["results"]["full"]}
+    summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def base_score(source: str, work: Path, reuse: bool) -> float:
+    """The base model's NDCG@10 on ``source``'s held-out part (``embedtune eval``)."""
+    scored = work / "retention-base.json"
+    if not (reuse and scored.exists()):
+        run([embedtune(), "eval", "--model", "sentence-transformers/all-MiniLM-L6-v2", "--data", source, "--json"],
+            work / "retention-base.log", stdout=scored)
+    return json.loads(scored.read_text(encoding="utf-8"))["results"]["full"][METRIC]
+
+
+# -- the table ----------------------------------------------------------------------------------
+def spread(values: list[float]) -> dict:
+    return {"values": values, "mean": statistics.fmean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "min": min(values), "max": max(values)}
+
+
+def summarise(name: str, plain: list[dict], ours: list[dict]) -> dict:
+    bases = sorted({round(r["before"][METRIC], 6) for r in ours})
+    p = spread([r["after"][METRIC] for r in plain])
+    e = spread([r["after"][METRIC] for r in ours])
+    relative = e["mean"] / p["mean"] - 1.0
+    row = {"set": name, "base": bases[0] if len(bases) == 1 else bases, "plain": p, "embedtune": e,
+           "relative": relative, "target_met": relative >= TARGET,
+           "mining": [r["mining"] for r in ours], "runs": {"plain": plain, "embedtune": ours}}
+    sources = [s for s in (plain[0].get("retention") or {}) if all(s in (r.get("retention") or {}) for r in plain + ours)]
+    if sources:
+        source = sources[0]
+        row["retention"] = {"source": source,
+                            "plain": spread([r["retention"][source][METRIC] for r in plain]),
+                            "embedtune": spread([r["retention"][source][METRIC] for r in ours])}
+    return row
+
+
+def _cell(s: dict) -> str:
+    return f"{s['mean']:.4f} ± {s['std']:.4f} ({s['min']:.4f}–{s['max']:.4f})"
+
+
+def markdown(rows: list[dict], seeds: list[int], retention_base: float | None = None) -> str:
+    out = [f"| set | base {METRIC} | plain script | embedtune starter | embedtune vs plain | ≥ +{TARGET:.0%} |",
+           "|---|---|---|---|---|---|"]
+    for r in rows:
+        base = f"{r['base']:.4f}" if isinstance(r["base"], float) else "/".join(f"{b:.4f}" for b in r["base"])
+        out.append(f"| {r['set']} | {base} | {_cell(r['plain'])} | {_cell(r['embedtune'])} | "
+                   f"{r['relative']:+.1%} | {'yes' if r['target_met'] else 'no'} |")
+    out += ["", f"mean ± standard deviation (min–max) of {METRIC} over seeds {', '.join(map(str, seeds))}."]
+    kept = [r for r in rows if r.get("retention")]
+    if kept:
+        source = kept[0]["retention"]["source"]
+        base = f"{retention_base:.4f}" if retention_base is not None else "?"
+        out += ["", f"Retention: {METRIC} on {source}'s held-out part (base model {base}) after training on each set:", "",
+                "| trained on | plain script | embedtune starter |", "|---|---|---|"]
+        for r in kept:
+            out.append(f"| {r['set']} | {_cell(r['retention']['plain'])} | {_cell(r['retention']['embedtune'])} |")
+    out += ["",
+            f"| set | seed | plain {METRIC} | embedtune {METRIC} | plain wall s | embedtune wall s | "
+            f"negatives written | dropped as false negatives |", "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        for p, e in zip(r["runs"]["plain"], r["runs"]["embedtune"]):
+            mining = e.get("mining") or {}
+            out.append(f"| {r['set']} | {e['seed']} | {p['after'][METRIC]:.4f} | {e['after'][METRIC]:.4f} | "
+                       f"{p.get('wall_seconds', '')} | {e.get('wall_seconds', '')} | "
+                       f"{mining.get('negatives_written', '')} | {mining.get('dropped_false_negatives', '')} |")
+    return "\n".join(out)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    threads = os.environ.get("OMP_NUM_THREADS", "unset")
+    return f"{cpu}, {os.cpu_count()} cores, OMP_NUM_THREADS={threads}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated bundled IR sets")
+    parser.add_argument("--seeds", default=",".join(map(str, SEEDS)), help="comma-separated seeds")
+    parser.add_argument("--work", type=Path, default=Path("runs/domain-bench"), help="folder for configs, runs and logs")
+    parser.add_argument("--out", type=Path, default=None, help="JSON results (default: WORK/results.json)")
+    parser.add_argument("--reuse", action="store_true", help="reuse finished runs found in --work")
+    parser.add_argument("--retention", default=RETENTION,
+                        help=f"also score every tuned model on this set's held-out part ('' for none; default {RETENTION})")
+    parser.add_argument("--smoke", action="store_true", help="2 training steps per run: checks the harness, not quality")
+    args = parser.parse_args(argv)
+    sets = [s.strip() for s in args.sets.split(",") if s.strip()]
+    seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    out = args.out or args.work / "results.json"
+    started = dt.datetime.now()
+    retention = args.retention or None
+    retention_base = base_score(retention, args.work, args.reuse) if retention else None
+    rows = []
+    for name in sets:
+        plain, ours = [], []
+        for seed in seeds:
+            print(f"[{dt.datetime.now():%H:%M}] {name} seed {seed}: plain script", file=sys.stderr, flush=True)
+            plain.append(plain_run(name, seed, args.work, args.reuse, args.smoke, retention))
+            print(f"[{dt.datetime.now():%H:%M}] {name} seed {seed}: embedtune starter", file=sys.stderr, flush=True)
+            ours.append(embedtune_run(name, seed, args.work, args.reuse, args.smoke, retention))
+        rows.append(summarise(name, plain, ours))
+        payload = {"started": f"{started:%Y-%m-%d %H:%M}", "finished": f"{dt.datetime.now():%Y-%m-%d %H:%M}",
+                   "machine": machine(), "metric": METRIC, "seeds": seeds, "smoke": args.smoke,
+                   "retention": {"source": retention, "base": retention_base},
+                   "command": shlex.join([sys.executable, *sys.argv]), "sets": rows}
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    print(markdown(rows, seeds, retention_base))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

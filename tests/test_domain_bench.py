@@ -1,0 +1,66 @@
+"""benchmarks/domain_bench.py: the starter config it runs, and the table it reports (no training)."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("domain_bench", ROOT / "benchmarks" / "domain_bench.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["domain_bench"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_set_key_replaces_a_commented_key_inside_its_section_only(bench):
+    text = '[data]\n# the source\nsource = "builtin:hpo-lay"\n# eval_source =\n\n[training]\n# seed = 42\n'
+    out = bench.set_key(bench.set_key(text, "data", "source", '"builtin:x"'), "training", "seed", "3")
+    assert out == '[data]\n# the source\nsource = "builtin:x"\n# eval_source =\n\n[training]\nseed = 3\n'
+    added = bench.set_key("[a]\nx = 1\n\n[b]\ny = 2\n", "a", "z", "5")
+    assert added == "[a]\nx = 1\nz = 5\n\n[b]\ny = 2\n"
+    assert bench.set_key("[a]\nx = 1\n", "c", "k", "1").endswith("\n[c]\nk = 1\n")
+
+
+def test_starter_config_changes_only_source_and_seed(bench, tmp_path):
+    from embedtune_core.testing import invoke
+
+    def resolved(path):
+        result = invoke(["config", "show", str(path), "--json"])
+        assert result.exit_code == 0, result
+        return json.loads(result.stdout)
+
+    path = bench.starter_config(tmp_path / "bench.toml", "builtin:wordnet-plants", 7)
+    bench.run([bench.embedtune(), "init", "--type", "ir", "-o", str(tmp_path / "plain.toml")], log=None)
+    ours, starter = resolved(path), resolved(tmp_path / "plain.toml")
+    assert ours["data"]["source"] == "builtin:wordnet-plants" and ours["training"]["seed"] == 7
+    ours["data"]["source"], ours["training"]["seed"] = starter["data"]["source"], starter["training"]["seed"]
+    assert ours == starter
+
+
+def _result(seed, after, before=0.2, retention=0.38):
+    return {"seed": seed, "before": {"ndcg@10": before}, "after": {"ndcg@10": after},
+            "retention": {"builtin:wordnet-general": {"ndcg@10": retention}},
+            "mining": {"negatives_written": 10, "dropped_false_negatives": 4}, "wall_seconds": 1.0}
+
+
+def test_summary_and_table(bench):
+    plain = [_result(s, v) for s, v in zip((1, 2, 3), (0.30, 0.31, 0.32))]
+    ours = [_result(s, v, retention=0.36) for s, v in zip((1, 2, 3), (0.33, 0.33, 0.36))]
+    row = bench.summarise("toy", plain, ours)
+    assert row["base"] == 0.2
+    assert row["plain"]["mean"] == pytest.approx(0.31) and row["plain"]["std"] == pytest.approx(0.01)
+    assert row["embedtune"]["min"] == 0.33 and row["embedtune"]["max"] == 0.36
+    assert row["relative"] == pytest.approx(0.34 / 0.31 - 1) and row["target_met"] is True
+    assert row["retention"]["embedtune"]["mean"] == pytest.approx(0.36)
+    table = bench.markdown([row], [1, 2, 3], retention_base=0.38)
+    assert "| toy | 0.2000 | 0.3100 ± 0.0100 (0.3000–0.3200) | 0.3400 ± 0.0173 (0.3300–0.3600) | +9.7% | yes |" in table
+    assert "base model 0.3800" in table and "| toy | 1 | 0.3000 | 0.3300 |" in table
+    worse = bench.summarise("toy", plain, [_result(s, 0.32) for s in (1, 2, 3)])
+    assert worse["target_met"] is False and worse["relative"] == pytest.approx(0.32 / 0.31 - 1)
