@@ -119,3 +119,49 @@ def test_float16_and_memory_mapped_outputs(model, tmp_path):
     np.testing.assert_allclose(half.astype(np.float32), want, atol=2e-3, rtol=0)
     with pytest.raises(ValueError, match="dtype"):
         encode(model, ["x"], dtype="int8")
+
+
+def test_a_memo_serves_texts_encoded_before_and_keeps_only_the_wanted(tiny_model):
+    from embedtune_core.embedding.encode import EmbeddingMemo, encode
+    from embedtune_core.embedding.models import load_model
+
+    model = load_model(tiny_model, device="cpu")
+    first, second = ["alpha beta", "gamma delta", "epsilon"], ["gamma delta", "zeta eta", "alpha beta"]
+    plain = encode(model, second)
+    memo = EmbeddingMemo(model, wanted={"alpha beta", "gamma delta", "zeta eta"}).open()
+    try:
+        encode(model, first, normalize=False)
+        assert set(memo.vectors) == {"alpha beta", "gamma delta"} and memo.encoded == 3 and memo.hits == 0
+        again = encode(model, second)
+        assert memo.hits == 2 and memo.encoded == 4  # only "zeta eta" was encoded
+        np.testing.assert_allclose(again, plain, atol=1e-5)
+        other = load_model(tiny_model, device="cpu")  # another model (or changed weights) never uses it
+        encode(other, second)
+        assert memo.hits == 2
+    finally:
+        memo.close()
+    encode(model, second)
+    assert memo.hits == 2 and not memo.vectors
+
+
+def test_the_evaluation_before_training_reuses_what_mining_encoded(tiny_model, tmp_path, registry):
+    import json
+
+    from embedtune_core.embedding.models import load_model
+    from embedtune_core.pipeline.evaluation import evaluate_model
+    from embedtune_core.pipeline.runner import run_pipeline
+    from tests.test_pipeline import small_config
+
+    config = small_config(tiny_model, tmp_path, steps=["mine", "evaluate-before"], mining={"miner": "dense"},
+                          data={"limit": 60, "eval_limit": 20})
+    run_pipeline(config, registry, quiet=True)
+    saved = json.loads((tmp_path / "runs" / "p" / "metrics.json").read_text())
+    assert saved["evaluation"]["embeddings_reused"] > 0
+    # the same numbers as evaluating the base model from scratch
+    from embedtune_core.pipeline.preflight import preflight
+
+    plan = preflight(config, registry)
+    fresh = evaluate_model(load_model(tiny_model, device="cpu", max_seq_length=32), plan.data.evaluation, "ir", registry=registry,
+                           metrics=["ndcg@10", "recall@5"], batch_size=64)
+    for metric, value in fresh[None].items():
+        assert saved["before"][metric] == pytest.approx(value, abs=1e-6)

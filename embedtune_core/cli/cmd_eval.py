@@ -53,6 +53,9 @@ def _metrics(values: tuple[str, ...]) -> list[str]:
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present).")
 @click.option("--all-queries", is_flag=True,
               help="Count every judged query, a query that cannot be ranked scoring 0 (trec_eval -c).")
+@click.option("--retention", metavar="SET",
+              help="Also evaluate a general-domain IR set (e.g. builtin:wordnet-general), before and after with "
+                   "--against.")
 @click.option("--output", "output", metavar="DIR", type=click.Path(file_okay=False),
               help="Also write a run folder (config.toml, metrics.json, report) here.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing --output folder.")
@@ -62,8 +65,8 @@ def _metrics(values: tuple[str, ...]) -> list[str]:
 def command(app: AppContext, model_name: str, source: str, dataset_type: str | None, reader: str | None,
             columns: tuple[str, ...], split: str | None, eval_split: str | None, extra_options: tuple[str, ...],
             dims: str | None, metric_values: tuple[str, ...], against: str | None, batch_size: int,
-            device: str | None, all_queries: bool, output: str | None, overwrite: bool, as_json: bool,
-            progress: bool) -> None:
+            device: str | None, all_queries: bool, retention: str | None, output: str | None, overwrite: bool,
+            as_json: bool, progress: bool) -> None:
     """Evaluate MODEL on DATA, at the full size and each Matryoshka dim.
 
     The pipeline with the evaluate steps. IR data (and pairs, triplets, hard negatives or NLI
@@ -86,7 +89,8 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
                                                           extra_options).items()}
     settings.update({"model.name": model_name, "model.device": device, "evaluation.baseline": against,
                      "evaluation.metrics": _metrics(metric_values), "evaluation.dims": _dims(dims),
-                     "evaluation.batch_size": batch_size, "evaluation.all_queries": all_queries})
+                     "evaluation.batch_size": batch_size, "evaluation.all_queries": all_queries,
+                     "evaluation.retention": retention or "none"})
     steps = ["evaluate-before", "evaluate-after"] if against else ["evaluate-after"]
     config = build_config(None, settings, output, (), steps=steps, options=OPTION_NAMES)
     run_dir = config.run_dir if output else None

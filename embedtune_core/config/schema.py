@@ -126,8 +126,9 @@ class EvaluationConfig:
     batch_size: Annotated[int, Range(ge=1), "encoding batch size"] = 128
     all_queries: Annotated[bool, "count every judged query, as trec_eval -c (queries in both run and qrels when "
                                  "off)"] = False
-    retention: Annotated[str | None, "a general-domain IR set evaluated before and after, to see what training costs "
-                                     "outside the domain (none: off)"] = None
+    retention: Annotated[str | None, "a general-domain IR set evaluated before and after (full size, first metric), "
+                                     "to see what training costs outside the domain; \"none\" turns it off"] = \
+        "builtin:wordnet-general"
 
 
 @attrs.frozen

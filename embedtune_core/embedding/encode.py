@@ -117,11 +117,84 @@ def encode(
     """
     from embedtune_core.distributed import split_rows
 
-    texts = list(texts)
-    return split_rows(len(texts), lambda start, stop: _encode_here(
-        model, texts[start:stop], batch_size=batch_size, normalize=normalize, show_progress=show_progress,
-        precision=precision, device=device, workers=workers, dtype=dtype, memmap_bytes=memmap_bytes,
-        memmap_folder=memmap_folder))
+    def compute(todo: list[str], normalized: bool) -> np.ndarray:
+        return split_rows(len(todo), lambda start, stop: _encode_here(
+            model, todo[start:stop], batch_size=batch_size, normalize=normalized, show_progress=show_progress,
+            precision=precision, device=device, workers=workers, dtype=dtype, memmap_bytes=memmap_bytes,
+            memmap_folder=memmap_folder))
+
+    texts = [t if isinstance(t, str) else str(t) for t in texts]
+    memo = _memo if _memo is not None and _memo.model is model and dtype == "float32" else None
+    if memo is not None:
+        return memo.encode(texts, normalize, lambda todo: compute(todo, False))
+    return compute(texts, normalize)
+
+
+class EmbeddingMemo:
+    """Embeddings one model (with unchanged weights) gave, kept for texts that will be encoded
+    again: the pipeline opens one for the base model before mining and closes it before
+    training, so the evaluation before training reuses the corpus mining encoded.
+
+    While open (:meth:`open`), :func:`encode` with this model looks texts up first and encodes
+    only the others; it keeps the (unnormalised) embeddings of texts in ``wanted``. ``hits``
+    counts texts served from it, ``encoded`` texts encoded while it was open."""
+
+    def __init__(self, model: Any, wanted: Any) -> None:
+        self.model = model
+        self.wanted = set(wanted)
+        self.vectors: dict[str, np.ndarray] = {}
+        self.hits = 0
+        self.encoded = 0
+
+    def encode(self, texts: list[str], normalize: bool, compute: Any) -> np.ndarray:
+        known = [t in self.vectors for t in texts]
+        if not any(known):  # nothing to reuse: the encoding as it is (memory-mapped when large)
+            out = compute(texts)
+            self.encoded += len(texts)
+            self._keep(texts, out)
+            return _normalized(out) if normalize else out
+        todo = list(dict.fromkeys(t for t, k in zip(texts, known) if not k))
+        fresh = compute(todo) if todo else None
+        self.encoded += len(todo)
+        self.hits += sum(known)
+        self._keep(todo, fresh)
+        out = self._assemble(texts, known, todo, fresh)
+        return _normalized(out) if normalize else out
+
+    def _keep(self, texts: list[str], vectors: Any) -> None:
+        for i, text in enumerate(texts):
+            if text in self.wanted and text not in self.vectors:
+                self.vectors[text] = np.array(vectors[i], dtype=np.float32)
+
+    def _assemble(self, texts: list[str], known: list[bool], todo: list[str], fresh: Any) -> np.ndarray:
+        row = {t: i for i, t in enumerate(todo)}
+        dim = len(next(iter(self.vectors.values())))
+        out = np.empty((len(texts), dim), dtype=np.float32)
+        for i, (text, k) in enumerate(zip(texts, known)):
+            out[i] = self.vectors[text] if k else fresh[row[text]]
+        return out
+
+    def open(self) -> "EmbeddingMemo":
+        global _memo
+        _memo = self
+        return self
+
+    def close(self) -> None:
+        global _memo
+        if _memo is self:
+            _memo = None
+        self.vectors.clear()
+
+
+_memo: EmbeddingMemo | None = None
+
+
+def _normalized(out: np.ndarray) -> np.ndarray:
+    """``out`` with L2-normalised rows (in place)."""
+    for start in range(0, len(out), 65536):
+        block = out[start : start + 65536]
+        block /= np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12).astype(block.dtype)
+    return out
 
 
 def _encode_here(

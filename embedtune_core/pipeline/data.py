@@ -12,6 +12,8 @@ from embedtune_core.errors import EmbedtuneError
 from embedtune_core.types import DataBundle, IRData
 
 EVALUATE_STEPS = ("evaluate-before", "evaluate-after")
+#: values of ``evaluation.retention`` that turn it off
+RETENTION_OFF = frozenset({"none", "off", "false"})
 
 
 @attrs.frozen
@@ -129,7 +131,7 @@ def _retention(config: RunConfig, registry: Any) -> IRData | None:
     from embedtune_core.errors import DataError
 
     source = config.evaluation.retention
-    if not source:
+    if not source or source.strip().lower() in RETENTION_OFF:
         return None
     try:
         bundle = load_data(registry, source)

@@ -99,6 +99,7 @@ class Run:
     interpolation: dict | None = None
     mining: dict | None = None
     training: dict | None = None
+    reused_embeddings: int | None = None
     log_history: list = attrs.field(factory=list)
 
     @property
@@ -153,12 +154,44 @@ def run_pipeline(config: Any, registry: Any, plugin_set: Any = None, *, output: 
         _build_loss(run)
     run.plan = attrs.evolve(plan, config=_with_dims(run))
     _open_folder(run)
+    memo = _embedding_memo(run)
     for step in run.plan.steps:
+        if step == "train" and memo is not None:  # the weights change: the kept embeddings are stale
+            memo = _close_memo(run, memo)
         # under several processes, mining and evaluation split their encoding and search over
         # them (training is the Trainer's DDP)
         with sharing() if step != "train" else contextlib.nullcontext():
             STEPS[step](run)
+    if memo is not None:
+        _close_memo(run, memo)
     return _finish(run)
+
+
+def _embedding_memo(run: Run) -> Any:
+    """Encode once: when mining and the evaluation before training both encode with the base
+    model, the evaluation's texts that mining encodes are kept and reused (None otherwise)."""
+    from embedtune_core.embedding.encode import EmbeddingMemo
+
+    config, steps, data = run.config, run.plan.steps, run.plan.data
+    if "mine" not in steps or "evaluate-before" not in steps or config.evaluation.baseline:
+        return None
+    if (config.mining.model or config.model.name) != config.model.name or data.evaluation is None:
+        return None
+    return EmbeddingMemo(run.model(), _evaluation_texts(data.evaluation)).open()
+
+
+def _evaluation_texts(evaluation: Any) -> set[str]:
+    if hasattr(evaluation, "corpus") and hasattr(evaluation, "queries"):
+        return {*evaluation.corpus.values(), *evaluation.queries.values()}
+    columns = getattr(evaluation, "column_names", None) or []
+    return {str(t) for c in columns if c in ("sentence1", "sentence2", "anchor", "positive") for t in evaluation[c]}
+
+
+def _close_memo(run: Run, memo: Any) -> None:
+    """Record how many texts the memo served, and drop it."""
+    run.reused_embeddings = memo.hits
+    memo.close()
+    return None
 
 
 def _build_loss(run: Run) -> None:
@@ -519,7 +552,9 @@ def _record(run: Run) -> RunRecord:
         dataset_type=data.dataset_type, comparison=Comparison(before=run.before, after=run.after),
         headline_metric=headline, baseline=config.evaluation.baseline if run.before else None,
         loss=config.loss.name if "train" in run.plan.steps else None,
-        evaluation=data.describe_evaluation(), training=run.training, mining=run.mining,
+        evaluation={**data.describe_evaluation(),
+                    **({"embeddings_reused": run.reused_embeddings} if run.reused_embeddings else {})},
+        training=run.training, mining=run.mining,
         retention=retention, interpolation=run.interpolation, significance=_significance(run, headline),
         processes=world_size(),
         finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
