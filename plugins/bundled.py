@@ -31,6 +31,8 @@ import re
 from pathlib import Path
 from typing import Any, Mapping
 
+import attrs
+
 from embedtune_core.data.splits import hash_fraction
 from embedtune_core.errors import DataError
 from embedtune_core.types import DataBundle, IRData
@@ -546,6 +548,89 @@ def wordnet_records(name: str) -> tuple[dict[str, Any], ...]:
     return tuple(table.rows)
 
 
+@attrs.define
+class _TermTexts:
+    """Terms and definitions of term -> definition data, by id, and the edges between them."""
+
+    term_text: dict[str, str]  # normalised term -> first spelling
+    doc_id_of: dict[str, str]  # normalised definition -> concept id (first wins)
+    definitions: dict[str, str]  # doc id -> text
+    query_id_of: dict[str, str]  # normalised term -> query id
+    edges: list[tuple[str, str]]
+
+    @classmethod
+    def of(cls, concepts: list[tuple[str, list[str], str]]) -> "_TermTexts":
+        texts = cls({}, {}, {}, {}, [])
+        for concept_id, terms, definition in concepts:
+            definition = " ".join(definition.split())
+            if not definition:
+                continue
+            doc_id = texts.doc_id_of.setdefault(_normal(definition), concept_id)
+            texts.definitions.setdefault(doc_id, definition)
+            for position, term in enumerate(terms):
+                key = _normal(term)
+                if not key:
+                    continue
+                texts.term_text.setdefault(key, " ".join(term.split()))
+                texts.query_id_of.setdefault(key, f"{concept_id}/{position}")
+                texts.edges.append((key, doc_id))
+        return texts
+
+    def groups(self) -> list[dict[str, Any]]:
+        """The connected groups: ``{"terms": {term: {doc id: 1}}, "docs": [doc id, ...]}``."""
+        from embedtune_core.data.splits import _Components
+
+        components = _Components()
+        for key, doc_id in self.edges:
+            components.union("q:" + key, "d:" + doc_id)
+        for text, doc_id in self.doc_id_of.items():  # a gloss that is another entry's name ("birch leaf miner")
+            if text in self.term_text:
+                components.union("q:" + text, "d:" + doc_id)
+        members: dict[str, dict[str, Any]] = {}
+        for key, doc_id in self.edges:
+            root = components.find("q:" + key)
+            group = members.setdefault(root, {"terms": {}, "docs": []})
+            group["terms"].setdefault(key, {})[doc_id] = 1
+            if doc_id not in group["docs"]:
+                group["docs"].append(doc_id)
+        return list(members.values())
+
+    def ir(self, groups: list[dict[str, Any]], extra_docs: list[str]) -> IRData:
+        queries, qrels, corpus = {}, {}, {}
+        for group in groups:
+            for key in sorted(group["terms"]):
+                queries[self.query_id_of[key]] = self.term_text[key]
+                qrels[self.query_id_of[key]] = dict(sorted(group["terms"][key].items()))
+            for doc_id in group["docs"]:
+                corpus[doc_id] = self.definitions[doc_id]
+        for doc_id in extra_docs:
+            corpus.setdefault(doc_id, self.definitions[doc_id])
+        return IRData(corpus=corpus, queries=queries, qrels=qrels)
+
+
+def _assign_groups(order: list[dict[str, Any]], test_queries: int, test_corpus: int,
+                   train_pairs: int) -> tuple[dict[str, list[dict[str, Any]]], int, int]:
+    """Test groups up to ``test_queries`` queries, distractor groups up to ``test_corpus``
+    documents, training groups up to ``train_pairs`` pairs: ``(parts, test docs, training pairs)``."""
+    parts: dict[str, list[dict[str, Any]]] = {"test": [], "distractor": [], "train": []}
+    test_terms = test_docs = distractor_docs = training_pairs = 0
+    for group in order:
+        if test_terms < test_queries:
+            part = "test"
+            test_terms += len(group["terms"])
+            test_docs += len(group["docs"])
+        elif test_docs + distractor_docs < test_corpus:
+            part = "distractor"
+            distractor_docs += len(group["docs"])
+        elif training_pairs < train_pairs:
+            part = "train"
+            training_pairs += sum(len(relevant) for relevant in group["terms"].values())
+        else:
+            break
+        parts[part].append(group)
+    return parts, test_docs, training_pairs
+
+
 def term_definition_bundle(
     concepts: list[tuple[str, list[str], str]],
     *,
@@ -571,69 +656,10 @@ def term_definition_bundle(
     term or its definition is trained on. The mining corpus is the training definitions.
     ``info`` (description, source, licence, citation...) goes into the bundle's info.
     """
-    from embedtune_core.data.splits import _Components
-
-    term_text: dict[str, str] = {}  # normalised term -> first spelling
-    doc_id_of: dict[str, str] = {}  # normalised definition -> concept id (first wins)
-    definitions: dict[str, str] = {}  # doc id -> text
-    query_id_of: dict[str, str] = {}  # normalised term -> query id
-    edges: list[tuple[str, str]] = []
-    for concept_id, terms, definition in concepts:
-        definition = " ".join(definition.split())
-        if not definition:
-            continue
-        doc_id = doc_id_of.setdefault(_normal(definition), concept_id)
-        definitions.setdefault(doc_id, definition)
-        for position, term in enumerate(terms):
-            key = _normal(term)
-            if not key:
-                continue
-            term_text.setdefault(key, " ".join(term.split()))
-            query_id_of.setdefault(key, f"{concept_id}/{position}")
-            edges.append((key, doc_id))
-    components = _Components()
-    for key, doc_id in edges:
-        components.union("q:" + key, "d:" + doc_id)
-    for text, doc_id in doc_id_of.items():  # a gloss that is another entry's name ("birch leaf miner")
-        if text in term_text:
-            components.union("q:" + text, "d:" + doc_id)
-    members: dict[str, dict[str, Any]] = {}
-    for key, doc_id in edges:
-        root = components.find("q:" + key)
-        group = members.setdefault(root, {"terms": {}, "docs": []})
-        group["terms"].setdefault(key, {})[doc_id] = 1
-        if doc_id not in group["docs"]:
-            group["docs"].append(doc_id)
-    order = sorted(members.values(), key=lambda g: (hash_fraction(min(g["terms"]), seed), min(g["terms"])))
-    parts: dict[str, list[dict[str, Any]]] = {"test": [], "distractor": [], "train": []}
-    test_terms = test_docs = distractor_docs = training_pairs = 0
-    for group in order:
-        if test_terms < test_queries:
-            part = "test"
-            test_terms += len(group["terms"])
-            test_docs += len(group["docs"])
-        elif test_docs + distractor_docs < test_corpus:
-            part = "distractor"
-            distractor_docs += len(group["docs"])
-        elif training_pairs < train_pairs:
-            part = "train"
-            training_pairs += sum(len(relevant) for relevant in group["terms"].values())
-        else:
-            break
-        parts[part].append(group)
-
-    def ir(groups: list[dict[str, Any]], extra_docs: list[str]) -> IRData:
-        queries, qrels, corpus = {}, {}, {}
-        for group in groups:
-            for key in sorted(group["terms"]):
-                queries[query_id_of[key]] = term_text[key]
-                qrels[query_id_of[key]] = dict(sorted(group["terms"][key].items()))
-            for doc_id in group["docs"]:
-                corpus[doc_id] = definitions[doc_id]
-        for doc_id in extra_docs:
-            corpus.setdefault(doc_id, definitions[doc_id])
-        return IRData(corpus=corpus, queries=queries, qrels=qrels)
-
+    texts = _TermTexts.of(concepts)
+    order = sorted(texts.groups(), key=lambda g: (hash_fraction(min(g["terms"]), seed), min(g["terms"])))
+    parts, test_docs, training_pairs = _assign_groups(order, test_queries, test_corpus, train_pairs)
+    ir = texts.ir
     distractors = [d for g in parts["distractor"] for d in g["docs"]]
     test = ir(parts["test"], distractors[: max(0, test_corpus - test_docs)])
     train = ir(parts["train"], [])
