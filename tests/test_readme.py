@@ -39,3 +39,17 @@ def test_readme_pipeline_is_a_valid_config():
     (text,) = blocks("toml")
     config = RunConfig.from_dict(tomllib.loads(text))
     assert config.loss.options["base"] == "cached-mnrl" and config.mining.miner == "legal:duty-contrast"
+
+
+def test_readme_counts_the_bad_inputs_it_claims():
+    root = pathlib.Path(__file__).resolve().parent / "bad_inputs"
+    counts = {d.name: len(tomllib.loads((d / "cases.toml").read_text(encoding="utf-8"))["case"])
+              for d in root.iterdir() if (d / "cases.toml").exists()}
+    claimed = re.search(r"\*\*(\d+) malformed inputs\*\* under\s+`tests/bad_inputs/` \((\d+) config files, (\d+) data "
+                        r"files and IR folders, (\d+) TREC qrels/run files, (\d+)\s+pipelines that parse but cannot "
+                        r"run, (\d+) bad command invocations\)", README)
+    assert claimed, "the README's sentence about tests/bad_inputs/"
+    total, config, data, trec, pipeline, commands = map(int, claimed.groups())
+    assert (config, data, trec, pipeline, commands) == (counts["config"], counts["data"], counts["trec"],
+                                                         counts["pipeline"], counts["commands"])
+    assert total == sum(counts.values())
