@@ -128,6 +128,9 @@ class EvaluationConfig:
                                  "off)"] = False
     retention: Annotated[str | None, "a general-domain IR set evaluated before and after, to see what training costs "
                                      "outside the domain (none: off)"] = None
+    approximate_from: Annotated[int | None, Range(ge=1), "corpus size from which IR retrieval uses an approximate "
+                                                         "faiss index and reports its recall as search_recall@K "
+                                                         "(none: always exact)"] = 1_000_000
 
 
 @attrs.frozen
