@@ -249,3 +249,38 @@ def test_ir_with_an_approximate_index_reports_its_recall(model, ir_data, registr
     # a corpus this small gets one IVF list: the search is exhaustive and its recall 1
     assert approx[None].pop("search_recall@10") == 1.0
     assert approx == exact
+
+
+def test_approximate_from_reaches_the_evaluation_of_a_run(tiny_model, ir_folder, tmp_path):
+    """evaluation.approximate_from (eval --approximate-from) reaches the search: a corpus past it
+    is searched with the faiss index and the run reports its recall; the metrics are the exact
+    search's (one IVF list for 15 documents: the search is exhaustive)."""
+    pytest.importorskip("faiss")
+    import tomllib
+
+    base = ["eval", "--model", tiny_model, "--data", ir_folder, "--type", "ir", "-m", "ndcg@10,recall@5", "--json"]
+    exact = invoke(base)
+    approx = invoke(base + ["--approximate-from", "1", "--output", str(tmp_path / "run")])
+    never = invoke(base + ["--approximate-from", "none"])
+    assert exact.exit_code == approx.exit_code == never.exit_code == 0, (exact, approx, never)
+    exact, approx, never = (json.loads(r.stdout)["after"] for r in (exact, approx, never))
+    assert "search_recall@10" not in exact and "search_recall@10" not in never
+    assert approx.pop("search_recall@10") == 1.0
+    assert approx == exact == never
+    config = tomllib.loads((tmp_path / "run" / "config.toml").read_text(encoding="utf-8"))
+    assert config["evaluation"]["approximate_from"] == 1
+    result = invoke(base + ["--approximate-from", "0"])
+    assert result.exit_code == 2 and "--approximate-from" in result.output and "at least 1" in result.output
+
+
+def test_approximate_from_config_key():
+    from embedtune_core.config.schema import RunConfig
+    from embedtune_core.embedding.search import APPROXIMATE_FROM
+    from embedtune_core.errors import ConfigError
+
+    assert RunConfig().evaluation.approximate_from == APPROXIMATE_FROM
+    assert RunConfig.from_dict({"evaluation": {"approximate_from": None}}).evaluation.approximate_from is None
+    assert RunConfig.from_dict({"evaluation": {"approximate_from": "5000"}}).evaluation.approximate_from == 5000
+    with pytest.raises(ConfigError) as info:
+        RunConfig.from_dict({"evaluation": {"approximate_from": 0}})
+    assert info.value.key == "evaluation.approximate_from"

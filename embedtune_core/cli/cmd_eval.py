@@ -11,7 +11,8 @@ from embedtune_core.cli.main import AppContext, pass_app
 #: the config keys this command's options set, named in errors as the option
 OPTION_NAMES = {"data.source": "--data", "data.type": "--type", "data.reader": "--reader", "data.columns": "--column",
                 "model.name": "--model", "evaluation.baseline": "--against", "evaluation.metrics": "--metrics",
-                "evaluation.dims": "--dims", "evaluation.batch_size": "--batch-size", "model.device": "--device"}
+                "evaluation.dims": "--dims", "evaluation.batch_size": "--batch-size", "model.device": "--device",
+                "evaluation.approximate_from": "--approximate-from"}
 
 
 def _dims(value: str | None) -> list[int]:
@@ -51,6 +52,9 @@ def _metrics(values: tuple[str, ...]) -> list[str]:
                    "after = --model).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Encoding batch size.")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: a GPU when present).")
+@click.option("--approximate-from", "approximate_from", default="1000000", show_default=True, metavar="N|none",
+              help="Corpus size from which retrieval uses an approximate faiss index and reports its recall as "
+                   "search_recall@K (none: always exact).")
 @click.option("--all-queries", is_flag=True,
               help="Count every judged query, a query that cannot be ranked scoring 0 (trec_eval -c).")
 @click.option("--retention", metavar="SET",
@@ -65,7 +69,8 @@ def _metrics(values: tuple[str, ...]) -> list[str]:
 def command(app: AppContext, model_name: str, source: str, dataset_type: str | None, reader: str | None,
             columns: tuple[str, ...], split: str | None, eval_split: str | None, extra_options: tuple[str, ...],
             dims: str | None, metric_values: tuple[str, ...], against: str | None, batch_size: int,
-            device: str | None, all_queries: bool, retention: str | None, output: str | None, overwrite: bool,
+            device: str | None, approximate_from: str, all_queries: bool, retention: str | None, output: str | None,
+            overwrite: bool,
             as_json: bool, progress: bool) -> None:
     """Evaluate MODEL on DATA, at the full size and each Matryoshka dim.
 
@@ -90,7 +95,8 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
     settings.update({"model.name": model_name, "model.device": device, "evaluation.baseline": against,
                      "evaluation.metrics": _metrics(metric_values), "evaluation.dims": _dims(dims),
                      "evaluation.batch_size": batch_size, "evaluation.all_queries": all_queries,
-                     "evaluation.retention": retention or "none"})
+                     "evaluation.retention": retention or "none",
+                     "evaluation.approximate_from": None if approximate_from.strip().lower() == "none" else approximate_from})
     steps = ["evaluate-before", "evaluate-after"] if against else ["evaluate-after"]
     config = build_config(None, settings, output, (), steps=steps, options=OPTION_NAMES)
     run_dir = config.run_dir if output else None

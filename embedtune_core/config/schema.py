@@ -129,6 +129,9 @@ class EvaluationConfig:
     retention: Annotated[str | None, "a general-domain IR set evaluated before and after (full size, first metric), "
                                      "to see what training costs outside the domain; \"none\" turns it off"] = \
         "builtin:wordnet-general"
+    approximate_from: Annotated[int | None, Range(ge=1), "corpus size from which IR retrieval uses an approximate "
+                                                         "faiss index and reports its recall as search_recall@K "
+                                                         "(none: always exact)"] = 1_000_000
 
 
 @attrs.frozen

@@ -20,8 +20,10 @@ import math
 import os
 import re
 import sys
+from collections.abc import Sequence
+from itertools import islice
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from embedtune_core.errors import DataError
 from embedtune_core.text import INT_DIGITS, deepest_line, dotted, find_problem, lone_surrogate, long_digit_run, normalise_text
@@ -70,6 +72,11 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 UNLABELLED = {"-", "-1", -1}
 #: the longest CSV/TSV field read, in characters (the csv module's default is 131,072)
 CSV_FIELD_LIMIT = 16 * 1024 * 1024
+#: bytes checked at a time when a text file is checked without holding it
+BLOCK_BYTES = 16 * 1024 * 1024
+#: records made at a time from an Arrow table
+ARROW_BATCH = 8192
+BOM = b"\xef\xbb\xbf"
 READER_OPTIONS = ("columns", "split", "eval_split", "score_range", "subset", "revision")
 
 
@@ -93,14 +100,41 @@ def _short(value: Any, width: int = 40) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
+class RecordStream(Sequence):
+    """The records of a checked source as a sequence of dicts that are made one at a time each
+    time it is iterated (a text file is read again), so a large file never holds a dict per
+    record. ``records()`` makes the iterator; ``count`` records were found when the source was
+    checked. Indexing reads up to the record asked for (meant for a few records, not a loop)."""
+
+    def __init__(self, records: Callable[[], Iterator[dict]], count: int) -> None:
+        self.records = records
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self) -> Iterator[dict]:
+        return iter(self.records())
+
+    def __getitem__(self, index: Any) -> Any:
+        wanted = range(self.count)[index]
+        if isinstance(wanted, range):
+            picked = set(wanted)
+            found = {i: row for i, row in enumerate(self) if i in picked}
+            return [found[i] for i in wanted]
+        return next(islice(self, wanted, None))
+
+
 class Table:
-    """Records read from one source: ``rows`` (dicts), where each came from, and the columns seen.
+    """Records read from one source: ``rows`` (a sequence of dicts; for text, Parquet and Arrow
+    sources a :class:`RecordStream`, read again each time it is iterated), where each came from,
+    and the columns seen.
 
     ``lines[i]`` is the 1-based line of row ``i`` in a text file; for Parquet, Arrow and hub
     sources ``lines`` is None and rows are located by 1-based record number.
     """
 
-    def __init__(self, file: str, rows: list[dict], lines: list[int] | None, columns: list[str]) -> None:
+    def __init__(self, file: str, rows: Sequence[dict], lines: list[int] | None, columns: list[str]) -> None:
         self.file = file
         self.rows = rows
         self.lines = lines
@@ -118,29 +152,90 @@ class Table:
 
 
 # -- reading text files -------------------------------------------------------------------------
-def read_text(path: str | os.PathLike) -> str:
-    """The file's text, decoded as UTF-8 (a BOM is allowed); clear errors for a missing, empty or
-    non-UTF-8 file."""
-    path = Path(path)
+def _check_path(path: Path) -> None:
     if not path.exists():
         raise DataError("file not found", file=path, hint="check the path (relative paths start at the current folder)")
     if path.is_dir():
         raise DataError("expected a file, found a folder", file=path)
+
+
+def _empty(path: Any) -> DataError:
+    return DataError("file is empty", file=path, hint="the file has no records")
+
+
+def _not_utf8(data: bytes, start: int, path: Any, line: int = 1) -> DataError:
+    """The error for the byte at ``data[start]``, which does not decode; ``line`` is the line
+    ``data`` starts at."""
+    line += data.count(b"\n", 0, start)
+    column = start - (data.rfind(b"\n", 0, start) + 1) + 1
+    return DataError(
+        f"not valid UTF-8: byte 0x{data[start]:02x} at column {column}",
+        file=path,
+        line=line,
+        hint="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`)",
+    )
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The file's text, decoded as UTF-8 (a BOM is allowed); clear errors for a missing, empty or
+    non-UTF-8 file."""
+    path = Path(path)
+    _check_path(path)
     data = path.read_bytes()
     if not data.strip():
-        raise DataError("file is empty", file=path, hint="the file has no records")
+        raise _empty(path)
+    bom = len(BOM) if data.startswith(BOM) else 0
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise DataError(
-            f"not valid UTF-8: byte 0x{data[exc.start]:02x} at column {column}",
-            file=path,
-            line=line,
-            hint="save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 IN > OUT`)",
-        ) from None
-    return text
+        return data[bom:].decode("utf-8")
+    except UnicodeDecodeError as exc:  # the column counts from after a BOM
+        raise _not_utf8(data[bom:], exc.start, path) from None
+
+
+class TextSource:
+    """A checked UTF-8 text file that can be read more than once, a line at a time: the file
+    itself, or for anything that is not a regular file (a pipe) its bytes, read once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data = None if path.is_file() else path.read_bytes()
+
+    def binary(self) -> Any:
+        return open(self.path, "rb") if self.data is None else io.BytesIO(self.data)
+
+    def lines(self, newline: str) -> Iterator[str]:
+        """The lines, a BOM dropped, ends kept: ``newline="\\n"``: only ``\\n`` ends a line;
+        ``""``: ``\\n``, ``\\r\\n`` and ``\\r`` do (as :func:`open` reads them)."""
+        with io.TextIOWrapper(self.binary(), encoding="utf-8-sig", newline=newline) as text:
+            yield from text
+
+
+def check_text_file(path: str | os.PathLike) -> tuple[TextSource, int | None]:
+    """:func:`read_text`'s checks, reading the file a block at a time instead of holding it: a
+    missing, empty or non-UTF-8 file is refused with the same errors. Returns the source and the
+    line of the first NUL character (None: there is none)."""
+    path = Path(path)
+    _check_path(path)
+    source = TextSource(path)
+    blank, line, nul_line = True, 1, None
+    with source.binary() as handle:
+        skip = len(BOM) if handle.read(len(BOM)) == BOM else 0
+        handle.seek(skip)
+        while True:
+            block = handle.read(BLOCK_BYTES)
+            if not block:
+                break
+            block += handle.readline()  # a block ends at a line end: no character spans two blocks
+            blank = blank and not block.strip()
+            try:
+                block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise _not_utf8(block, exc.start, path, line) from None
+            if nul_line is None and b"\x00" in block:
+                nul_line = line + block.count(b"\n", 0, block.index(b"\x00"))
+            line += block.count(b"\n")
+    if blank:
+        raise _empty(path)
+    return source, nul_line
 
 
 def _parse_json(text: str, path: Any, line: int | None = None) -> Any:
@@ -196,12 +291,12 @@ def check_record(value: Any, path: Any, raw: str, **where: Any) -> None:
     )
 
 
-def read_jsonl(path: str | os.PathLike) -> Table:
-    text = read_text(path)
-    rows: list[dict] = []
-    lines: list[int] = []
-    columns: dict[str, None] = {}
-    for number, raw in enumerate(text.split("\n"), start=1):
+
+def _jsonl_records(source: TextSource, path: Any) -> Iterator[tuple[int, dict]]:
+    """(line, record) of each non-blank line, checked: one JSON object without a lone surrogate."""
+    for number, raw in enumerate(source.lines("\n"), start=1):
+        if raw.endswith("\n"):
+            raw = raw[:-1]
         if not raw.strip():
             continue
         record = _parse_json(raw, path, number)
@@ -213,13 +308,23 @@ def read_jsonl(path: str | os.PathLike) -> Table:
                 hint='each line must be an object such as {"anchor": "...", "positive": "..."}',
             )
         check_record(record, path, raw, line=number)
-        if not rows:
-            columns.update(dict.fromkeys(record))
-        rows.append(record)
+        yield number, record
+
+
+def read_jsonl(path: str | os.PathLike) -> Table:
+    """A JSON Lines file, every line checked here; its rows are read again, a record at a time,
+    when they are used."""
+    source, _ = check_text_file(path)
+    lines: list[int] = []
+    columns: list[str] = []
+    for number, record in _jsonl_records(source, path):
+        if not lines:
+            columns = list(record)
         lines.append(number)
-    if not rows:
-        raise DataError("file is empty", file=path, hint="the file has no records")
-    return Table(str(path), rows, lines, list(columns))
+    if not lines:
+        raise _empty(path)
+    rows = RecordStream(lambda: (record for _, record in _jsonl_records(source, path)), len(lines))
+    return Table(str(path), rows, lines, columns)
 
 
 def read_json(path: str | os.PathLike) -> Table:
@@ -239,21 +344,30 @@ def read_json(path: str | os.PathLike) -> Table:
     return Table(str(path), rows, None, list(rows[0]))
 
 
-def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
-    text = read_text(path)
-    if "\x00" in text:
-        line = text.count("\n", 0, text.index("\x00")) + 1
-        raise DataError("file contains a NUL byte (binary data?)", file=path, line=line)
-    if csv.field_size_limit() < CSV_FIELD_LIMIT:
-        csv.field_size_limit(CSV_FIELD_LIMIT)
-    # only \n, \r\n and \r end a line (str.splitlines would also split at U+2028, U+0085, form feed...)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+
+def _csv_records(source: TextSource, path: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """(first line, fields) of each record, the header first; a record the csv module refuses is
+    one error naming the line it starts at."""
     what = "TSV" if delimiter == "\t" else "CSV"
-    try:
-        header = next(reader)
-    except csv.Error as exc:
-        raise _csv_error(exc, f"{what} header", path, 1) from None
-    header = [h.strip() for h in header]
+    # only \n, \r\n and \r end a line (str.splitlines would also split at U+2028, U+0085, form feed...)
+    reader = csv.reader(source.lines(""), delimiter=delimiter, strict=True)
+    previous_end = 0
+    while True:
+        start = previous_end + 1
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _csv_error(exc, f"{what} header" if start == 1 else f"{what} record", path, start) from None
+        previous_end = reader.line_num
+        yield start, fields
+
+
+def _csv_header(fields: list[str], path: Any, delimiter: str) -> list[str]:
+    what = "TSV" if delimiter == "\t" else "CSV"
+    header = [h.strip() for h in fields]
     if not any(header):
         raise DataError(f"{what} header is empty", file=path, line=1, hint="the first line names the columns")
     seen: dict[str, int] = {}
@@ -265,33 +379,48 @@ def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
         seen[name] = position
     if delimiter == "," and len(header) == 1 and "\t" in header[0]:
         raise DataError("the header has tabs but the file is read as CSV", file=path, line=1, hint="name the file .tsv")
-    rows: list[dict] = []
-    lines: list[int] = []
-    previous_end = reader.line_num
-    width = len(header)
-    while True:
-        start = previous_end + 1
-        try:
-            fields = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise _csv_error(exc, f"{what} record", path, start) from None
-        previous_end = reader.line_num
+    return header
+
+
+def _csv_rows(source: TextSource, path: Any, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """The header, then (line, fields) of each non-blank record, checked to have the header's
+    width."""
+    records = _csv_records(source, path, delimiter)
+    header = _csv_header(next(records, (1, []))[1], path, delimiter)
+    yield 1, header
+    for start, fields in records:
         if not fields or (len(fields) == 1 and not fields[0].strip()):
             continue
-        if len(fields) != width:
+        if len(fields) != len(header):
             raise DataError(
-                f"record has {len(fields)} fields, the header has {width}",
+                f"record has {len(fields)} fields, the header has {len(header)}",
                 file=path,
                 line=start,
                 hint=f"quote fields that contain the delimiter ({'a tab' if delimiter == chr(9) else 'a comma'})",
             )
-        rows.append(dict(zip(header, fields)))
-        lines.append(start)
-    if not rows:
+        yield start, fields
+
+
+def read_delimited(path: str | os.PathLike, delimiter: str) -> Table:
+    """A CSV or TSV file with a header row, every record checked here; its rows are read again,
+    a record at a time, when they are used."""
+    source, nul_line = check_text_file(path)
+    if nul_line is not None:
+        raise DataError("file contains a NUL byte (binary data?)", file=path, line=nul_line)
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+    records = _csv_rows(source, path, delimiter)
+    header = next(records)[1]
+    lines = [start for start, _ in records]
+    if not lines:
         raise DataError("file has a header but no records", file=path, line=1)
-    return Table(str(path), rows, lines, header)
+
+    def rows() -> Iterator[dict]:
+        found = _csv_rows(source, path, delimiter)
+        next(found)
+        return (dict(zip(header, fields)) for _, fields in found)
+
+    return Table(str(path), RecordStream(rows, len(lines)), lines, header)
 
 
 def _csv_error(exc: csv.Error, what: str, path: Any, line: int) -> DataError:
@@ -336,10 +465,14 @@ def read_parquet(path: str | os.PathLike) -> Table:
 
 
 def _arrow_table(file: str, table: Any) -> Table:
-    rows = table.to_pylist()
-    if not rows:
+    """An Arrow table's records, made a batch at a time when they are used."""
+    if not table.num_rows:
         raise DataError("the data has no records", file=file)
-    return Table(file, rows, None, list(table.column_names))
+
+    def rows() -> Iterator[dict]:
+        return (row for batch in table.to_batches(max_chunksize=ARROW_BATCH) for row in batch.to_pylist())
+
+    return Table(file, RecordStream(rows, table.num_rows), None, list(table.column_names))
 
 
 def read_table(path: str | os.PathLike) -> Table:
@@ -406,13 +539,15 @@ def _missing(table: Table, index: int, field: str, column: str) -> DataError:
     return DataError(f"missing field {label}", **table.where(index), key=column, hint="every record needs this field")
 
 
-def text_value(table: Table, index: int, field: str, column: str, value: Any = ...) -> str:
-    """The field's value as validated text."""
-    if value is ...:
-        row = table.rows[index]
-        if column not in row:
-            raise _missing(table, index, field, column)
-        value = row[column]
+def text_value(table: Table, index: int, row: Mapping[str, Any], field: str, column: str) -> str:
+    """The field's value in ``row`` (record ``index``) as validated text."""
+    if column not in row:
+        raise _missing(table, index, field, column)
+    return check_text(table, index, column, row[column])
+
+
+def check_text(table: Table, index: int, column: str, value: Any) -> str:
+    """``value`` (of ``column`` in record ``index``) as validated text."""
     if not isinstance(value, str):
         if value is None:
             raise DataError(f"field '{column}' is null, expected text", **table.where(index), key=column, hint="fill it or drop the record")
@@ -435,8 +570,7 @@ def text_value(table: Table, index: int, field: str, column: str, value: Any = .
     return value
 
 
-def score_value(table: Table, index: int, column: str, low: float, high: float) -> float:
-    row = table.rows[index]
+def score_value(table: Table, index: int, row: Mapping[str, Any], column: str, low: float, high: float) -> float:
     if column not in row:
         raise _missing(table, index, "score", column)
     value = row[column]
@@ -469,9 +603,8 @@ def score_value(table: Table, index: int, column: str, low: float, high: float) 
     return (number - low) * 5.0 / (high - low)
 
 
-def label_value(table: Table, index: int, column: str) -> int | None:
+def label_value(table: Table, index: int, row: Mapping[str, Any], column: str) -> int | None:
     """0, 1 or 2; None for an unlabelled record (SNLI's '-', -1)."""
-    row = table.rows[index]
     if column not in row:
         raise _missing(table, index, "label", column)
     value = row[column]
@@ -498,9 +631,8 @@ def label_value(table: Table, index: int, column: str) -> int | None:
     )
 
 
-def negatives_of(table: Table, index: int, spec: tuple[str, Any]) -> list[str]:
+def negatives_of(table: Table, index: int, row: Mapping[str, Any], spec: tuple[str, Any]) -> list[str]:
     kind, value = spec
-    row = table.rows[index]
     if kind == "list":
         column = value
         if column not in row:
@@ -518,8 +650,8 @@ def negatives_of(table: Table, index: int, spec: tuple[str, Any]) -> list[str]:
                 key=column,
                 hint='e.g. "negatives": ["first wrong answer", "second wrong answer"]',
             )
-        return [text_value(table, index, "negatives", f"{column}[{i}]", item) for i, item in enumerate(items)]
-    return [text_value(table, index, "negative", column) for column in value]
+        return [check_text(table, index, f"{column}[{i}]", item) for i, item in enumerate(items)]
+    return [text_value(table, index, row, "negative", column) for column in value]
 
 
 def check_negatives(table: Table, index: int, anchor: str, positive: str, columns: list[str], negatives: list[str]) -> None:
@@ -598,59 +730,65 @@ def records_to_columns(table: Table, dataset_type: str, options: Mapping[str, An
             )
     notes: dict[str, Any] = {"rows_read": len(table.rows)}
     if dataset_type == "hard-negatives":
-        resolved = resolve_columns(table, ("anchor", "positive"), mapping)
-        spec = negative_spec(table, mapping)
-        out: dict[str, list] = {"anchor": [], "positive": []}
-        count = None
-        negatives: list[list[str]] = []
-        labels = None if spec[0] == "list" else spec[1]
-        for index in range(len(table.rows)):
-            out["anchor"].append(text_value(table, index, "anchor", resolved["anchor"]))
-            out["positive"].append(text_value(table, index, "positive", resolved["positive"]))
-            found = negatives_of(table, index, spec)
-            check_negatives(table, index, out["anchor"][-1], out["positive"][-1],
-                            labels or [f"{spec[1]}[{i}]" for i in range(len(found))], found)
-            if count is None:
-                count = len(found)
-            elif len(found) != count:
-                raise DataError(
-                    f"record has {len(found)} negatives, the first record has {count}",
-                    **table.where(index),
-                    key="negatives",
-                    hint="give every record the same number of negatives",
-                )
-            negatives.append(found)
-        for n in range(count or 0):
-            out[f"negative_{n + 1}"] = [row[n] for row in negatives]
-        notes["columns"] = {**resolved, "negatives": spec[1]}
-        return out, notes
+        return _hard_negative_columns(table, mapping, notes)
     resolved = resolve_columns(table, fields, mapping)
     notes["columns"] = resolved
     text_fields = [f for f in fields if f not in ("score", "label")]
-    out = {f: [] for f in fields}
+    out: dict[str, list] = {f: [] for f in fields}
     if dataset_type == "sts":
         low, high = _score_range(options)
     skipped = 0
-    for index in range(len(table.rows)):
+    for index, row in enumerate(table.rows):
         label = None
         if dataset_type == "nli":
-            label = label_value(table, index, resolved["label"])
+            label = label_value(table, index, row, resolved["label"])
             if label is None:
                 skipped += 1
                 continue
-        texts = [text_value(table, index, f, resolved[f]) for f in text_fields]
+        texts = [text_value(table, index, row, f, resolved[f]) for f in text_fields]
         if dataset_type == "triplets":
             check_negatives(table, index, texts[0], texts[1], [resolved["negative"]], texts[2:])
         for f, t in zip(text_fields, texts):
             out[f].append(t)
         if dataset_type == "sts":
-            out["score"].append(score_value(table, index, resolved["score"], low, high))
+            out["score"].append(score_value(table, index, row, resolved["score"], low, high))
         elif dataset_type == "nli":
             out["label"].append(label)
     if skipped:
         notes["skipped_unlabelled"] = skipped
     if not out[fields[0]]:
         raise DataError("no labelled records", file=table.file, hint="every record has '-' or -1 as its label")
+    return out, notes
+
+
+def _hard_negative_columns(table: Table, mapping: Mapping[str, str], notes: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any]]:
+    """:func:`records_to_columns` for hard negatives: anchor, positive, negative_1 ... negative_N."""
+    resolved = resolve_columns(table, ("anchor", "positive"), mapping)
+    spec = negative_spec(table, mapping)
+    out: dict[str, list] = {"anchor": [], "positive": []}
+    negatives: list[list[str]] = []
+    labels = None if spec[0] == "list" else spec[1]
+    for index, row in enumerate(table.rows):
+        anchor = text_value(table, index, row, "anchor", resolved["anchor"])
+        positive = text_value(table, index, row, "positive", resolved["positive"])
+        found = negatives_of(table, index, row, spec)
+        check_negatives(table, index, anchor, positive, labels or [f"{spec[1]}[{i}]" for i in range(len(found))], found)
+        if index == 0:
+            negatives = [[] for _ in found]
+        elif len(found) != len(negatives):
+            raise DataError(
+                f"record has {len(found)} negatives, the first record has {len(negatives)}",
+                **table.where(index),
+                key="negatives",
+                hint="give every record the same number of negatives",
+            )
+        out["anchor"].append(anchor)
+        out["positive"].append(positive)
+        for column, text in zip(negatives, found):
+            column.append(text)
+    for n, column in enumerate(negatives):
+        out[f"negative_{n + 1}"] = column
+    notes["columns"] = {**resolved, "negatives": spec[1]}
     return out, notes
 
 
@@ -668,9 +806,9 @@ def _score_range(options: Mapping[str, Any]) -> tuple[float, float]:
 
 
 def to_dataset(columns: dict[str, list]) -> Any:
-    import datasets
+    from embedtune_core.data.columns import dataset_from_columns
 
-    return datasets.Dataset.from_dict(columns)
+    return dataset_from_columns(columns)
 
 
 # -- sources ------------------------------------------------------------------------------------
@@ -780,8 +918,7 @@ def _hub_eval(name: str, options: Mapping[str, Any]) -> Table | None:
 
 
 # -- IR folders ---------------------------------------------------------------------------------
-def _id_value(table: Table, index: int, column: str = "_id") -> str:
-    row = table.rows[index]
+def _id_value(table: Table, index: int, row: Mapping[str, Any], column: str = "_id") -> str:
     if column not in row:
         raise _missing(table, index, column, column)
     value = row[column]
@@ -799,7 +936,7 @@ def read_corpus(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     corpus: dict[str, str] = {}
     where: dict[str, int] = {}
     for index, row in enumerate(table.rows):
-        doc_id = _id_value(table, index)
+        doc_id = _id_value(table, index, row)
         if doc_id in corpus:
             raise DataError(
                 f"duplicate document id '{doc_id}' (first on line {where[doc_id]})",
@@ -827,8 +964,8 @@ def read_queries(path: Path) -> tuple[dict[str, str], dict[str, int]]:
     table = read_jsonl(path)
     queries: dict[str, str] = {}
     where: dict[str, int] = {}
-    for index in range(len(table.rows)):
-        query_id = _id_value(table, index)
+    for index, row in enumerate(table.rows):
+        query_id = _id_value(table, index, row)
         if query_id in queries:
             raise DataError(
                 f"duplicate query id '{query_id}' (first on line {where[query_id]})",
@@ -836,7 +973,7 @@ def read_queries(path: Path) -> tuple[dict[str, str], dict[str, int]]:
                 key="_id",
                 hint="query ids must be unique",
             )
-        queries[query_id] = text_value(table, index, "text", "text")
+        queries[query_id] = text_value(table, index, row, "text", "text")
         where[query_id] = table.lines[index]
     return queries, where
 

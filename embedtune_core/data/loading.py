@@ -86,9 +86,9 @@ def _text_id(prefix: str, text: str) -> str:
 
 
 def _dataset(columns: dict[str, list]) -> Any:
-    import datasets
+    from embedtune_core.data.columns import dataset_from_columns
 
-    return datasets.Dataset.from_dict(columns)
+    return dataset_from_columns(columns)
 
 
 def column_values(dataset: Any, name: str) -> list:

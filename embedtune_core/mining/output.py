@@ -26,8 +26,9 @@ def build_result(
     row and negative, so short anchors keep what they have. ``queries_short`` counts the anchors
     that got fewer negatives than asked before any filling.
     """
-    import datasets
     import numpy as np
+
+    from embedtune_core.data.columns import dataset_from_columns
 
     n = request.num_negatives
     negatives = selection.negatives
@@ -49,13 +50,15 @@ def build_result(
         stats.negatives_written = len(negs)
         rows_out = len(anchors)
     else:
-        keep_rows = [row for row in range(len(data.anchors)) if counts[data.row_query[row]] >= n]
+        keep = np.flatnonzero(counts[data.row_query] >= n)
+        keep_rows = keep.tolist()
         columns = {
             "anchor": [data.anchors[r] for r in keep_rows],
             "positive": [data.positives[r] for r in keep_rows],
         }
+        kept_queries = data.row_query[keep]
         for i in range(n):
-            columns[f"negative_{i + 1}"] = [corpus[negatives[data.row_query[r], i]] for r in keep_rows]
+            columns[f"negative_{i + 1}"] = [corpus[d] for d in negatives[kept_queries, i].tolist()]
         stats.negatives_written = len(keep_rows) * n
         rows_out = len(keep_rows)
     if score_gaps and selection.scores is not None:
@@ -72,7 +75,7 @@ def build_result(
     stats.extra.update({"rows_in": len(data.anchors), "rows_out": rows_out, "output": request.output})
     if request.output != "triplets":
         stats.extra["rows_dropped_short"] = len(data.anchors) - rows_out
-    return MiningResult(dataset=datasets.Dataset.from_dict(columns), stats=stats)
+    return MiningResult(dataset=dataset_from_columns(columns), stats=stats)
 
 
 

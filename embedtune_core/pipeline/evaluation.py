@@ -181,9 +181,10 @@ def evaluate_model(
     all_queries: bool = False,
     show_progress: bool = False,
     details: dict | None = None,
+    approximate_from: int | None = APPROXIMATE_FROM,
 ) -> dict[int | None, dict[str, float]]:
     """``{dim: {metric: value}}`` of ``model`` on ``data``; dim ``None`` is the full size
-    (``details``: see :func:`evaluate_ir`; IR data only).
+    (``details`` and ``approximate_from``: see :func:`evaluate_ir`; IR data only).
 
     ``dataset_type`` "ir" (an :class:`~embedtune_core.types.IRData`): the ``metrics`` (``NAME@K``)
     of dense retrieval over the corpus. "sts": Spearman and Pearson correlations. Each
@@ -196,7 +197,8 @@ def evaluate_model(
         if not isinstance(data, IRData):
             raise DataError(f"IR evaluation needs IRData, got {type(data).__name__}")
         return evaluate_ir(model, data, registry=registry, metrics=metrics, dims=dims, batch_size=batch_size,
-                           all_queries=all_queries, show_progress=show_progress, details=details)
+                           all_queries=all_queries, show_progress=show_progress, details=details,
+                           approximate_from=approximate_from)
     if dataset_type == "sts":
         return evaluate_sts(model, data, dims=dims, batch_size=batch_size, show_progress=show_progress)
     raise DataError(

@@ -347,7 +347,7 @@ def _evaluate(run: Run, model: Any, name: str, *, retention: bool = False) -> Ev
     results = evaluate_model(model, evaluation, kind, registry=run.registry,
                              metrics=list(config.evaluation.metrics), dims=dims,
                              batch_size=config.evaluation.batch_size, all_queries=config.evaluation.all_queries,
-                             show_progress=not run.quiet, details=details)
+                             show_progress=not run.quiet, details=details, approximate_from=config.evaluation.approximate_from)
     return Evaluation(model=name, results=results, full_dim=embedding_dim(model),
                       per_query=(details or {}).get("per_query"))
 
