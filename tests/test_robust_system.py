@@ -218,8 +218,9 @@ def test_an_unreachable_hub_is_reported_within_seconds(monkeypatch):
     from embedtune_core.embedding import models
     from embedtune_core.errors import EmbedtuneError
 
-    def hang(*args, **kwargs):
+    def hang(*args, **kwargs):  # a name lookup that hangs, then gives up as the real one would
         time.sleep(30)
+        raise socket.timeout("timed out")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(socket, "create_connection", hang)
