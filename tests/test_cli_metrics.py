@@ -156,3 +156,27 @@ def test_a_byte_order_mark_is_not_part_of_the_first_query_id(tmp_path):
     result = invoke(["metrics", str(qrels), str(run), "-m", "ndcg@10", "--json"])
     assert result.exit_code == 0, result
     assert json.loads(result.stdout)["ndcg@10"] == 1.0
+
+
+def test_metrics_imports_no_model_or_dataframe_library(files):
+    """`embedtune metrics` reads and scores in its own process without torch, the model
+    libraries, datasets or pandas, and its values are
+    trec_eval's."""
+    import subprocess
+    import sys
+
+    qrels, run, qrels_path, run_path = files
+    code = (
+        "import json, sys\nfrom embedtune_core.cli.main import main\n"
+        f"try:\n    main(['metrics', {str(qrels_path)!r}, {str(run_path)!r}, '-m', 'ndcg@10,map@100', '--json'])\n"
+        "except SystemExit as exc:\n    assert exc.code in (0, None), exc.code\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers', 'datasets', 'pandas')\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert json.loads(lines[-1]) == []
+    values = json.loads("\n".join(lines[:-1]))
+    want = reference_means(qrels, {q: r for q, r in run.items() if r}, ["ndcg@10", "map@100"])
+    assert values == pytest.approx(want, abs=1e-6)
