@@ -82,6 +82,7 @@ class DenseSource(CandidateSource):
         q = self.query_emb[query_ids]
         if self.searcher.approximate and self.search_recall is None:
             self.search_recall = self.searcher.recall(self.query_emb, depth)
+            self.extra[f"search_recall@{depth}"] = round(float(self.search_recall), 4)
         return self.searcher.search(q, depth)
 
     def score(self, query_ids: Any, doc_ids: Any) -> Any:

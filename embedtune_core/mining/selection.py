@@ -174,6 +174,7 @@ def _count(stats: MiningStats, counts: dict[str, Any], query_ids: Any, source: C
     stats.extra.update({"score": first.note, "range_max": first.range_max, "depth": first.depth,
                         "deepest": last.depth, "sampling": first.guards.sampling,
                         "relative_margin": first.guards.relative_margin})
+    stats.extra.update(getattr(source, "extra", {}))
 
 
 def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection: Selection, qids: Any, n: int,

@@ -24,7 +24,9 @@ class CandidateSource(abc.ABC):
     directly); lexical sources set it False. ``dropped`` counts candidates the source itself
     excluded, by reason (they count as likely false negatives). ``default_depth``, when set, is
     how deep the selection looks when ``range_max`` is not given (every candidate the source
-    proposes, for a source that proposes few).
+    proposes, for a source that proposes few). ``extra`` holds figures the source measured, copied
+    into the mining statistics (``search_recall``: the recall@depth of an approximate search
+    against exact search on a sample of queries).
     """
 
     name: str = "score"
@@ -34,6 +36,7 @@ class CandidateSource(abc.ABC):
     def __init__(self) -> None:
         self.dropped: dict[str, int] = {}
         self.seen_extra = 0
+        self.extra: dict[str, Any] = {}
 
     @abc.abstractmethod
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
