@@ -146,7 +146,10 @@ def embedtune_run(name: str, seed: int, work: Path, reuse: bool, smoke: bool, re
     result = {"data": f"builtin:{name}", "seed": seed, "config": str(config), "run_dir": str(run_dir),
               "command": shlex.join(command), "before": metrics["before"], "after": metrics["after"],
               "training": metrics["training"], "mining": metrics["mining"], "wall_seconds": wall}
-    if retention:
+    same = metrics.get("retention") or {}
+    if retention and same.get("data") == retention and same.get("after"):
+        result["retention"] = {retention: same["after"]}  # the run evaluated it already
+    elif retention:
         scored = folder / f"embedtune-seed{seed}-retention.json"
         command = [embedtune(), "eval", "--model", str(run_dir / "model"), "--data", retention, "--json"]
         run(command, folder / f"embedtune-seed{seed}-retention.log", stdout=scored)
