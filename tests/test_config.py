@@ -28,6 +28,14 @@ def test_overrides_parse_values():
         RunConfig.from_dict(data)
 
 
+def test_overrides_take_a_toml_inline_table_as_the_config_file_writes_it():
+    data = apply_overrides({}, ['loss.options={base = "mnrl", dims = [384, 64], weights = [1, 2]}',
+                                "loss.options.base_options={scale: 20.0}", 'name="quoted name"'])
+    assert data["loss"]["options"] == {"base": "mnrl", "dims": [384, 64], "weights": [1, 2], "base_options": {"scale": 20.0}}
+    assert data["name"] == "quoted name"
+    assert RunConfig.from_dict(data).loss.options["weights"] == [1, 2]
+
+
 def test_defaults_follow_the_guide():
     config = RunConfig()
     assert config.training.warmup_ratio == 0.1

@@ -148,9 +148,11 @@ def _toml_line(message: str) -> int | None:
 
 
 def parse_value(text: str, key: str | None = None) -> Any:
-    """Parse an override value: YAML scalars and flow lists/maps (``64``, ``true``, ``[1, 2]``).
+    """Parse an override value: YAML scalars and flow lists/maps (``64``, ``true``, ``[1, 2]``,
+    ``{weights: [1, 2]}``), or a TOML inline value as the config file would hold it
+    (``{base = "mnrl", weights = [1, 2]}``).
 
-    Text that is not valid YAML stays text; a value beyond the limits of :func:`parse_yaml`
+    Text that is neither stays text; a value beyond the limits of :func:`parse_yaml`
     (a number of thousands of digits, deep nesting, aliases that expand too far) is a
     :class:`ConfigError` naming ``key``."""
     if not text.strip():
@@ -160,9 +162,19 @@ def parse_value(text: str, key: str | None = None) -> Any:
     except ConfigError as exc:
         if not exc.message.startswith("invalid YAML"):
             raise
-        value = text
+        value = _toml_value(text)
     _check_values(value, key=key)
     return value
+
+
+def _toml_value(text: str) -> Any:
+    """``text`` read as a TOML value (``{a = 1}``, ``"x"``), or ``text`` itself when it is none."""
+    import tomllib
+
+    try:
+        return tomllib.loads(f"value = {text}")["value"]
+    except (tomllib.TOMLDecodeError, RecursionError):
+        return text
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
