@@ -87,6 +87,24 @@ def test_batch_sampler_auto_follows_what_the_loss_declares(registry):
         assert decide_batch_sampler("batch_sampler", in_batch_negatives=True, ordered=True) == "batch_sampler"
     with pytest.raises(ValueError, match="decided batch_sampler"):
         training_arguments(TrainingConfig(), "run", has_eval=False)
+    with pytest.raises(ValueError, match="decided learning_rate"):
+        training_arguments(TrainingConfig(batch_sampler="no_duplicates"), "run", has_eval=False)
+
+
+def test_learning_rate_auto_follows_the_model_size_and_the_run_length():
+    from embedtune_core.training.advice import SHORT_RUN_STEPS, auto_learning_rate, decide_learning_rate, planned_steps
+
+    assert auto_learning_rate(384, 126) == 2e-4  # MiniLM, a few thousand pairs at batch 32
+    assert auto_learning_rate(384, SHORT_RUN_STEPS) == 2e-4 and auto_learning_rate(384, SHORT_RUN_STEPS + 1) == 5e-5
+    assert auto_learning_rate(768, 126) == auto_learning_rate(1024, 50) == auto_learning_rate(None, 126) == 2e-5
+    assert planned_steps(4004, 32, epochs=1) == 126 and planned_steps(4004, 32, epochs=2) == 252
+    assert planned_steps(4004, 32, epochs=1, accumulation=2, processes=2) == 32
+    assert planned_steps(10, 32, epochs=1, max_steps=7) == 7
+    short = decide_learning_rate(TrainingConfig(), hidden=384, rows=4004)
+    long = decide_learning_rate(TrainingConfig(), hidden=384, rows=64_000)
+    assert (short.learning_rate, long.learning_rate) == (2e-4, 5e-5)
+    fixed = TrainingConfig(learning_rate=3e-5)
+    assert decide_learning_rate(fixed, hidden=384, rows=10) is fixed
 
 
 def test_settings_that_need_evaluation_are_checked(tmp_path):
@@ -96,7 +114,7 @@ def test_settings_that_need_evaluation_are_checked(tmp_path):
         check_training_config(TrainingConfig(early_stopping_patience=2), has_eval=True)
     with pytest.raises(ConfigError, match="multiple of eval_steps"):
         check_training_config(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True), has_eval=True)
-    config = TrainingConfig(eval_steps=4, load_best_model_at_end=True, batch_sampler="no_duplicates")
+    config = TrainingConfig(eval_steps=4, load_best_model_at_end=True, batch_sampler="no_duplicates", learning_rate=2e-5)
     check_training_config(config, has_eval=True)
     assert training_arguments(config, tmp_path, has_eval=True).save_steps == 4
 

@@ -79,7 +79,10 @@ class TrainingConfig:
     max_steps: Annotated[int | None, Range(ge=1), "stop after this many steps (overrides epochs)"] = None
     batch_size: Annotated[int, Range(ge=1), "per-device batch; in-batch negatives = batch - 1, so as large as "
                                             "memory allows"] = 32
-    learning_rate: Annotated[float, Range(ge=0), "peak learning rate"] = 2e-5
+    learning_rate: Annotated[float | Literal["auto"], Range(ge=0),
+                             "peak learning rate; auto: 2e-4 for a small model (hidden size under 768) on a short "
+                             "run (up to 1,000 optimizer steps), 5e-5 for a small model on a longer one, 2e-5 for "
+                             "a base-size or unknown model (the run's config.toml records the value)"] = "auto"
     warmup_ratio: Annotated[float, Range(ge=0, le=1), "fraction of steps spent warming up (0.15-0.2 if loss "
                                                       "oscillates early)"] = 0.1
     weight_decay: Annotated[float, Range(ge=0), "AdamW weight decay"] = 0.01

@@ -93,7 +93,7 @@ def preflight(config: RunConfig, registry: Any, *, output: Output | None = None,
         data = prepare_data(config, registry, steps)
         components, traits = check_for_data(config, registry, components, data, steps)
         resolved = resolve(config, registry, steps=steps, components=components, traits=traits,
-                           dataset_type=data.dataset_type, device=device)
+                           dataset_type=data.dataset_type, device=device, data=data)
     except EmbedtuneError as exc:
         raise _named(exc, source) from None
     return Plan(config=resolved, steps=steps, data=data, components=components, traits=traits, output=output,
@@ -244,14 +244,18 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
 
 # -- resolution ---------------------------------------------------------------------------------
 def resolve(config: RunConfig, registry: Any, *, steps: tuple[str, ...], components: Components, traits: Any,
-            dataset_type: str | None, device: str) -> RunConfig:
+            dataset_type: str | None, device: str, data: Any = None) -> RunConfig:
     """``config`` with every value the run decides written in: the steps that run, the data type,
     the device, the loss and its options, the miner's options and model, the batch sampler, the
-    precision and the callbacks. The file written from it alone reproduces the run."""
+    precision, the learning rate (from the model's size and ``data``'s training rows) and the
+    callbacks. The file written from it alone reproduces the run."""
+    from embedtune_core.training.advice import decide_learning_rate, hidden_size_of
     from embedtune_core.training.arguments import decide_batch_sampler, resolve_precision
 
     training = config.training
     if "train" in steps:
+        if data is not None and data.train is not None:  # without the data (config show) it stays "auto"
+            training = decide_learning_rate(training, hidden=hidden_size_of(config.model.name), rows=len(data.train))
         ordered = "mine" in steps and components.miner is not None and components.miner.info.ordered
         training = attrs.evolve(
             training,

@@ -46,6 +46,54 @@ def model_shape(model_folder: str) -> dict[str, Any]:
     return {}
 
 
+#: optimizer steps up to which a run counts as short for ``learning_rate = "auto"``
+SHORT_RUN_STEPS = 1000
+#: hidden size from which a model counts as base-size (BERT-base and up)
+BASE_SIZE_HIDDEN = 768
+
+
+def auto_learning_rate(hidden: int | None, steps: int | None) -> float:
+    """``learning_rate = "auto"``: 2e-5 for a base-size model (or one whose size is unknown);
+    for a small one (MiniLM and the like, hidden size under 768) 5e-5, and 2e-4 on a short run
+    (up to :data:`SHORT_RUN_STEPS` optimizer steps), where a few hundred steps at 2e-5 barely
+    move the weights: measured in ``benchmarks/domain_bench.py`` (benchmarks/RESULTS.md)."""
+    if hidden is None or hidden >= BASE_SIZE_HIDDEN:
+        return 2e-5
+    return 2e-4 if steps is not None and steps <= SHORT_RUN_STEPS else 5e-5
+
+
+def planned_steps(rows: int, batch_size: int, *, epochs: float, max_steps: int | None = None,
+                  accumulation: int = 1, processes: int = 1) -> int:
+    """Optimizer steps a run of ``rows`` training rows takes (``max_steps`` when set)."""
+    if max_steps:
+        return int(max_steps)
+    per_step = max(1, batch_size * accumulation * processes)
+    return max(1, math.ceil(math.ceil(rows / per_step) * epochs))
+
+
+def decide_learning_rate(config: Any, *, hidden: int | None, rows: int | None) -> Any:
+    """``config`` (a TrainingConfig) with ``learning_rate = "auto"`` decided for a model of
+    ``hidden`` size trained on ``rows`` rows (see :func:`auto_learning_rate`); unchanged when
+    the rate is a number."""
+    import attrs
+
+    from embedtune_core.distributed import world_size
+
+    if config.learning_rate != "auto":
+        return config
+    steps = None if rows is None else planned_steps(
+        rows, config.batch_size, epochs=config.epochs, max_steps=config.max_steps,
+        accumulation=config.gradient_accumulation_steps, processes=world_size())
+    return attrs.evolve(config, learning_rate=auto_learning_rate(hidden, steps))
+
+
+def hidden_size_of(model_name: str) -> int | None:
+    """The hidden size a local, bundled or cached model's config.json gives (None: unknown)."""
+    from embedtune_core.embedding.models import resolve_model
+
+    return model_shape(resolve_model(model_name)).get("hidden")
+
+
 def max_batch_for_memory(shape: dict[str, Any], seq_len: int, texts_per_example: int, memory_gb: float) -> int | None:
     """Largest power-of-two batch whose training memory fits ``memory_gb``.
 
@@ -152,9 +200,10 @@ def advise(stats: dict[str, Any], *, dataset_type: str, model_name: str, shape: 
     advice["warmup_ratio"] = 0.1
     notes.append(f"warmup_ratio: 0.1 — {max(1, round(steps * 0.1))} of {steps} steps; use 0.15–0.2 if the loss oscillates early")
     hidden = shape.get("hidden")
-    lr = 2e-5 if (hidden or 768) >= 768 else 5e-5
-    advice["learning_rate"] = lr
-    notes.append(f"learning_rate: {lr:g} — " + ("base-size model" if lr == 2e-5 else f"small model (hidden size {hidden})"))
+    lr = advice["learning_rate"] = auto_learning_rate(hidden, steps)
+    notes.append(f"learning_rate: {lr:g} — " + (
+        "base-size model" if hidden is None or hidden >= BASE_SIZE_HIDDEN
+        else f"small model (hidden size {hidden})" + (f", short run ({steps} steps)" if steps <= SHORT_RUN_STEPS else "")))
     notes.append(f"loss: {loss} — the default for {dataset_type} data"
                  + (" (in-batch negatives)" if in_batch else ""))
     # checks

@@ -129,6 +129,8 @@ def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *,
 
     if config.batch_sampler == "auto":
         raise ValueError("training_arguments needs a decided batch_sampler (see decide_batch_sampler)")
+    if config.learning_rate == "auto":
+        raise ValueError("training_arguments needs a decided learning_rate (see advice.decide_learning_rate)")
     precision = resolve_precision(config.precision, device)
     evaluate = bool(config.eval_steps) and has_eval
     save_steps = save_steps_of(config)

@@ -70,11 +70,24 @@ class TrainSetup:
     large_batch_loss: str | None = None
     dataset_name: str | None = None
 
-    def decided(self) -> TrainingConfig:
-        """The settings with ``batch_sampler`` decided."""
+    def decided(self, *, hidden: int | None = None, rows: int | None = None) -> TrainingConfig:
+        """The settings with ``batch_sampler`` decided, and ``learning_rate = "auto"`` for a
+        model of ``hidden`` size trained on ``rows`` rows (a run's preflight decides both
+        before; this is for direct callers)."""
+        from embedtune_core.training.advice import decide_learning_rate
+
         sampler = decide_batch_sampler(self.config.batch_sampler, ordered=self.ordered,
                                        in_batch_negatives=self.traits.in_batch_negatives)
-        return attrs.evolve(self.config, batch_sampler=sampler)
+        config = decide_learning_rate(self.config, hidden=hidden, rows=rows)
+        return attrs.evolve(config, batch_sampler=sampler)
+
+
+def _hidden_size(model: Any) -> int | None:
+    """The hidden size of the transformer inside a SentenceTransformer (None: not one)."""
+    try:
+        return int(model[0].auto_model.config.hidden_size)
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        return None
 
 
 def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir: str | Path, *,
@@ -91,7 +104,8 @@ def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir:
     train_dataset = fit_dataset(train_dataset, setup.traits.input)
     eval_dataset = fit_dataset(eval_dataset, setup.traits.input)
     device = str(getattr(model, "device", "cpu"))
-    args = training_arguments(setup.decided(), run_dir, has_eval=eval_dataset is not None, device=device, quiet=quiet)
+    decided = setup.decided(hidden=_hidden_size(model), rows=len(train_dataset))
+    args = training_arguments(decided, run_dir, has_eval=eval_dataset is not None, device=device, quiet=quiet)
     checkpoint = _checkpoint_to_resume(run_dir, resume, quiet)
     _prepare_log(run_dir, checkpoint)
     _describe_for_card(model, setup.dataset_name, quiet)
