@@ -272,18 +272,21 @@ class BM25Source(CandidateSource):
             out_i[rows] = np.where(scores > 0, np.asarray(docs, dtype=np.int64), -1)
         return out_s, out_i
 
-    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+    def score(self, query_ids: Any, doc_ids: Any, block: int = 65536) -> Any:
+        """bm25s' scores of the (query, text) pairs, ``block`` pairs at a time (the rows of the
+        pairs' texts are copied out of the index for the product)."""
         import numpy as np
 
         query_ids, doc_ids = np.asarray(query_ids), np.asarray(doc_ids)
-        if len(query_ids) == 0:
-            return np.zeros(0, dtype=np.float32)
-        q = self.query_term[query_ids]
-        out = np.asarray(self.doc_term[doc_ids].multiply(q).sum(axis=1)).ravel()
+        out = np.zeros(len(query_ids), dtype=np.float32)
         extra = self.retriever.nonoccurrence_array
-        if extra is not None:
-            out = out + q @ extra
-        return out.astype(np.float32)
+        for start in range(0, len(query_ids), block):
+            q = self.query_term[query_ids[start : start + block]]
+            scores = np.asarray(self.doc_term[doc_ids[start : start + block]].multiply(q).sum(axis=1)).ravel()
+            if extra is not None:
+                scores = scores + q @ extra
+            out[start : start + block] = scores
+        return out
 
 
 def top_of_row(docs: Any, scores: Any, depth: int) -> tuple[Any, Any]:
