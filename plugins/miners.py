@@ -161,9 +161,10 @@ class BM25Source(CandidateSource):
         n_terms = len(vocab)
         if method not in self.retriever.methods_requiring_nonoccurrence:
             vocab.clear()  # only bm25s' retrieve needs the terms themselves
-        self.doc_term = bm25_postings(self.retriever, corpus_tokens, n_terms)  # terms ascending in each text
+        doc_term = bm25_postings(self.retriever, corpus_tokens, n_terms)
         del corpus_tokens
-        self.term_doc = self.doc_term.tocsc().T  # (terms x texts) CSR: each term's texts, ascending
+        self.term_doc = doc_term.tocsc().T  # (terms x texts) CSR: each term's texts, ascending
+        del doc_term
         self.posting_lengths = postings = np.diff(self.term_doc.indptr)
         self.best = np.zeros(n_terms, dtype=np.float64)  # each term's highest score in any text
         filled = np.flatnonzero(postings)
@@ -171,8 +172,6 @@ class BM25Source(CandidateSource):
             self.best[filled] = np.maximum.reduceat(self.term_doc.data, self.term_doc.indptr[filled])
         # one entry per query token, in token order (not summed), as bm25s adds them
         self.query_tokens_matrix = queries.matrix(n_terms)
-        self.query_term = self.query_tokens_matrix.copy()
-        self.query_term.sum_duplicates()
         if self.retriever.nonoccurrence_array is not None:
             self._keep_for_retrieve(vocab)
 
@@ -273,20 +272,47 @@ class BM25Source(CandidateSource):
         return out_s, out_i
 
     def score(self, query_ids: Any, doc_ids: Any, block: int = 65536) -> Any:
-        """bm25s' scores of the (query, text) pairs, ``block`` pairs at a time (the rows of the
-        pairs' texts are copied out of the index for the product)."""
+        """bm25s' scores of the (query, text) pairs, to the bit: a text's term scores added in
+        float32 in the query's token order (then the non-occurrence sum of bm25l and bm25+), as
+        bm25s adds them; ``block`` pairs at a time."""
         import numpy as np
 
-        query_ids, doc_ids = np.asarray(query_ids), np.asarray(doc_ids)
+        query_ids, doc_ids = np.asarray(query_ids, dtype=np.int64), np.asarray(doc_ids, dtype=np.int64)
         out = np.zeros(len(query_ids), dtype=np.float32)
-        extra = self.retriever.nonoccurrence_array
+        tokens_of = self.query_tokens_matrix
+        counts = np.diff(tokens_of.indptr)
         for start in range(0, len(query_ids), block):
-            q = self.query_term[query_ids[start : start + block]]
-            scores = np.asarray(self.doc_term[doc_ids[start : start + block]].multiply(q).sum(axis=1)).ravel()
+            queries, docs = query_ids[start : start + block], doc_ids[start : start + block]
+            first, lengths = tokens_of.indptr[queries], counts[queries]
+            scores = np.zeros(len(queries), dtype=np.float32)
+            for k in range(int(lengths.max(initial=0))):
+                has = np.flatnonzero(lengths > k)
+                scores[has] += self._lookup(tokens_of.indices[first[has] + k], docs[has])
+            extra = self.retriever.nonoccurrence_array
             if extra is not None:
-                scores = scores + q @ extra
+                scores += np.array([extra[tokens_of.indices[tokens_of.indptr[q] : tokens_of.indptr[q + 1]]].sum()
+                                    for q in queries.tolist()], dtype=np.float32)
             out[start : start + block] = scores
         return out
+
+    def _lookup(self, terms: Any, docs: Any) -> Any:
+        """The score of term ``terms[i]`` in text ``docs[i]`` for every ``i`` (0 where the text
+        does not hold the term): a bisection in each term's sorted postings, all at once."""
+        import numpy as np
+
+        indptr, indices, data = self.term_doc.indptr, self.term_doc.indices, self.term_doc.data
+        lo, hi = indptr[terms].astype(np.int64), indptr[terms + 1].astype(np.int64)
+        end, last = hi.copy(), max(len(indices) - 1, 0)
+        active = lo < hi
+        while active.any():
+            mid = (lo + hi) // 2
+            right = indices[np.minimum(mid, last)] < docs
+            lo = np.where(active & right, mid + 1, lo)
+            hi = np.where(active & ~right, mid, hi)
+            active = lo < hi
+        found = lo < end
+        found[found] = indices[lo[found]] == docs[found]
+        return np.where(found, data[np.minimum(lo, last)], np.float32(0))
 
 
 def top_of_row(docs: Any, scores: Any, depth: int) -> tuple[Any, Any]:

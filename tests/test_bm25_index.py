@@ -104,3 +104,30 @@ def test_nonoccurrence_methods_retrieve_as_bm25s(method):
         docs, values = reference.retrieve([known], k=10, show_progress=False, n_threads=0)
         np.testing.assert_array_equal(scores[q], values[0])
         assert idx[q].tolist() == np.where(values[0] > 0, docs[0], -1).tolist()
+
+
+@pytest.mark.parametrize("method", ["lucene", "bm25l"])
+def test_pair_scores_are_bm25s_scores(method):
+    """BM25Source.score of any (query, text) pairs, a few pairs at a time: bm25s' get_scores of
+    the query at that text, bit for bit (repeated query words, texts without a query word, a query
+    with no corpus word)."""
+    import bm25s
+
+    from embedtune_core.mining.pairs import PairData
+    from embedtune_plugins.miners import BM25Source
+
+    corpus, queries = texts(6, 150, 30), texts(7, 30, 14) + ["zzz qqq", "the and"]
+    data = PairData(anchors=queries, positives=corpus[: len(queries)], queries=queries, row_query=np.arange(len(queries)),
+                    corpus=corpus, row_positive=np.arange(len(queries)), query_positives=[], text_group=None,
+                    anchor_group=None)
+    source = BM25Source(data, method=method)
+    reference = bm25s.BM25(method=method)
+    reference.index(bm25s.tokenize(corpus, show_progress=False), show_progress=False)
+    tokens = bm25s.tokenize(queries, return_ids=False, show_progress=False)
+    rng = np.random.default_rng(0)
+    q = np.repeat(np.arange(len(queries)), 20)
+    d = rng.integers(0, len(corpus), len(q))
+    expected = np.array([reference.get_scores(tokens[i])[j] if tokens[i] else 0.0 for i, j in zip(q, d)], dtype=np.float32)
+    np.testing.assert_array_equal(source.score(q, d, block=7), expected)
+    assert (expected != 0).sum() > 100
+    assert len(source.score(q[:0], d[:0])) == 0
