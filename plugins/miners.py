@@ -132,7 +132,9 @@ def bm25_tokenize(texts: list[str], stopwords: str | None = "en") -> list[list[s
 
 
 class BM25Source(CandidateSource):
-    """BM25 top-k with bm25s' index. A text that shares no term with the query is no candidate.
+    """BM25 top-k with bm25s' scores. A text that shares no term with the query is no candidate.
+    The index is built a block of texts at a time (:mod:`embedtune_plugins.bm25_index`): term ids
+    in flat arrays, never a Python list of tokens per text.
 
     Each query is answered from the postings of its terms in bm25s' term-document score matrix
     with MaxScore pruning: a first threshold comes from the texts of its strongest terms; the
@@ -149,33 +151,29 @@ class BM25Source(CandidateSource):
         super().__init__()
         import bm25s
         import numpy as np
-        import scipy.sparse as sp
+
+        from embedtune_plugins.bm25_index import bm25_postings, token_ids
 
         self.retriever = bm25s.BM25(k1=k1, b=b, method=method, backend=backend)
-        self.retriever.index(bm25_tokenize(data.corpus, stopwords), show_progress=False)
-        self.query_tokens = bm25_tokenize(data.queries, stopwords)
-        vocab = self.retriever.vocab_dict
-        n_docs, n_terms = len(data.corpus), len(self.retriever.scores["indptr"]) - 1
-        s = self.retriever.scores
-        self.term_doc = sp.csr_matrix((s["data"], s["indices"], s["indptr"]), shape=(n_terms, n_docs))
-        if not self.term_doc.has_sorted_indices:
-            self.term_doc = self.term_doc.sorted_indices()
-        self.doc_term = self.term_doc.T.tocsr()
+        vocab: dict[str, int] = {}
+        corpus_tokens = token_ids(data.corpus, vocab, stopwords)
+        queries = token_ids(data.queries, vocab, stopwords, grow=False)  # one entry per token, in token order
+        n_terms = len(vocab)
+        if method not in self.retriever.methods_requiring_nonoccurrence:
+            vocab.clear()  # only bm25s' retrieve needs the terms themselves
+        doc_term = bm25_postings(self.retriever, corpus_tokens, n_terms)
+        del corpus_tokens
+        self.term_doc = doc_term.tocsc().T  # (terms x texts) CSR: each term's texts, ascending
+        del doc_term
         self.posting_lengths = postings = np.diff(self.term_doc.indptr)
         self.best = np.zeros(n_terms, dtype=np.float64)  # each term's highest score in any text
         filled = np.flatnonzero(postings)
         if len(filled):
             self.best[filled] = np.maximum.reduceat(self.term_doc.data, self.term_doc.indptr[filled])
         # one entry per query token, in token order (not summed), as bm25s adds them
-        ids = [[vocab[t] for t in tokens if t in vocab] for tokens in self.query_tokens]
-        indptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        np.cumsum([len(i) for i in ids], out=indptr[1:])
-        columns = np.fromiter((t for i in ids for t in i), dtype=np.int64, count=int(indptr[-1]))
-        self.query_tokens_matrix = sp.csr_matrix(
-            (np.ones(len(columns), dtype=np.float32), columns, indptr), shape=(len(ids), n_terms)
-        )
-        self.query_term = self.query_tokens_matrix.copy()
-        self.query_term.sum_duplicates()
+        self.query_tokens_matrix = queries.matrix(n_terms)
+        if self.retriever.nonoccurrence_array is not None:
+            self._keep_for_retrieve(vocab)
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         """Each query's top ``depth`` texts; under several processes (the pipeline's mining
@@ -246,28 +244,75 @@ class BM25Source(CandidateSource):
         docs = self._postings(essential) if len(essential) else first[:0]
         return docs, self._scores(tokens, docs)
 
+    def _keep_for_retrieve(self, vocab: dict[str, int]) -> None:
+        """bm25s' retrieve (methods with a non-occurrence score) reads the index, the vocabulary
+        and the query terms from the retriever, as its own index would leave them."""
+        td = self.term_doc
+        vocab.setdefault("", len(vocab))  # bm25s' empty token, after the corpus terms
+        self.retriever.scores = {"data": td.data, "indices": td.indices, "indptr": td.indptr, "num_docs": td.shape[1]}
+        self.retriever.vocab_dict = vocab
+        self.retriever.unique_token_ids_set = set(vocab.values())
+        self.terms = list(vocab)  # term id -> term
+
     def _retrieve(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
+        """bm25s' retrieve of the queries that have a corpus term; the others have no candidate."""
         import numpy as np
 
-        tokens = [self.query_tokens[q] for q in query_ids.tolist()]
-        docs, scores = self.retriever.retrieve(tokens, k=depth, show_progress=False, n_threads=0)
-        docs = np.asarray(docs, dtype=np.int64)
-        scores = np.asarray(scores, dtype=np.float32)
-        docs = np.where(scores > 0, docs, -1)
-        return scores, docs
+        tokens_of = self.query_tokens_matrix
+        tokens = [[self.terms[t] for t in tokens_of.indices[tokens_of.indptr[q] : tokens_of.indptr[q + 1]].tolist()]
+                  for q in query_ids.tolist()]
+        out_s = np.zeros((len(tokens), depth), dtype=np.float32)
+        out_i = np.full((len(tokens), depth), -1, dtype=np.int64)
+        rows = [r for r, t in enumerate(tokens) if t]
+        if rows:
+            docs, scores = self.retriever.retrieve([tokens[r] for r in rows], k=depth, show_progress=False, n_threads=0)
+            scores = np.asarray(scores, dtype=np.float32)
+            out_s[rows] = scores
+            out_i[rows] = np.where(scores > 0, np.asarray(docs, dtype=np.int64), -1)
+        return out_s, out_i
 
-    def score(self, query_ids: Any, doc_ids: Any) -> Any:
+    def score(self, query_ids: Any, doc_ids: Any, block: int = 65536) -> Any:
+        """bm25s' scores of the (query, text) pairs, to the bit: a text's term scores added in
+        float32 in the query's token order (then the non-occurrence sum of bm25l and bm25+), as
+        bm25s adds them; ``block`` pairs at a time."""
         import numpy as np
 
-        query_ids, doc_ids = np.asarray(query_ids), np.asarray(doc_ids)
-        if len(query_ids) == 0:
-            return np.zeros(0, dtype=np.float32)
-        q = self.query_term[query_ids]
-        out = np.asarray(self.doc_term[doc_ids].multiply(q).sum(axis=1)).ravel()
-        extra = self.retriever.nonoccurrence_array
-        if extra is not None:
-            out = out + q @ extra
-        return out.astype(np.float32)
+        query_ids, doc_ids = np.asarray(query_ids, dtype=np.int64), np.asarray(doc_ids, dtype=np.int64)
+        out = np.zeros(len(query_ids), dtype=np.float32)
+        tokens_of = self.query_tokens_matrix
+        counts = np.diff(tokens_of.indptr)
+        for start in range(0, len(query_ids), block):
+            queries, docs = query_ids[start : start + block], doc_ids[start : start + block]
+            first, lengths = tokens_of.indptr[queries], counts[queries]
+            scores = np.zeros(len(queries), dtype=np.float32)
+            for k in range(int(lengths.max(initial=0))):
+                has = np.flatnonzero(lengths > k)
+                scores[has] += self._lookup(tokens_of.indices[first[has] + k], docs[has])
+            extra = self.retriever.nonoccurrence_array
+            if extra is not None:
+                scores += np.array([extra[tokens_of.indices[tokens_of.indptr[q] : tokens_of.indptr[q + 1]]].sum()
+                                    for q in queries.tolist()], dtype=np.float32)
+            out[start : start + block] = scores
+        return out
+
+    def _lookup(self, terms: Any, docs: Any) -> Any:
+        """The score of term ``terms[i]`` in text ``docs[i]`` for every ``i`` (0 where the text
+        does not hold the term): a bisection in each term's sorted postings, all at once."""
+        import numpy as np
+
+        indptr, indices, data = self.term_doc.indptr, self.term_doc.indices, self.term_doc.data
+        lo, hi = indptr[terms].astype(np.int64), indptr[terms + 1].astype(np.int64)
+        end, last = hi.copy(), max(len(indices) - 1, 0)
+        active = lo < hi
+        while active.any():
+            mid = (lo + hi) // 2
+            right = indices[np.minimum(mid, last)] < docs
+            lo = np.where(active & right, mid + 1, lo)
+            hi = np.where(active & ~right, mid, hi)
+            active = lo < hi
+        found = lo < end
+        found[found] = indices[lo[found]] == docs[found]
+        return np.where(found, data[np.minimum(lo, last)], np.float32(0))
 
 
 def top_of_row(docs: Any, scores: Any, depth: int) -> tuple[Any, Any]:

@@ -57,6 +57,7 @@ class RetrievalMiner(abc.ABC):
         source = self.source(data, request)
         selection = select_negatives(data, source, self.options, request, stats, device=request.device)
         self.describe(data, source, selection, stats)
+        del source  # the candidate index (a large one on a large corpus) is freed before the output is built
         return build_result(data, selection, request, stats)
 
 

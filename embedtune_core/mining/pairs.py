@@ -112,6 +112,25 @@ def _texts(values: Iterable[Any], column: str) -> list[str]:
     return out
 
 
+def _form(text: str) -> str:
+    """``match_text(text)``; the text itself when it is already in that form, so that a dict of
+    forms holds no second copy of every text."""
+    form = match_text(text)
+    return text if form == text else form
+
+
+def _positives_by_query(row_query: Any, row_positive: Any, n_queries: int, n_corpus: int) -> list[Any]:
+    """Each query's distinct positives (corpus ids), in the order of the rows they first appear
+    in: views into one int64 array."""
+    import numpy as np
+
+    pairs, first = np.unique(row_query * n_corpus + row_positive, return_index=True)
+    order = np.argsort(first, kind="stable")  # first-seen row order ...
+    pairs = pairs[order[np.argsort(pairs[order] // n_corpus, kind="stable")]]  # ... within each query
+    ends = np.cumsum(np.bincount(pairs // n_corpus, minlength=n_queries))
+    return np.split(pairs % n_corpus, ends[:-1])
+
+
 def prepare_pairs(request: MiningRequest) -> PairData:
     """Turn a request's dataset (a ``datasets.Dataset`` of (anchor, positive, ...) rows, or an
     :class:`IRData`) and corpus into :class:`PairData`."""
@@ -154,16 +173,15 @@ def prepare_pairs(request: MiningRequest) -> PairData:
         row_query[row] = query_index.setdefault(anchor, len(query_index))
     queries = list(query_index)
     row_positive = np.fromiter((corpus_index[p] for p in positives), dtype=np.int64, count=len(positives))
-    per_query: list[dict[int, None]] = [{} for _ in queries]
-    for q, d in zip(row_query.tolist(), row_positive.tolist()):
-        per_query[q][d] = None
-    query_positives = [np.fromiter(p, dtype=np.int64, count=len(p)) for p in per_query]
+    del corpus_index
+    query_positives = _positives_by_query(row_query, row_positive, len(queries), len(all_texts))
 
     group_of: dict[str, int] = {}
     text_group = np.fromiter(
-        (group_of.setdefault(match_text(t), len(group_of)) for t in all_texts), dtype=np.int64, count=len(all_texts)
+        (group_of.setdefault(_form(t), len(group_of)) for t in all_texts), dtype=np.int64, count=len(all_texts)
     )
     anchor_group = np.fromiter((group_of.get(match_text(a), -1) for a in queries), dtype=np.int64, count=len(queries))
+    del group_of
 
     category_list = None
     row_categories = dataset["category"] if "category" in dataset.column_names else None
