@@ -68,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a data source embedtune reads, e.g. builtin:wordnet-plants")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--type", default=None, help="the data's type when it is not a bundled set (e.g. pairs)")
+    parser.add_argument("--model", default=MODEL, help=f"model to train (default {MODEL}, bundled)")
     parser.add_argument("--out", default=None, help="write the result JSON here too")
     parser.add_argument("--base", action="store_true", help="score the untrained model as well")
     parser.add_argument("--retention", action="append", default=[], metavar="SOURCE",
@@ -76,38 +78,46 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from embedtune_core.config.schema import DEFAULT_METRICS
-    from embedtune_core.data.loading import load_data, to_training_dataset
+    from embedtune_core.data.loading import eval_ir, load_data, to_ir, to_training_dataset
     from embedtune_core.embedding.models import load_model, resolve_model
-    from embedtune_core.pipeline.evaluation import evaluate_model, evaluation_set
+    from embedtune_core.pipeline.evaluation import evaluate_model
     from embedtune_core.plugins.manager import load_plugins
     from embedtune_core.plugins.registry import build_registry
 
     registry = build_registry(load_plugins())
-    bundle = load_data(registry, args.data)
+    bundle = load_data(registry, args.data, dataset_type=args.type)
     train_dataset, train_type = to_training_dataset(bundle)
     if train_type != "pairs":
         print(f"error: {args.data} trains as {train_type}; this script trains (anchor, positive) pairs", file=sys.stderr)
         return 2
-    eval_data, eval_type, _ = evaluation_set(bundle)
+
+    def evaluation_set(data_bundle) -> tuple:  # the held-out part, as `embedtune run` ranks it
+        if data_bundle.dataset_type == "sts":
+            return (data_bundle.eval if data_bundle.eval is not None else data_bundle.train), "sts"
+        if data_bundle.eval is not None:
+            return eval_ir(data_bundle), "ir"
+        return to_ir(data_bundle.train, data_bundle.dataset_type), "ir"
+
+    eval_data, eval_type = evaluation_set(bundle)
 
     def score(model, data=eval_data, kind=eval_type) -> dict:
         return evaluate_model(model, data, kind, registry=registry, metrics=DEFAULT_METRICS)[None]
 
-    result = {"script": "benchmarks/plain_st.py", "data": args.data, "seed": args.seed, "model": MODEL,
+    result = {"script": "benchmarks/plain_st.py", "data": args.data, "seed": args.seed, "model": args.model,
               "training_pairs": len(train_dataset), "eval_queries": len(eval_data.queries),
               "eval_corpus": len(eval_data.corpus)}
     if args.base:
-        result["before"] = score(load_model(MODEL))
+        result["before"] = score(load_model(args.model))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="plain-st-") as output_dir:
-        model, steps = plain_training(resolve_model(MODEL), train_dataset, args.seed, output_dir, args.max_steps)
+        model, steps = plain_training(resolve_model(args.model), train_dataset, args.seed, output_dir, args.max_steps)
     result["training_seconds"] = round(time.perf_counter() - start, 1)
     result["steps"] = steps
     result["after"] = score(model)
     if args.retention:
         result["retention"] = {}
         for source in args.retention:
-            data, kind, _ = evaluation_set(load_data(registry, source))
+            data, kind = evaluation_set(load_data(registry, source))
             result["retention"][source] = score(model, data, kind)
     text = json.dumps(result, indent=2)
     print(text)

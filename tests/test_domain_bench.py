@@ -64,3 +64,22 @@ def test_summary_and_table(bench):
     assert "base model 0.3800" in table and "| toy | 1 | 0.3000 | 0.3300 |" in table
     worse = bench.summarise("toy", plain, [_result(s, 0.32) for s in (1, 2, 3)])
     assert worse["target_met"] is False and worse["relative"] == pytest.approx(0.32 / 0.31 - 1)
+
+
+def test_the_plain_script_trains_and_scores_on_what_embedtune_reads(tiny_model, tmp_path):
+    """benchmarks/plain_st.py runs against the current embedtune API: it trains the given steps
+    on every pair of the data and scores the held-out set with embedtune's evaluation."""
+    import subprocess
+
+    rows = [{"anchor": f"question {i} about topic {i % 7}", "positive": f"answer {i} on topic {i % 7}"} for i in range(40)]
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    out = tmp_path / "plain.json"
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_st.py"), "--data", str(data), "--type", "pairs", "--seed", "3",
+                           "--model", str(tiny_model), "--max-steps", "1", "--base", "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["steps"] == 1 and result["training_pairs"] == 40 and result["eval_queries"] == 40
+    assert set(result["after"]) == set(result["before"]) >= {"ndcg@10", "mrr@10"}
+    assert all(0.0 <= v <= 1.0 for v in result["after"].values())
