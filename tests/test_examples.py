@@ -35,6 +35,8 @@ def test_example_runs_on_a_slice(path, tiny_model, tmp_path, monkeypatch):
         args += ["-s", "loss.options.mini_batch_size=4"]
     if "matryoshka" in path.read_text():
         args += ["-s", "loss.options.dims=[32, 16, 8]"]
+        if "weights = [" in path.read_text():
+            args += ["-s", "loss.options.weights=[1, 1, 2]"]
     if 'miner = "dense"' in path.read_text():  # the untrained tiny model scores everything alike
         args += ["-s", "mining.options.relative_margin=0"]
     result = invoke(args)
@@ -50,3 +52,9 @@ def test_example_runs_on_a_slice(path, tiny_model, tmp_path, monkeypatch):
     assert "<svg" in (run_dir / "report.html").read_text()
     if "matryoshka" in path.read_text():
         assert set(metrics["dims"]) == {"32", "16", "8"}
+    if 'interpolate = "auto"' in path.read_text():  # the quickstart reports all three
+        assert metrics["significance"]["ndcg@10"]["wins"] + metrics["significance"]["ndcg@10"]["losses"] \
+            + metrics["significance"]["ndcg@10"]["ties"] == metrics["significance"]["ndcg@10"]["queries"]
+        assert metrics["retention"]["data"] == "builtin:wordnet-general" and metrics["retention"]["after"]
+        assert metrics["interpolation"]["alphas"][0] == 0.0 and metrics["interpolation"]["alphas"][-1] == 1.0
+        assert metrics["interpolation"]["chosen"] in metrics["interpolation"]["alphas"]
