@@ -138,10 +138,13 @@ def embedtune_run(name: str, seed: int, work: Path, reuse: bool, smoke: bool, re
     summary = folder / f"embedtune-seed{seed}.json"
     if reuse and summary.exists():
         return json.loads(summary.read_text(encoding="utf-8"))
-    starter_config(config, f"builtin:{name}", seed)
     command = [embedtune(), "run", str(config), "-s", f"output_dir={folder}", "-s", f"name=embedtune-seed{seed}",
                "--overwrite"] + (["-s", "training.max_steps=2"] if smoke else [])
-    wall = run(command, folder / f"embedtune-seed{seed}.log")
+    if reuse and config.exists() and _finished(run_dir / "metrics.json"):
+        wall = None  # a run that finished without this script (e.g. the bench was stopped after it)
+    else:
+        starter_config(config, f"builtin:{name}", seed)
+        wall = run(command, folder / f"embedtune-seed{seed}.log")
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
     result = {"data": f"builtin:{name}", "seed": seed, "config": str(config), "run_dir": str(run_dir),
               "command": shlex.join(command), "before": metrics["before"], "after": metrics["after"],
@@ -156,6 +159,14 @@ def embedtune_run(name: str, seed: int, work: Path, reuse: bool, smoke: bool, re
         result["retention"] = {retention: json.loads(scored.read_text(encoding="utf-8"))["results"]["full"]}
     summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def _finished(metrics_path: Path) -> bool:
+    """Whether ``metrics_path`` is the metrics.json of a finished run."""
+    try:
+        return bool(json.loads(metrics_path.read_text(encoding="utf-8")).get("finished"))
+    except (OSError, ValueError):
+        return False
 
 
 def base_score(source: str, work: Path, reuse: bool) -> float:
