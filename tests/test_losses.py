@@ -305,12 +305,17 @@ def test_gist_is_sentence_transformers_gist_with_the_base_model_as_guide(registr
 
 
 def test_gist_masks_what_the_guide_ranks_above_the_positive(registry, model):
-    """Two rows whose positives the guide cannot tell apart: masked as false negatives, they no
-    longer count, so GIST's loss is below MNRL's at the same temperature."""
-    data = {"anchor": ["a cough and fever", "a cough and fever!"], "positive": ["coughing with fever", "coughing with fever."]}
-    gist = build_loss(registry, "gist", model, {"temperature": 0.05}, dataset_type="pairs")
+    """Two rows with the same positive text: each row's in-batch candidate scores exactly its own
+    positive under any guide, so with a margin it is masked as a false negative and no longer
+    counts; MNRL at the same temperature counts it, and its loss is at least log 2 (the two
+    candidates tie). Independent of the (random) weights of the tiny model."""
+    import math
+
+    same = {"anchor": ["a cough and fever", "fever and a cough"], "positive": ["coughing with fever", "coughing with fever"]}
+    gist = build_loss(registry, "gist", model, {"temperature": 0.05, "margin": 0.05}, dataset_type="pairs")
     mnrl = build_loss(registry, "mnrl", model, {"scale": 20}, dataset_type="pairs")
-    assert batch_loss(gist, model, data) < batch_loss(mnrl, model, data) - 0.1
+    assert batch_loss(mnrl, model, same) >= math.log(2) - 1e-4
+    assert batch_loss(gist, model, same) < batch_loss(mnrl, model, same) - 0.1
 
 
 def test_gist_trains(registry, model, tmp_path):
