@@ -228,7 +228,7 @@ def markdown(rows: list[dict], seeds: list[int], retention_base: float | None = 
         for p, e in zip(r["runs"]["plain"], r["runs"]["embedtune"]):
             mining = e.get("mining") or {}
             out.append(f"| {r['set']} | {e['seed']} | {p['after'][METRIC]:.4f} | {e['after'][METRIC]:.4f} | "
-                       f"{p.get('wall_seconds', '')} | {e.get('wall_seconds', '')} | "
+                       f"{p.get('wall_seconds') or ''} | {e.get('wall_seconds') or ''} | "
                        f"{mining.get('negatives_written', '')} | {mining.get('dropped_false_negatives', '')} |")
     return "\n".join(out)
 
