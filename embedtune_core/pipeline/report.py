@@ -36,6 +36,14 @@ def _markdown_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
+def _finished(fig: Any, ax: Any, title: str, **grid: Any) -> str:
+    """The plot with its title, grid (``grid``: e.g. ``axis="y"``) and legend, as SVG text."""
+    ax.set_title(title)
+    ax.grid(alpha=0.3, **grid)
+    ax.legend()
+    return _svg(fig)
+
+
 def _svg(fig: Any) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
@@ -62,10 +70,7 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
             ax.plot(*zip(*eval_losses), marker="s", markersize=3, label="eval loss", color="#ff7f0e")
         ax.set_xlabel("step")
         ax.set_ylabel("loss")
-        ax.set_title("Loss")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        plots["loss"] = _svg(fig)
+        plots["loss"] = _finished(fig, ax, "Loss")
     metrics = record.to_json()
     before, after = metrics.get("before") or {}, metrics.get("after") or {}
     names = [m for m in dict.fromkeys([*before, *after])]
@@ -81,10 +86,7 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
             ax.bar(x + width / 2, [after.get(n, 0) for n in names], width, label="after", color="#2ca02c")
         ax.set_xticks(x, names, rotation=20)
         ax.set_ylim(0, 1)
-        ax.set_title("Before and after training")
-        ax.grid(axis="y", alpha=0.3)
-        ax.legend()
-        plots["bars"] = _svg(fig)
+        plots["bars"] = _finished(fig, ax, "Before and after training", axis="y")
     dims = metrics.get("dims") or {}
     headline = metrics.get("headline_metric") or (names[0] if names else None)
     if dims and headline and len(dims) > 1:
@@ -98,10 +100,7 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
         ax.set_xticks([int(d) for d, _ in ordered], [str(d) for d, _ in ordered])
         ax.set_xlabel("embedding dim")
         ax.set_ylabel(headline)
-        ax.set_title(f"{headline} against embedding dim")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        plots["dims"] = _svg(fig)
+        plots["dims"] = _finished(fig, ax, f"{headline} against embedding dim")
     interpolation = metrics.get("interpolation") or {}
     if len(interpolation.get("alphas") or []) > 1:
         fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -113,10 +112,7 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
         ax.axvline(interpolation["chosen"], color="#888", linestyle="--", linewidth=1)
         ax.set_xlabel("a (0 = base model, 1 = tuned)")
         ax.set_ylabel("score")
-        ax.set_title("Interpolation with the base model")
-        ax.grid(alpha=0.3)
-        ax.legend()
-        plots["interpolation"] = _svg(fig)
+        plots["interpolation"] = _finished(fig, ax, "Interpolation with the base model")
     return plots
 
 
