@@ -157,7 +157,7 @@ def bm25_bench(args, queries, corpus) -> None:
     import bm25s
     from rank_bm25 import BM25Okapi
 
-    from embedtune_plugins.miners import bm25_tokenize
+    from embedtune_core.mining.lexical import bm25_tokenize
 
     k = args.top_k
     start = time.perf_counter()

@@ -31,6 +31,8 @@ class EmbedtuneError(Exception):
         self.key = key
         self.record = record
         self.hint = hint
+        #: the plugin whose component or hook raised it (set where a component is called)
+        self.plugin: str | None = None
 
     def location(self) -> str:
         parts = []
@@ -80,7 +82,11 @@ class ComponentError(EmbedtuneError):
     """An unknown, duplicate or misused component."""
 
 
-class PluginLoadError(EmbedtuneError):
+class PluginError(EmbedtuneError):
+    """A plugin's hook failed (a lifecycle hook during a run, or any hook in strict mode)."""
+
+
+class PluginLoadError(PluginError):
     """A pack failed to import or register (fatal only in strict mode)."""
 
 

@@ -1,4 +1,19 @@
-"""Checks on text and parsed values that every reader of user input shares.
+"""Text: when two texts are the same, and checks on text and parsed values that every reader of
+user input shares.
+
+**Comparing texts** has one function per meaning:
+
+- :func:`text_key`: the same text, up to Unicode compatibility forms (NFKC), case and spacing.
+  Anchors, premises, duplicate records, leakage between splits and a negative equal to its
+  positive are all judged with it.
+- :func:`loose_text_key`: the same wording, punctuation ignored too (``"The fever."`` and
+  ``"the  FEVER"``). Miners judge candidates with it: a candidate that differs from a positive, or
+  from another candidate, only in punctuation is no new negative.
+- :func:`term_key`: the words of a term, lower-cased (hyphens and apostrophes inside a word
+  kept), for finding a term's mentions inside texts (taxonomies, abbreviation lists).
+- :func:`words` and :func:`jaccard`: a text's words and the overlap of two word sets.
+
+**Checking values:**
 
 Values a parser accepts can still break what comes after it: an integer of thousands of digits
 (Python refuses to convert it), nesting deep enough to exhaust the interpreter's recursion, a lone
@@ -20,6 +35,9 @@ INT_DIGITS = sys.get_int_max_str_digits() if hasattr(sys, "get_int_max_str_digit
 #: nesting deeper than this in a config file or a data record is refused
 MAX_DEPTH = 64
 _ASCII_INT = re.compile(r"[0-9]+")
+_NON_WORD = re.compile(r"[^\w]+")
+_WORD = re.compile(r"[a-z0-9]+")
+_TERM = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -37,13 +55,37 @@ def ascii_int(text: str, max_digits: int = 9) -> int | None:
     return int(text)
 
 
-def normalise_text(text: str) -> str:
+def text_key(text: str) -> str:
     """The key two texts share when they are the same up to Unicode compatibility forms (NFKC:
     full-width letters, ligatures...), case and spacing."""
     text = str(text)
     if not text.isascii():
         text = unicodedata.normalize("NFKC", text)
     return " ".join(text.split()).casefold()
+
+
+def loose_text_key(text: str) -> str:
+    """:func:`text_key` with punctuation ignored too: runs of characters that are not letters,
+    digits or ``_`` count as one space. ``"The fever."`` and ``"the  FEVER"`` share it."""
+    return _NON_WORD.sub(" ", unicodedata.normalize("NFKC", str(text)).casefold()).strip()
+
+
+def term_key(text: str) -> str:
+    """``text`` lower-cased, as its words joined by single spaces (hyphens and apostrophes
+    inside a word kept): the key a term and its mentions are matched on."""
+    return " ".join(_TERM.findall(str(text).lower()))
+
+
+def words(text: str) -> list[str]:
+    """The lower-cased runs of ASCII letters and digits in ``text``: ``"Non-Compete" -> ["non", "compete"]``."""
+    return _WORD.findall(str(text).lower())
+
+
+def jaccard(a: set[str], b: set[str]) -> float:
+    """``|a & b| / |a | b|``; 0.0 when both are empty."""
+    if not a and not b:
+        return 0.0
+    return len(a & b) / len(a | b)
 
 
 def edit_distance(a: str, b: str) -> int:

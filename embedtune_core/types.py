@@ -88,11 +88,14 @@ class MiningRequest:
     output: str = "hard-negatives"
     seed: int = 42
     device: str | None = None
+    columns: dict[str, list] = attrs.field(factory=dict)
 
 
 @attrs.define
 class MiningStats:
-    """What a miner saw and dropped."""
+    """What a miner saw, dropped and wrote. The fields are what the core reads (the terminal
+    table, the report, the warning about fill-ins); ``extra`` holds whatever else a miner wants
+    to show (shown as is)."""
 
     queries: int = 0
     candidates_seen: int = 0
@@ -100,6 +103,9 @@ class MiningStats:
     negatives_written: int = 0
     queries_short: int = 0  # queries that got fewer negatives than asked
     mean_score_gap: float | None = None  # mean (positive score - negative score)
+    negatives_filled: int = 0  # negatives that are random fill-ins, not mined
+    rows_in: int | None = None  # training rows given to the miner
+    rows_out: int | None = None  # training rows it wrote
     extra: dict[str, Any] = attrs.field(factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -142,6 +148,16 @@ class Metric(Protocol):
     :class:`~embedtune_core.ranking.ranked.RankedRun` at cut-off ``k`` (the core takes the mean)."""
 
     def compute(self, ranked: Any, k: int) -> Any: ...
+
+
+@runtime_checkable
+class PipelineStep(Protocol):
+    """What a step factory returns: ``run(context)`` does the step's work on the
+    ``embedtune_core.pipeline.steps.StepContext``. Optional: ``check(plan)`` refuses settings
+    in preflight (raise an ``EmbedtuneError``), ``setup(context)`` prepares what needs the loaded
+    models before the run folder exists."""
+
+    def run(self, context: Any) -> None: ...
 
 
 @runtime_checkable

@@ -81,13 +81,13 @@ class ReportToOptions:
 
         missing = missing_report_package(self.to)
         if missing:
-            error = OptionError(f"reporting to {self.to} needs the '{missing}' package, which is not installed")
-            error.option, error.hint = "to", f"pip install {missing}"
-            raise error
+            raise OptionError(f"reporting to {self.to} needs the '{missing}' package, which is not installed",
+                              option="to", hint=f"pip install {missing}")
 
 
-def report_to(to: str = "tensorboard", log_dir: str | None = None) -> Any:
+def report_to(options: ReportToOptions) -> Any:
     """Send the training logs to tensorboard or wandb (the package must be installed)."""
+    to, log_dir = options.to, options.log_dir
     if to == "wandb":
         from transformers.integrations import WandbCallback
 
@@ -110,4 +110,4 @@ def register_callbacks(register):
     register("progress", progress, default=True)
     register("early-stopping", early_stopping, needs_eval=True)
     register("nan-guard", nan_guard)
-    register("report-to", report_to, options=ReportToOptions)
+    register("report-to", report_to)

@@ -144,29 +144,24 @@ class MatryoshkaOptions:
 
     def __attrs_post_init__(self) -> None:
         if self.dims is not None and not self.dims:
-            raise _option_error("dims must list at least one size", "dims")
+            raise OptionError("dims must list at least one size", option="dims")
         if self.dims is not None and len(set(self.dims)) != len(self.dims):
-            raise _option_error(f"dims lists a size twice: {self.dims}", "dims")
+            raise OptionError(f"dims lists a size twice: {self.dims}", option="dims")
         if self.dims is not None and self.weights is not None and len(self.weights) != len(self.dims):
-            raise _option_error(f"weights has {len(self.weights)} values for {len(self.dims)} dims", "weights")
+            raise OptionError(f"weights has {len(self.weights)} values for {len(self.dims)} dims", option="weights",
+                              hint="give one weight per dim, in the same order")
         if self.n_dims_per_step == 0 or self.n_dims_per_step < -1:
-            raise _option_error("n_dims_per_step must be -1 (all) or at least 1", "n_dims_per_step")
+            raise OptionError("n_dims_per_step must be -1 (all) or at least 1", option="n_dims_per_step")
 
 
-def _option_error(message: str, option: str) -> OptionError:
-    error = OptionError(message)
-    error.option = option
-    return error
-
-
-def matryoshka(model: Any, *, registry: Any, base: str = "mnrl", base_options: Any = None, dims: Any = None,
-               weights: Any = None, n_dims_per_step: int = -1) -> Any:
+def matryoshka(model: Any, options: MatryoshkaOptions, *, registry: Any) -> Any:
     """MatryoshkaLoss: trains a base loss at several truncated sizes of the embedding."""
     from embedtune_core.embedding.models import embedding_dim
 
-    base_loss = registry.create("loss", base, model, **(base_options or {}))
+    # base_options were resolved with the wrapper's (metadata wraps="base")
+    base_loss = registry.build(registry.get("loss", options.base), model, options=options.base_options)
     full = embedding_dim(model)
-    dims = list(dims) if dims is not None else default_matryoshka_dims(full)
+    dims = list(options.dims) if options.dims is not None else default_matryoshka_dims(full)
     too_big = [d for d in dims if d > full]
     if too_big:
         raise ComponentError(
@@ -174,11 +169,13 @@ def matryoshka(model: Any, *, registry: Any, base: str = "mnrl", base_options: A
             key="loss.options.dims",
             hint=f"use sizes up to {full}, e.g. {default_matryoshka_dims(full)}",
         )
-    if weights is not None and len(weights) != len(dims):
-        raise ComponentError(f"loss 'matryoshka' option 'weights' has {len(weights)} values for {len(dims)} dims",
-                             key="loss.options.weights", hint="give one weight per dim, in the same order")
+    weights = options.weights
+    if weights is not None and len(weights) != len(dims):  # default dims, chosen for this model
+        raise ComponentError(f"loss 'matryoshka' option 'weights' has {len(weights)} values for the {len(dims)} "
+                             f"default dims {dims}", key="loss.options.weights",
+                             hint="give one weight per dim, and the dims too")
     return st_losses().MatryoshkaLoss(model, base_loss, matryoshka_dims=dims, matryoshka_weights=weights,
-                                      n_dims_per_step=n_dims_per_step)
+                                      n_dims_per_step=options.n_dims_per_step)
 
 
 @hookimpl
@@ -187,5 +184,5 @@ def register_losses(register):
     register("cached-mnrl", cached_mnrl, accepts=IN_BATCH_TYPES, in_batch_negatives=True, constant_memory=True)
     register("cosent", cosent, accepts=("sts",), default_for=("sts",))
     register("triplet", triplet, accepts=("triplets", "nli", "hard-negatives"), input="triplets")
-    register("matryoshka", matryoshka, wraps="base", options=MatryoshkaOptions)
+    register("matryoshka", matryoshka, wraps="base")
     register("gist", gist, accepts=IN_BATCH_TYPES, in_batch_negatives=True)

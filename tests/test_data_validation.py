@@ -65,7 +65,7 @@ def test_saved_dataset_with_bad_score(tmp_path):
 def test_unknown_option_and_field_mapping():
     sample = os.path.join(os.path.dirname(__file__), "data", "pairs.jsonl")
     result = invoke(["data", "validate", sample, "--type", "pairs", "-o", "colums={}"])
-    assert result.exit_code == 2 and "unknown reader option 'colums'" in result.stderr and "did you mean 'columns'" in result.stderr
+    assert result.exit_code == 2 and "dataset reader 'pairs' has no option 'colums'" in result.stderr and "did you mean 'columns'" in result.stderr
     result = invoke(["data", "validate", sample, "--type", "pairs", "-c", "answer=positive"])
     assert result.exit_code == 2 and "'answer' is not a field of type 'pairs'" in result.stderr
     result = invoke(["data", "validate", sample, "--type", "pairs", "-c", "anchor"])

@@ -66,12 +66,11 @@ def test_cli_reference_covers_every_command():
 
 def test_every_metadata_key_is_documented_under_its_hook():
     """docs/hooks.md has a row for every metadata keyword each kind accepts, under its hook."""
-    from embedtune_core.plugins.hookspecs import REGISTRY_HOOKS
-    from embedtune_core.plugins.metadata import describe_metadata
+    from embedtune_core.plugins.kinds import KINDS, describe_metadata
 
     text = (ROOT / "docs" / "hooks.md").read_text(encoding="utf-8")
     sections = dict(re.findall(r"^### `(\w+)\(register\)`\n(.*?)(?=^##)", text, flags=re.M | re.S))
     for kind, keys in describe_metadata().items():
-        section = sections[REGISTRY_HOOKS[kind]]
+        section = sections[KINDS[kind].hook]
         documented = set(re.findall(r"^\| `(\w+)` \|", section, flags=re.M))
         assert documented == {key for key, _, _ in keys}, (kind, documented)

@@ -121,6 +121,24 @@ def test_float16_and_memory_mapped_outputs(model, tmp_path):
         encode(model, ["x"], dtype="int8")
 
 
+def test_a_cached_encoder_encodes_each_distinct_text_once():
+    from embedtune_core.embedding.encode import CachedEncoder
+
+    calls = []
+
+    def encoder(texts):
+        calls.append(list(texts))
+        return np.array([[len(t), t.count("a")] for t in texts], dtype=np.float32)
+
+    cached = CachedEncoder(encoder)
+    first = cached(["aa", "b", "aa"])
+    second = cached(["b", "ccc", "aa"])
+    assert calls == [["aa", "b"], ["ccc"]]
+    np.testing.assert_array_equal(first, [[2, 2], [1, 0], [2, 2]])
+    np.testing.assert_array_equal(second, [[1, 0], [3, 0], [2, 2]])
+    assert cached.memo.hits == 2
+
+
 def test_a_memo_serves_texts_encoded_before_and_keeps_only_the_wanted(tiny_model):
     from embedtune_core.embedding.encode import EmbeddingMemo, encode
     from embedtune_core.embedding.models import load_model
@@ -128,7 +146,7 @@ def test_a_memo_serves_texts_encoded_before_and_keeps_only_the_wanted(tiny_model
     model = load_model(tiny_model, device="cpu")
     first, second = ["alpha beta", "gamma delta", "epsilon"], ["gamma delta", "zeta eta", "alpha beta"]
     plain = encode(model, second)
-    memo = EmbeddingMemo(model, wanted={"alpha beta", "gamma delta", "zeta eta"}).open()
+    memo = EmbeddingMemo(wanted={"alpha beta", "gamma delta", "zeta eta"}).open(model)
     try:
         encode(model, first, normalize=False)
         assert set(memo.vectors) == {"alpha beta", "gamma delta"} and memo.encoded == 3 and memo.hits == 0

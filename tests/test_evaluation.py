@@ -156,7 +156,7 @@ def test_cli_eval_ir_folder_json(tiny_model, ir_folder, model, ir_data, registry
     assert result.exit_code == 0, result
     payload = json.loads(result.stdout)
     assert payload["evaluation"]["type"] == "ir" and list(payload["dims"]) == ["32", "16", "8"]
-    assert payload["steps"] == ["evaluate-after"] and payload["before"] is None
+    assert list(payload["steps"]) == ["evaluate-after"] and payload["before"] is None
     # the folder's qrels leave out q7 (nothing relevant), so it is not a query of the set
     del ir_data.qrels["q7"]
     assert payload["evaluation"]["queries"] == 6 and payload["evaluation"]["corpus"] == len(ir_data.corpus)

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from embedtune_core.config.files import apply_overrides
 from embedtune_core.config.schema import RunConfig
 from embedtune_core.config.writer import to_toml
-from embedtune_core.data import files
+from embedtune_core.data import formats, records
 from embedtune_core.errors import EmbedtuneError
 from embedtune_core.testing import invoke
 
@@ -111,8 +111,8 @@ def folder():
 
 
 def _read_data(path: Path, dataset_type: str) -> None:
-    table = files.read_table(path)
-    columns, _ = files.records_to_columns(table, dataset_type, {})
+    table = formats.read_table(path)
+    columns, _ = records.records_to_columns(table, dataset_type)
     # what datasets and every output file need: the values serialise as UTF-8 text
     json.dumps(columns, ensure_ascii=False).encode("utf-8")
 

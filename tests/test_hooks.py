@@ -39,6 +39,12 @@ def test_hook_register_callbacks(plugin_set, throwaway_plugin):
     _one(plugin_set, throwaway_plugin, "register_callbacks", "callback")
 
 
+def test_hook_register_pipeline_steps(plugin_set, throwaway_plugin):
+    c = _one(plugin_set, throwaway_plugin, "register_pipeline_steps", "step", needs=("trained-model",),
+             uses=("held-out",), default=50)
+    assert c.info.needs == ("trained-model",) and c.info.uses == ("held-out",) and c.info.default == 50
+
+
 class Listener:
     """Takes a subset of each lifecycle hook's parameters, as implementations may."""
 

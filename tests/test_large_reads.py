@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from embedtune_core.data import files
+from embedtune_core.data import formats, records
 from embedtune_core.data.columns import dataset_from_columns
 from embedtune_core.errors import DataError
 
@@ -37,7 +37,7 @@ def reference_jsonl(path):
         if not isinstance(record, dict):
             return ("expected a JSON object", number)
         try:
-            files.check_record(record, path, raw, line=number)  # lone surrogates: the same check as the reader's
+            formats.check_record(record, path, raw, line=number)  # lone surrogates: the same check as the reader's
         except DataError as exc:
             return (exc.message, number)
         rows.append(record)
@@ -62,7 +62,7 @@ def same(found, expected):
 @pytest.fixture
 def small_blocks(monkeypatch):
     """Blocks of a few bytes, so every file crosses many block edges."""
-    monkeypatch.setattr(files, "BLOCK_BYTES", 7)
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 7)
 
 
 def random_jsonl(rng):
@@ -89,7 +89,7 @@ def test_jsonl_rows_and_lines_match_the_whole_file_reader(tmp_path, small_blocks
             path.write_bytes(bytes(data))
         else:
             path.write_text(text, encoding="utf-8", newline="")
-        expected, found = reference_jsonl(path), outcome(files.read_jsonl, path)
+        expected, found = reference_jsonl(path), outcome(formats.read_jsonl, path)
         assert same(found, expected), (path.read_bytes(), found, expected)
 
 
@@ -106,9 +106,9 @@ def test_jsonl_errors_name_the_first_problem_as_before(tmp_path, small_blocks, c
     path = tmp_path / "bad.jsonl"
     path.write_bytes(content)
     with pytest.raises(DataError) as info:
-        files.read_table(path)
+        formats.read_table(path)
     assert info.value.message == message and info.value.line == line and info.value.file == str(path)
-    assert outcome(files.read_jsonl, path) == (message, line)
+    assert outcome(formats.read_jsonl, path) == (message, line)
 
 
 def test_csv_rows_match_the_csv_module_and_errors_keep_their_order(tmp_path, small_blocks):
@@ -118,17 +118,17 @@ def test_csv_rows_match_the_csv_module_and_errors_keep_their_order(tmp_path, sma
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader)
     expected = [dict(zip(header, fields)) for fields in reader if fields]
-    table = files.read_table(path)
+    table = formats.read_table(path)
     assert list(table.rows) == expected and table.lines == [2, 4, 6]
     assert list(table.rows) == expected  # read again, the same
     # a NUL byte before a UTF-8 error: the UTF-8 error is the one reported (the file is decoded first)
     path.write_bytes(b"anchor,positive\nq,a\x00\nq2,a2\nq3,\xff\n")
     with pytest.raises(DataError, match="not valid UTF-8") as info:
-        files.read_table(path)
+        formats.read_table(path)
     assert info.value.line == 4
     path.write_bytes(b"anchor,positive\nq,a\nq2,a2\x00\n")
     with pytest.raises(DataError, match="NUL byte") as info:
-        files.read_table(path)
+        formats.read_table(path)
     assert info.value.line == 3
 
 
@@ -136,7 +136,7 @@ def test_rows_index_and_slice_like_a_list(tmp_path):
     path = tmp_path / "rows.jsonl"
     records = [{"anchor": f"q{i}", "positive": f"p{i}"} for i in range(10)]
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    rows = files.read_table(path).rows
+    rows = formats.read_table(path).rows
     assert len(rows) == 10 and rows[0] == records[0] and rows[-1] == records[-1]
     assert rows[2:8:3] == records[2:8:3] and rows[::-1] == records[::-1]
     with pytest.raises(IndexError):
@@ -147,17 +147,17 @@ def test_parquet_rows_come_a_batch_at_a_time(tmp_path, monkeypatch):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    monkeypatch.setattr(files, "ARROW_BATCH", 3)
+    monkeypatch.setattr(formats, "ARROW_BATCH", 3)
     records = [{"anchor": f"q{i}", "positive": f"p{i}", "score": i / 2} for i in range(10)]
     pq.write_table(pa.Table.from_pylist(records), tmp_path / "rows.parquet")
-    table = files.read_table(tmp_path / "rows.parquet")
+    table = formats.read_table(tmp_path / "rows.parquet")
     assert list(table.rows) == records and len(table.rows) == 10 and table.lines is None
 
 
 def test_reading_holds_no_record_per_line(tmp_path, monkeypatch):
     """A 20,000-record file is checked and its columns built while at most a fraction of its
     size is held besides the columns (a dict per record would hold several times the file)."""
-    monkeypatch.setattr(files, "BLOCK_BYTES", 1 << 16)
+    monkeypatch.setattr(formats, "BLOCK_BYTES", 1 << 16)
     path = tmp_path / "big.jsonl"
     with open(path, "w", encoding="utf-8") as handle:
         for i in range(20_000):
@@ -165,10 +165,10 @@ def test_reading_holds_no_record_per_line(tmp_path, monkeypatch):
     size = path.stat().st_size
     tracemalloc.start()
     try:
-        table = files.read_table(path)
+        table = formats.read_table(path)
         _, read_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        columns, _ = files.records_to_columns(table, "pairs", {})
+        columns, _ = records.records_to_columns(table, "pairs")
         held, columns_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from embedtune_core.errors import ComponentError, ConfigError, DataError
-from embedtune_core.mining import match_text, run_miner
+from embedtune_core.mining import loose_text_key, run_miner
 from embedtune_core.training.samplers import sequential_batch_sampler
 from embedtune_core.types import IRData, MiningRequest, MiningResult, MiningStats
 
@@ -90,13 +90,13 @@ def check_valid(result, n, output="hard-negatives", positives_of=None):
     if positives_of is None:
         positives_of = {}
         for row in ds:
-            positives_of.setdefault(row["anchor"], set()).add(match_text(row["positive"]))
+            positives_of.setdefault(row["anchor"], set()).add(loose_text_key(row["positive"]))
     for row in ds:
         negatives = [row[c] for c in negative_columns(ds)]
         assert all(isinstance(t, str) and t.strip() for t in negatives)
         for t in negatives:
-            assert match_text(t) not in positives_of[row["anchor"]], (row["anchor"], t)
-            assert match_text(t) != match_text(row["anchor"])
+            assert loose_text_key(t) not in positives_of[row["anchor"]], (row["anchor"], t)
+            assert loose_text_key(t) != loose_text_key(row["anchor"])
         if output != "triplets":
             assert len(set(negatives)) == n
     written = len(ds) * (n if output != "triplets" else 1)
@@ -136,7 +136,7 @@ def test_contradiction_miner(registry, tmp_path):
     filled = run_miner(registry, "contradiction", bundle.train, "nli", num_negatives=2, options={})  # fill is the default
     check_valid(filled, 2)
     assert len(filled.dataset) == filled.stats.queries
-    assert filled.stats.extra["negatives_filled"] > 0
+    assert filled.stats.negatives_filled > 0
 
 
 def test_contradiction_drops_a_contradiction_equal_to_an_entailment(registry):
@@ -248,13 +248,13 @@ def test_short_anchors_are_dropped_or_filled_and_counted(registry, pairs, corpus
     dropped = run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options=opts, encoder=WordCountEncoder(), corpus=corpus)
     assert dropped.stats.queries_short > 0
     assert len(dropped.dataset) == len(ROWS) - dropped.stats.extra["rows_dropped_short"]
-    assert dropped.stats.extra["rows_dropped_short"] == dropped.stats.queries_short
+    assert dropped.stats.extra["rows_dropped_short"] == dropped.stats.queries_short == dropped.stats.rows_in - dropped.stats.rows_out
     filled = run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options={**opts, "short": "fill"}, encoder=WordCountEncoder(), corpus=corpus)
     assert filled.stats.as_dict() == run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options={"relative_margin": 0.5, "range_max": 6}, encoder=WordCountEncoder(), corpus=corpus).stats.as_dict()  # the default
     check_valid(filled, 4)
     assert len(filled.dataset) == len(ROWS)
     assert filled.stats.queries_short == dropped.stats.queries_short
-    assert filled.stats.extra["negatives_filled"] > 0
+    assert filled.stats.negatives_filled > 0
     triplets = run_miner(registry, "dense", pairs, "pairs", num_negatives=4, options=opts, encoder=WordCountEncoder(), corpus=corpus, output="triplets")
     per_anchor = {a: list(triplets.dataset["anchor"]).count(a) for a in set(triplets.dataset["anchor"])}
     assert any(count < 4 for count in per_anchor.values())  # short anchors keep what they got
@@ -288,10 +288,10 @@ def test_lexical_miner_margins_use_the_model_or_are_off_by_default(registry, pai
     assert with_model.stats.extra["score"] == "model cosine scores"
     assert with_model.stats.extra["relative_margin"] == 0.05  # "auto": the default on the model's scores
     lexical = run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={}, corpus=corpus)
-    assert lexical.stats.extra["score"].startswith("bm25 scores (relative_margin off")
+    assert lexical.stats.extra["score"].startswith("BM25 scores (relative_margin off")
     assert lexical.stats.extra["dropped"]["relative_margin"] == 0 and lexical.stats.extra["relative_margin"] is None
     explicit = run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={"relative_margin": 0.05}, corpus=corpus)
-    assert explicit.stats.extra["score"] == "bm25 scores" and explicit.stats.extra["relative_margin"] == 0.05
+    assert explicit.stats.extra["score"] == "BM25 scores" and explicit.stats.extra["relative_margin"] == 0.05
     with pytest.raises(ConfigError, match="guard_scores=encoder"):
         run_miner(registry, "bm25", pairs, "pairs", num_negatives=1, options={"guard_scores": "encoder"}, corpus=corpus)
 
@@ -378,17 +378,17 @@ def test_domain_confusion_takes_negatives_from_the_nearest_other_category(regist
 
 @pytest.mark.parametrize("use_faiss", [True, False])
 def test_domain_confusion_clusters_the_corpus_without_categories(registry, pairs, corpus, monkeypatch, use_faiss):
-    from embedtune_plugins import miners
+    from embedtune_core.mining import dense as dense_sources
 
     if use_faiss:
         pytest.importorskip("faiss")
     else:
-        monkeypatch.setattr(miners, "_faiss", lambda: None)
+        monkeypatch.setattr(dense_sources, "faiss_module", lambda: None)
     encoder = WordCountEncoder()
     result = run_miner(registry, "domain-confusion", pairs, "pairs", num_negatives=1, options={"clusters": 4, "relative_margin": None}, encoder=encoder, corpus=corpus)
     check_valid(result, 1)
     assert result.stats.extra["groups"] == "k-means" and result.stats.extra["group_count"] == 4
-    labels, _ = miners.kmeans(encoder(list(dict.fromkeys(corpus))), 4, 42)
+    labels, _ = dense_sources.kmeans(encoder(list(dict.fromkeys(corpus))), 4, 42)
     cluster = dict(zip(list(dict.fromkeys(corpus)), labels.tolist()))
     for row in result.dataset:
         assert cluster[row["negative_1"]] != cluster[row["positive"]]
@@ -679,7 +679,7 @@ def test_docs_list_every_builtin_miner_and_guard(registry):
 
 
 def test_gather_scores_is_exact_and_masks_padding():
-    from embedtune_plugins.miners import gather_scores
+    from embedtune_core.embedding.search import gather_scores
 
     rng = np.random.default_rng(0)
     q, c = rng.normal(size=(130, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)

@@ -39,6 +39,7 @@ def test_scaffold_has_every_part(pack):
         "embedtune_acme_bank/__init__.py",
         "embedtune_acme_bank/losses.py",
         "embedtune_acme_bank/miners.py",
+        "embedtune_acme_bank/steps.py",
         "pyproject.toml",
         "tests/conftest.py",
         "tests/test_embedtune_acme_bank.py",
@@ -88,7 +89,7 @@ def test_scaffold_passes_its_own_test_before_it_is_installed(pack, where):
         capture_output=True, text=True, env=env, cwd=cwd, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "4 passed" in result.stdout
+    assert "5 passed" in result.stdout
 
 
 def test_scaffold_loads_as_an_explicit_plugin(pack):
@@ -96,7 +97,8 @@ def test_scaffold_loads_as_an_explicit_plugin(pack):
     assert result.returncode == 0, result.stderr
     mine = {(c["kind"], c["qualified_name"]) for c in json.loads(result.stdout) if c["plugin"] == "embedtune_acme_bank"}
     assert mine == {("negative_miner", "embedtune_acme_bank:word-overlap"),
-                    ("loss", "embedtune_acme_bank:in-batch-softmax")}
+                    ("loss", "embedtune_acme_bank:in-batch-softmax"),
+                    ("step", "embedtune_acme_bank:positive-gap")}
 
 
 @pytest.mark.slow
@@ -115,7 +117,7 @@ def test_scaffold_installs_with_pip_and_is_listed(pack, tmp_path):
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert rows["acme-bank"]["error"] is None and rows["acme-bank"]["version"] == "0.1.0"
-    assert sorted(rows["acme-bank"]["hooks"]) == ["register_losses", "register_negative_miners"]
+    assert sorted(rows["acme-bank"]["hooks"]) == ["register_losses", "register_negative_miners", "register_pipeline_steps"]
     resolved = embedtune("components", "--json", env=env_with(target))
     names = {c["qualified_name"] for c in json.loads(resolved.stdout)}
     assert {"acme-bank:word-overlap", "acme-bank:in-batch-softmax"} <= names

@@ -4,6 +4,7 @@ hierarchy (embedtune_core.mining.taxonomy)."""
 
 import hashlib
 import math
+from typing import Literal
 import subprocess
 import sys
 
@@ -14,10 +15,11 @@ from datasets import Dataset
 
 from embedtune_core.data import splits as packkit
 from embedtune_core.errors import ComponentError, DataError
-from embedtune_core.data.splits import describe_size, eval_groups, hash_fraction, ir_bundle, pairs_bundle, reader_options
-from embedtune_core.mining import TieredMiner, jaccard, words
-from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
-from embedtune_core.types import IRData, MiningRequest
+from embedtune_core.data.splits import describe_size, eval_groups, hash_fraction, ir_bundle, pairs_bundle
+from embedtune_core.mining import GuardOptions, TieredMiner, jaccard, words
+from embedtune_core.mining.taxonomy import Taxonomy, concept_index
+from embedtune_core.text import term_key as normal
+from embedtune_core.types import DataBundle, IRData, MiningRequest
 
 
 def test_importing_the_helpers_stays_light():
@@ -33,32 +35,54 @@ def test_every_public_name_is_exported():
 
 
 # -- options ----------------------------------------------------------------------------------
-def test_reader_options_merges_defaults_and_the_readers_own():
-    merged = reader_options("r", {"direction": "term-definition", "columns": []}, {"direction": "definition-term"})
-    assert merged == {"eval_fraction": packkit.DEFAULT_EVAL_FRACTION, "seed": packkit.DEFAULT_SEED,
-                      "direction": "term-definition"}
-    assert reader_options("r", None, {})["seed"] == packkit.DEFAULT_SEED
-    assert reader_options("r", {"eval_fraction": 0, "seed": 3}, {}) == {"eval_fraction": 0, "seed": 3}
+def glossary(source, direction: Literal["term-definition", "definition-term"] = "definition-term",
+             eval_fraction: packkit.EvalFraction = packkit.DEFAULT_EVAL_FRACTION, seed: packkit.Seed = packkit.DEFAULT_SEED):
+    """A pack reader declaring its options the one way every component does: its signature."""
+    return DataBundle(dataset_type="ir", info={"direction": direction, "eval_fraction": eval_fraction, "seed": seed})
 
 
-def test_reader_options_names_an_unknown_key_and_lists_the_known_ones():
-    with pytest.raises(DataError, match="reader 'glossary' has no option 'sed'") as info:
-        reader_options("glossary", {"sed": 1}, {"limit": 5})
+@pytest.fixture
+def reader_registry():
+    from embedtune_core.plugins.registry import Registry
+
+    registry = Registry()
+    registry.add("dataset_reader", "pack", "glossary", glossary, dataset_type="ir", bundled=True)
+    return registry
+
+
+def test_reader_options_fill_defaults_and_reach_the_reader(reader_registry):
+    resolved = reader_registry.resolve_options("dataset_reader", "glossary", {"direction": "term-definition"})
+    assert resolved == {"direction": "term-definition", "eval_fraction": packkit.DEFAULT_EVAL_FRACTION,
+                        "seed": packkit.DEFAULT_SEED}
+    built = reader_registry.create("dataset_reader", "glossary", None, eval_fraction=0, seed=3)
+    assert built.info == {"direction": "definition-term", "eval_fraction": 0.0, "seed": 3}
+
+
+def test_reader_options_name_an_unknown_key_with_the_closest_one(reader_registry):
+    with pytest.raises(ComponentError, match="dataset reader 'glossary' has no option 'sed'") as info:
+        reader_registry.resolve_options("dataset_reader", "glossary", {"sed": 1}, key="data.options")
     assert info.value.key == "data.options.sed"
-    assert "eval_fraction, limit, seed" in info.value.hint
+    assert "did you mean 'seed'?" in info.value.hint and "direction, eval_fraction, seed" in info.value.hint
 
 
-@pytest.mark.parametrize("fraction", [1.0, -0.1, True, "0.2", None])
-def test_reader_options_rejects_a_bad_fraction(fraction):
-    with pytest.raises(DataError, match="eval_fraction must be a number") as info:
-        reader_options("r", {"eval_fraction": fraction}, {})
+@pytest.mark.parametrize("fraction", [1.0, -0.1, True, "x", None])
+def test_reader_options_reject_a_bad_fraction(reader_registry, fraction):
+    with pytest.raises(ComponentError, match="option 'eval_fraction'") as info:
+        reader_registry.resolve_options("dataset_reader", "glossary", {"eval_fraction": fraction}, key="data.options")
     assert info.value.key == "data.options.eval_fraction"
 
 
-@pytest.mark.parametrize("seed", [True, 1.5, "7"])
-def test_reader_options_rejects_a_bad_seed(seed):
-    with pytest.raises(DataError, match="seed must be an integer"):
-        reader_options("r", {"seed": seed}, {})
+@pytest.mark.parametrize("value,message", [("both", "must be one of term-definition, definition-term"),
+                                           (3, "must be a string")])
+def test_reader_options_reject_a_value_outside_a_literal(reader_registry, value, message):
+    with pytest.raises(ComponentError, match=message):
+        reader_registry.resolve_options("dataset_reader", "glossary", {"direction": value}, key="data.options")
+
+
+@pytest.mark.parametrize("seed", [True, 1.5, "seven"])
+def test_reader_options_reject_a_bad_seed(reader_registry, seed):
+    with pytest.raises(ComponentError, match="option 'seed' must be an integer"):
+        reader_registry.resolve_options("dataset_reader", "glossary", {"seed": seed})
 
 
 # -- deterministic splits -----------------------------------------------------------------------
@@ -152,17 +176,26 @@ def test_words_and_jaccard():
 
 
 # -- picking negatives --------------------------------------------------------------------------
-class ListedTiers(TieredMiner):
+class Tiers(TieredMiner):
     """A tiered miner proposing the same tiers for every anchor."""
 
     name = "listed"
 
-    def __init__(self, tiers, **options):
-        self.listed = tiers
-        super().__init__(**options)
+    def __init__(self, options: GuardOptions, listed: list = ()):
+        super().__init__(options)
+        self.listed = list(listed)
 
     def tiers(self, data, request):
         return lambda query: self.listed
+
+
+def ListedTiers(tiers, **options):
+    """The miner as the registry builds it: options checked against its declaration."""
+    from embedtune_core.plugins.registry import Registry
+
+    registry = Registry()
+    registry.add("negative_miner", "pack", "listed", Tiers)
+    return registry.create("negative_miner", "listed", listed=tiers, **options)
 
 
 def test_tiered_miner_options_are_the_toolkits():
@@ -170,6 +203,9 @@ def test_tiered_miner_options_are_the_toolkits():
         ListedTiers([], short="sometimes")
     with pytest.raises(ComponentError, match="option 'relative_margin' must be less than 1"):
         ListedTiers([], relative_margin=1.0)
+    with pytest.raises(ComponentError, match=r"range_max \(3\) must be greater than range_min \(5\)") as info:
+        ListedTiers([], range_min=5, range_max=3)
+    assert info.value.key is None or info.value.key.endswith("range_max")
     assert ListedTiers([], relative_margin="0.1").options.relative_margin == 0.1
 
 

@@ -98,13 +98,13 @@ def test_resume_reuses_mining_and_the_base_evaluation(tiny_model, tmp_path, regi
     with pytest.raises(KeyboardInterrupt):
         run_pipeline(config, registry, quiet=True)
     state = json.loads((tmp_path / "runs" / "p" / "state.json").read_text())
-    assert "mining" in state and "before" in state
+    assert "mining" in state["steps"]["mine"] and "before" in state["steps"]["evaluate-before"]
     monkeypatch.setattr(training, "train", real_train)
     import embedtune_core.mining.miner as mining
 
     monkeypatch.setattr(mining, "run_miner", lambda *a, **k: pytest.fail("mined again on resume"))
     metrics = run_pipeline(config, registry, quiet=True, resume=True).to_json()
-    assert metrics["before"] == state["before"]["results"]["full"]
+    assert metrics["before"] == state["steps"]["evaluate-before"]["before"]["results"]["full"]
     assert metrics["training"]["steps"] == 2
 
 

@@ -58,19 +58,61 @@ def test_unknown_name_lists_available_and_suggests_closest():
         registry.get("loss", "q:mnrl")
 
 
+class Scaled:
+    """A metric for tests: its options are kept so the test can see them."""
+
+    def __init__(self, scale: float = 20.0, inner=None):
+        self.scale, self.inner = scale, inner
+
+    def compute(self, ranked, k):
+        return [self.scale]
+
+
 def test_create_passes_options_and_registry_and_rejects_bad_options():
     registry = Registry()
-    registry.add("loss", "p", "plain", make_loss)
+    registry.add("metric", "p", "plain", Scaled)
 
-    def wrapper(model, base="plain", registry=None):
-        return ("wrapped", registry.create("loss", base, model))
+    def wrapper(base: str = "plain", registry=None):
+        return Scaled(inner=registry.create("metric", base))
 
-    registry.add("loss", "p", "wrapper", wrapper)
-    assert registry.create("loss", "plain", "M", scale=5.0) == ("loss", "M", 5.0)
-    assert registry.create("loss", "wrapper", "M") == ("wrapped", ("loss", "M", 20.0))
+    registry.add("metric", "p", "wrapper", wrapper)
+    assert registry.create("metric", "plain", scale="5").scale == 5.0
+    assert registry.create("metric", "wrapper").inner.scale == 20.0
     with pytest.raises(ComponentError) as info:
-        registry.create("loss", "plain", "M", scael=1.0)
-    assert "loss 'plain' has no option 'scael'" in info.value.message and "did you mean 'scale'" in info.value.hint
+        registry.create("metric", "plain", scael=1.0)
+    assert "metric 'plain' has no option 'scael'" in info.value.message and "did you mean 'scale'" in info.value.hint
+
+
+@pytest.mark.parametrize("kind,leading,built,contract", [
+    ("loss", ("model",), ("a", "tuple"), "not a torch.nn.Module"),
+    ("negative_miner", (), object(), "has no mine() method"),
+    ("metric", (), Scaled, "built the class Scaled (not an instance)"),
+    ("step", (), 3, "has no run() method"),
+    ("dataset_reader", ("source",), {"train": []}, "not an embedtune_core.types.DataBundle"),
+    ("callback", (), "progress", "not a transformers.TrainerCallback"),
+])
+def test_what_a_factory_builds_is_checked_against_its_kind(kind, leading, built, contract):
+    registry = Registry()
+    registry.add(kind, "sloppy-pack", "broken", lambda *args: built)
+    with pytest.raises(ComponentError) as info:
+        registry.create(kind, "broken", *leading)
+    assert "from plugin 'sloppy-pack'" in info.value.message and contract in info.value.message
+
+
+@pytest.mark.parametrize("raised", [ZeroDivisionError("boom"), SystemExit(0), KeyError("k")])
+def test_a_factory_that_raises_is_named_with_its_plugin(raised):
+    registry = Registry()
+
+    def factory():
+        raise raised
+
+    registry.add("metric", "sloppy-pack", "broken", factory)
+    with pytest.raises(ComponentError) as info:
+        registry.create("metric", "broken")
+    message = info.value.message
+    assert message.startswith("metric 'broken' from plugin 'sloppy-pack' failed while being built")
+    assert type(raised).__name__ in message or "sys.exit(0)" in message
+    assert "EMBEDTUNE_DEBUG=1" in info.value.hint
 
 
 def test_kind_aliases_and_unknown_kind():

@@ -6,10 +6,10 @@ import time
 import pytest
 
 from embedtune_core.config.files import apply_overrides, load_file, parse_value
-from embedtune_core.data import files
+from embedtune_core.data import formats, records
 from embedtune_core.errors import ConfigError, DataError
 from embedtune_core.ranking.metrics import parse_metric
-from embedtune_core.text import ascii_int, find_problem, normalise_text
+from embedtune_core.text import ascii_int, find_problem, text_key
 
 BIG = "1" * 5000
 
@@ -40,9 +40,9 @@ def test_find_problem_walks_any_depth_without_recursion():
     assert find_problem({"a": [1, "two", {"three": 3.0}]}) is None
 
 
-def test_normalise_text_folds_unicode_forms_case_and_spacing():
-    assert normalise_text("Ｃｏｕｇｈ  Syrup\n") == normalise_text("cough syrup") == "cough syrup"
-    assert normalise_text("ﬁnal") == "final"
+def test_text_key_folds_unicode_forms_case_and_spacing():
+    assert text_key("Ｃｏｕｇｈ  Syrup\n") == text_key("cough syrup") == "cough syrup"
+    assert text_key("ﬁnal") == "final"
 
 
 # -- config files and overrides -----------------------------------------------------------------
@@ -135,7 +135,7 @@ def test_metric_cut_off_parses():
 def test_data_values_beyond_the_parser_are_one_error(tmp_path, name, text, where, fragment):
     path = write(tmp_path, name, text)
     with pytest.raises(DataError) as info:
-        files.read_table(path)
+        formats.read_table(path)
     assert fragment in info.value.message and info.value.file == str(path)
     for key, value in where.items():
         assert getattr(info.value, key) == value, (key, info.value)
@@ -143,55 +143,55 @@ def test_data_values_beyond_the_parser_are_one_error(tmp_path, name, text, where
 
 def test_paired_surrogate_escapes_are_text(tmp_path):
     path = write(tmp_path, "ok.jsonl", '{"anchor": "smile \\ud83d\\ude00", "positive": "p"}\n')
-    assert files.read_table(path).rows[0]["anchor"] == "smile \U0001F600"
+    assert formats.read_table(path).rows[0]["anchor"] == "smile \U0001F600"
 
 
 def test_surrogate_in_a_json_list_inside_a_csv_cell(tmp_path):
     path = write(tmp_path, "hn.csv", 'anchor,positive,negatives\nq,p,"[""\\ud800""]"\n')
     columns = {"columns": {"negatives": "negatives"}}
     with pytest.raises(DataError, match="lone surrogate") as info:
-        files.records_to_columns(files.read_table(path), "hard-negatives", columns)
+        records.records_to_columns(formats.read_table(path), "hard-negatives", **columns)
     assert info.value.line == 2
 
 
 def test_csv_records_end_only_at_newlines(tmp_path):
     text = 'anchor,positive\nq1\u2028more,a1\nq2\x85more,a\x0c2\n"q3\nsecond\u2028line",a3\nq4\x1c,a4\n'
-    table = files.read_table(write(tmp_path, "seps.csv", text))
+    table = formats.read_table(write(tmp_path, "seps.csv", text))
     assert [r["anchor"] for r in table.rows] == ["q1\u2028more", "q2\x85more", "q3\nsecond\u2028line", "q4\x1c"]
     assert table.rows[1]["positive"] == "a\x0c2" and table.lines == [2, 3, 4, 6]
-    table = files.read_table(write(tmp_path, "crlf.tsv", "anchor\tpositive\r\nq1\ta1\rq2\ta2\r\n"))
+    table = formats.read_table(write(tmp_path, "crlf.tsv", "anchor\tpositive\r\nq1\ta1\rq2\ta2\r\n"))
     assert [r["anchor"] for r in table.rows] == ["q1", "q2"] and table.lines == [2, 3]
 
 
 def test_csv_line_numbers_after_a_multi_line_field(tmp_path):
     path = write(tmp_path, "m.csv", 'anchor,positive\n"a\nb\r\nc",x\nq2,\n')
     with pytest.raises(DataError, match="field 'positive' is empty") as info:
-        files.records_to_columns(files.read_table(path), "pairs", {})
+        records.records_to_columns(formats.read_table(path), "pairs")
     assert info.value.line == 5
 
 
 def test_csv_fields_over_128_kb_are_read(tmp_path):
     long = "x" * 300_000
-    table = files.read_table(write(tmp_path, "long.csv", f'anchor,positive\n"{long}",a1\n'))
+    table = formats.read_table(write(tmp_path, "long.csv", f'anchor,positive\n"{long}",a1\n'))
     assert table.rows[0]["anchor"] == long
 
 
 def test_csv_field_beyond_the_limit_and_unclosed_quotes_have_the_right_hint(tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "CSV_FIELD_LIMIT", 1000)
+    monkeypatch.setattr(formats, "CSV_FIELD_LIMIT", 1000)
     import csv
 
     old = csv.field_size_limit(1000)
     try:
         with pytest.raises(DataError, match="a field is longer than 1,000 characters") as info:
-            files.read_table(write(tmp_path, "l.csv", "anchor,positive\nq,a\n\"" + "x" * 2000 + '",a\n'))
+            formats.read_table(write(tmp_path, "l.csv", "anchor,positive\nq,a\n\"" + "x" * 2000 + '",a\n'))
         assert info.value.line == 3 and "never closed" in info.value.hint
     finally:
         csv.field_size_limit(old)
     with pytest.raises(DataError, match="a quoted field is never closed") as info:
-        files.read_table(write(tmp_path, "u.csv", 'anchor,positive\nq,a\n"q2,a2\nq3,a3\n'))
+        formats.read_table(write(tmp_path, "u.csv", 'anchor,positive\nq,a\n"q2,a2\nq3,a3\n'))
     assert info.value.line == 3 and '""' in info.value.hint
     with pytest.raises(DataError, match="bad TSV record") as info:
-        files.read_table(write(tmp_path, "q.tsv", 'anchor\tpositive\n"q"x\ta\n'))
+        formats.read_table(write(tmp_path, "q.tsv", 'anchor\tpositive\n"q"x\ta\n'))
     assert info.value.line == 2 and "twice" in info.value.hint
 
 
@@ -204,14 +204,14 @@ def test_csv_field_beyond_the_limit_and_unclosed_quotes_have_the_right_hint(tmp_
 ])
 def test_a_negative_equal_to_the_positive_or_anchor_is_refused(tmp_path, dataset_type, text, key, other):
     ok = text.replace('"q"', '"a"').replace('"p"', '"b"').replace("Ｑｕｅｓｔｉｏｎ", "x").replace("The  Answer", "y")
-    table = files.read_table(write(tmp_path, "rows.jsonl", ok + text))
+    table = formats.read_table(write(tmp_path, "rows.jsonl", ok + text))
     with pytest.raises(DataError) as info:
-        files.records_to_columns(table, dataset_type, {})
+        records.records_to_columns(table, dataset_type)
     assert info.value.line == 2 and info.value.key == key
     assert f"field '{key}' is the same text as the {other}" in info.value.message and "push" in info.value.hint
 
 
 def test_negatives_that_only_look_alike_are_kept(tmp_path):
     text = '{"anchor": "q", "positive": "heart attack", "negatives": ["heart attacks", "heart-attack"]}\n'
-    columns, _ = files.records_to_columns(files.read_table(write(tmp_path, "ok.jsonl", text)), "hard-negatives", {})
+    columns, _ = records.records_to_columns(formats.read_table(write(tmp_path, "ok.jsonl", text)), "hard-negatives")
     assert columns["negative_1"] == ["heart attacks"]

@@ -97,8 +97,9 @@ def test_overrides_with_python_tags_stay_strings(tmp_path, monkeypatch):
 
 
 # -- trust_remote_code ---------------------------------------------------------------------------
-class Loaded(Exception):
-    """Stops the command once the model constructor has been called."""
+class Loaded(BaseException):
+    """Stops the command once the model constructor has been called (a BaseException, as Ctrl-C is:
+    nothing on the way turns it into an error message)."""
 
 
 @pytest.fixture

@@ -89,6 +89,7 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
     from embedtune_core.cli.cmd_run import print_record, run_interruptible
     from embedtune_core.cli.cmd_train import build_config
     from embedtune_core.pipeline.preflight import Output
+    from embedtune_core.pipeline.steps import BASELINE_EVALUATION, EVALUATION, steps_providing
 
     settings = {f"data.{k}": v for k, v in data_settings(source, dataset_type, reader, columns, split, eval_split,
                                                           extra_options).items()}
@@ -97,7 +98,8 @@ def command(app: AppContext, model_name: str, source: str, dataset_type: str | N
                      "evaluation.batch_size": batch_size, "evaluation.all_queries": all_queries,
                      "evaluation.retention": retention or "none",
                      "evaluation.approximate_from": None if approximate_from.strip().lower() == "none" else approximate_from})
-    steps = ["evaluate-before", "evaluate-after"] if against else ["evaluate-after"]
+    wanted = (BASELINE_EVALUATION, EVALUATION) if against else (EVALUATION,)
+    steps = steps_providing(app.registry, *wanted)
     config = build_config(None, settings, output, (), steps=steps, options=OPTION_NAMES)
     run_dir = config.run_dir if output else None
     record = run_interruptible(app, config, Output(run_dir=run_dir, overwrite=overwrite),

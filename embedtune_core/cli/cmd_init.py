@@ -48,9 +48,7 @@ def command(app: AppContext, dataset_type: str, output: str, source: str | None,
     if source:
         values["data"]["source"] = source
     miner = app.registry.default_for("negative_miner", dataset_type)
-    if miner is not None:
+    if miner is not None:  # without one the default pipeline leaves its mining step out
         values["mining"] = {"miner": miner.name, "num_negatives": 1}
-    else:
-        values[""]["steps"] = ["evaluate-before", "train", "evaluate-after"]
     eio.write_text(path, starter_toml(values, file_name=path.name))
     click.echo(f"wrote {path}; run it with: embedtune run {path}")

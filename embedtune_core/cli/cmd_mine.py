@@ -106,6 +106,7 @@ def command(app: AppContext, data: str, dataset_type: str | None, reader: str | 
     from embedtune_core.cli.output import echo_json, table
     from embedtune_core.mining.output import stats_rows
     from embedtune_core.pipeline.preflight import Output
+    from embedtune_core.pipeline.steps import MINED_ROWS, steps_providing
 
     out = Path(output) if output else _default_output(data, miner)
     _check_output(out, overwrite)
@@ -114,13 +115,14 @@ def command(app: AppContext, data: str, dataset_type: str | None, reader: str | 
     settings.update({"mining.miner": miner, "mining.num_negatives": num_negatives, "mining.output": output_format,
                      "mining.options": collect_options(options), "mining.corpus": corpus_file, "model.name": model,
                      "model.device": device, "training.seed": seed})
-    config = build_config(None, settings, None, (), steps=["mine"], options=OPTION_NAMES)
+    config = build_config(None, settings, None, (), steps=steps_providing(app.registry, MINED_ROWS),
+                          options=OPTION_NAMES)
     if model is not None and app.registry.get("negative_miner", miner).info.model == "no":
         click.echo(f"note: miner '{miner}' does not use a model; --model is ignored", err=True)
     record = run_interruptible(app, config, Output(mined=out), quiet=quiet or as_json, source=None,
                                resume_hint="run the command again", options=OPTION_NAMES)
     stats = record.mining
-    rows = stats["extra"]["rows_out"]
+    rows = stats["rows_out"]
     if as_json:
         echo_json({"output": os.fspath(out), "rows": rows, "miner": miner, "format": output_format, "stats": stats})
         return

@@ -50,9 +50,10 @@ def command(app: AppContext, model_name: str | None, source: str | None, dataset
     from embedtune_core.cli.cmd_run import run_interruptible
     from embedtune_core.cli.output import echo_json
     from embedtune_core.pipeline.preflight import Output
+    from embedtune_core.pipeline.steps import TRAINED_MODEL, steps_providing
 
     settings = {"model.name": model_name, "data.source": source, "data.type": dataset_type, "loss.name": loss_name}
-    config = build_config(config_file, settings, output, overrides, steps=["train"])
+    config = build_config(config_file, settings, output, overrides, steps=steps_providing(app.registry, TRAINED_MODEL))
     hint = "run the same command with --resume"
     record = run_interruptible(app, config, Output(run_dir=config.run_dir, overwrite=overwrite, resume=resume),
                                quiet=quiet or as_json, source=config_file, resume_hint=hint, overrides=overrides)

@@ -21,8 +21,6 @@ from embedtune_core.plugins.options import MODEL, Matches, OptionError, Range, c
 from embedtune_core.types import DATASET_TYPES
 
 DatasetType = Literal[tuple(DATASET_TYPES)]  # type: ignore[valid-type]
-STEP_NAMES = ("mine", "evaluate-before", "train", "evaluate-after")
-Step = Literal[STEP_NAMES]  # type: ignore[valid-type]
 DEVICE = Matches(r"cpu|mps|cuda(:[0-9]+)?", "cpu, cuda, cuda:N or mps")
 DEFAULT_METRICS = ["ndcg@10", "mrr@10", "map@100", "recall@10", "precision@10", "f1@10"]
 
@@ -50,8 +48,10 @@ class DataConfig:
         attrs.field(factory=dict)
     options: Annotated[dict, "extra options for the reader"] = attrs.field(factory=dict)
     eval_source: Annotated[str | None, "held-out data (split from the training data when unset)"] = None
-    eval_fraction: Annotated[float, Range(ge=0, le=0.9), "fraction of anchors/queries held out when training and "
-                                                          "there is no eval split"] = 0.1
+    eval_fraction: Annotated[float | None, Range(ge=0, le=0.9),
+                             "fraction held out for evaluation: handed to a reader that makes its own split, else "
+                             "the fraction of anchors/queries split off when training with no eval split (0.1 when "
+                             "unset); the run records the one used"] = None
     limit: Annotated[int | None, Range(ge=1), "use only the first N training examples"] = None
     eval_limit: Annotated[int | None, Range(ge=1), "use only the first N evaluation queries/rows"] = None
 
@@ -147,7 +147,10 @@ class RunConfig:
     loss: LossConfig = attrs.field(factory=LossConfig)
     training: TrainingConfig = attrs.field(factory=TrainingConfig)
     evaluation: EvaluationConfig = attrs.field(factory=EvaluationConfig)
-    steps: Annotated[list[Step], "pipeline steps to run, in order"] = _list(list(STEP_NAMES))
+    steps: Annotated[list[str], "pipeline steps to run, in order (`embedtune components step`); empty: the default "
+                                "pipeline, every step that declares a place in it"] = _list([])
+    step_options: Annotated[dict[str, dict], "options per step name, e.g. {export = {precisions = ['binary']}}"] = \
+        attrs.field(factory=dict)
 
     @property
     def run_dir(self) -> Path:

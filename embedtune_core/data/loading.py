@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from embedtune_core.data.shapes import extra_columns, group_premises, negative_columns
 from embedtune_core.errors import DataError
-from embedtune_core.text import normalise_text
+from embedtune_core.text import text_key
 from embedtune_core.types import DATASET_TYPES, DataBundle, IRData
 
 BUILTIN_PREFIX = "builtin:"
@@ -43,7 +44,7 @@ def detect_type(source: str | None) -> str | None:
     import os
     from pathlib import Path
 
-    from embedtune_core.data.files import qrels_files
+    from embedtune_core.data.beir import qrels_files
 
     if not source:
         return None
@@ -64,17 +65,37 @@ def load_data(
     options: Mapping[str, Any] | None = None,
 ) -> DataBundle:
     """Read ``source`` with the matching reader and return its :class:`DataBundle`."""
+    return read_with(registry, source, dataset_type=dataset_type, reader=reader, options=options)[0]
+
+
+#: reader options that have a config key of their own (not data.options.NAME)
+OWN_KEYS = {"columns": "data.columns", "eval_fraction": "data.eval_fraction"}
+
+
+def read_with(registry: Any, source: str | None, *, dataset_type: str | None = None, reader: str | None = None,
+              options: Mapping[str, Any] | None = None, key: str = "data.options") -> tuple[DataBundle, Any, dict]:
+    """Read ``source`` with the matching reader: ``(bundle, the reader component, the reader's
+    options resolved)``. The options are checked against the reader's declaration first (a
+    misspelt one gets the closest name, under ``key``), then the reader runs, contained."""
+    from embedtune_core.errors import ComponentError
+
     name, reader_source = reader_for(registry, source, dataset_type, reader)
-    opts = dict(options or {})
-    bundle = registry.create("dataset_reader", name, reader_source, opts)
-    if not isinstance(bundle, DataBundle):
-        raise DataError(f"reader '{name}' returned {type(bundle).__name__}, not a DataBundle")
+    component = registry.get("dataset_reader", name)
+    try:
+        values = registry.resolve_options("dataset_reader", name, dict(options or {}), key=key)
+    except ComponentError as exc:
+        for option, own in OWN_KEYS.items():
+            if exc.key == f"{key}.{option}":
+                exc.key = own
+        raise
+    where = f"reading {source}" if source else "building its data"
+    bundle = registry.build(component, reader_source, options=values, doing=where)
     if dataset_type and source and source.startswith(BUILTIN_PREFIX) and bundle.dataset_type != dataset_type:
         raise DataError(
             f"bundled set '{source}' is of type '{bundle.dataset_type}', not '{dataset_type}'",
             hint=f"drop the type or use --type {bundle.dataset_type}",
         )
-    return bundle
+    return bundle, component, values
 
 
 # -- conversions ----------------------------------------------------------------------------------
@@ -101,13 +122,6 @@ def _columns_of(dataset: Any) -> list[str]:
     return list(dataset.column_names)
 
 
-def _negative_columns(names: list[str]) -> list[str]:
-    import re
-
-    numbered = sorted((int(m.group(1)), n) for n in names if (m := re.match(r"^negative_(\d+)$", n)))
-    return [n for _, n in numbered]
-
-
 def conventional_columns(dataset: Any, dataset_type: str) -> list[str]:
     """The type's columns, in order, that ``dataset`` must have (a clear error when it lacks one)."""
     if dataset_type not in DATASET_TYPES or dataset_type == "ir":
@@ -115,7 +129,7 @@ def conventional_columns(dataset: Any, dataset_type: str) -> list[str]:
     names = _columns_of(dataset)
     wanted = list(DATASET_TYPES[dataset_type])
     if dataset_type == "hard-negatives":
-        wanted += _negative_columns(names)
+        wanted += [c for c in negative_columns(names) if c != "negative"]
         if len(wanted) == 2:
             raise DataError("hard-negatives data has no negative_1 ... negative_N columns", hint=f"columns: {', '.join(names)}")
     missing = [c for c in wanted if c not in names]
@@ -135,16 +149,9 @@ def nli_to_triplets(dataset: Any) -> tuple[Any, str]:
     without a contradiction are dropped; when no premise has one, the result is (premise,
     entailment) pairs and the training type is ``pairs``.
     """
-    entail: dict[str, list[str]] = {}
-    contra: dict[str, list[str]] = {}
-    first_text: dict[str, str] = {}
-    for premise, hypothesis, label in zip(column_values(dataset, "premise"), column_values(dataset, "hypothesis"), column_values(dataset, "label")):
-        key = normalise_text(premise)
-        first_text.setdefault(key, premise)
-        if label == 0:
-            entail.setdefault(key, []).append(hypothesis)
-        elif label == 2:
-            contra.setdefault(key, []).append(hypothesis)
+    groups = group_premises(column_values(dataset, "premise"), column_values(dataset, "hypothesis"),
+                            column_values(dataset, "label"))
+    entail, contra, first_text = groups.entailments, groups.contradictions, groups.premises
     anchors, positives, negatives = [], [], []
     for key, hypotheses in entail.items():
         wrong = contra.get(key)
@@ -183,7 +190,8 @@ def to_training_dataset(bundle: DataBundle) -> tuple[Any, str]:
 
     NLI becomes (anchor, positive, negative) triplets (training type ``triplets``); IR becomes
     (anchor, positive) pairs from judgements with grade > 0 (training type ``pairs``); the other
-    types keep their type, with exactly the conventional columns in their order.
+    types keep their type: the conventional columns in their order, then the reader's extra
+    columns (a group id...), which reach a miner and are dropped before training.
     """
     data, dataset_type = bundle.train, bundle.dataset_type
     if data is None:
@@ -196,6 +204,7 @@ def to_training_dataset(bundle: DataBundle) -> tuple[Any, str]:
         conventional_columns(data, "nli")
         return nli_to_triplets(data)
     columns = conventional_columns(data, dataset_type)
+    columns += [c for c in extra_columns(_columns_of(data)) if c not in columns]
     if _columns_of(data) != columns:
         data = data.select_columns(columns)
     return data, dataset_type
@@ -225,13 +234,13 @@ def to_ir(dataset: Any, dataset_type: str, distractors: Any = None) -> IRData:
     for column in ("anchor", "positive"):
         if column not in names:
             raise DataError(f"cannot build an IR set: no '{column}' column", hint=f"columns: {', '.join(names)}")
-    negative_columns = [c for c in names if c == "negative"] + _negative_columns(names)
+    negatives_in = negative_columns(names)
     corpus: dict[str, str] = {}
     queries: dict[str, str] = {}
     qrels: dict[str, dict[str, int]] = {}
     anchors = column_values(dataset, "anchor")
     positives = column_values(dataset, "positive")
-    negatives = [column_values(dataset, c) for c in negative_columns]
+    negatives = [column_values(dataset, c) for c in negatives_in]
     for row, (anchor, positive) in enumerate(zip(anchors, positives)):
         query_id = _text_id("q", anchor)
         queries.setdefault(query_id, anchor)
@@ -252,15 +261,15 @@ def row_texts(dataset: Any, dataset_type: str) -> list[str]:
     names = _columns_of(dataset)
     if dataset_type == "nli" and "hypothesis" in names:
         return list(dict.fromkeys(t for t in column_values(dataset, "hypothesis") if isinstance(t, str) and t))
-    columns = [c for c in ("positive", "negative") if c in names] + _negative_columns(names)
+    columns = [c for c in ("positive",) if c in names] + negative_columns(names)
     return list(dict.fromkeys(t for c in columns for t in column_values(dataset, c) if isinstance(t, str) and t))
 
 
 def _anchor_keys(data: Any) -> list[str]:
     if isinstance(data, IRData):
-        return [normalise_text(t) for t in data.queries.values()]
+        return [text_key(t) for t in data.queries.values()]
     first = _columns_of(data)[0]
-    return [normalise_text(t) for t in column_values(data, first)]
+    return [text_key(t) for t in column_values(data, first)]
 
 
 def split_train_eval(data: Any, fraction: float, seed: int = 42) -> tuple[Any, Any]:
@@ -325,7 +334,7 @@ def check_leakage(train: Any, evaluation: Any, dataset_type: str | None = None) 
     texts = list(evaluation.queries.values()) if isinstance(evaluation, IRData) else column_values(evaluation, _columns_of(evaluation)[0])
     leaked: dict[str, str] = {}
     for text in texts:
-        key = normalise_text(text)
+        key = text_key(text)
         if key in seen and key not in leaked:
             leaked[key] = text
     return list(leaked.values())
@@ -350,7 +359,7 @@ def read_corpus_file(path: str) -> tuple[list[str], list[Any] | None]:
     ``title`` (prefixed, as in BEIR corpora) and an optional ``category``."""
     from pathlib import Path
 
-    from embedtune_core.data.files import read_table, read_text
+    from embedtune_core.data.formats import read_table, read_text
 
     file = Path(path)
     if file.suffix.lower() == ".txt":

@@ -1,57 +1,37 @@
-"""Helpers for readers: option checks and deterministic, leakage-free splits.
+"""Helpers for readers: deterministic, leakage-free splits, and the split options readers declare.
 
-:func:`reader_options` checks a reader's options (``eval_fraction``, ``seed`` and the reader's own)
-and raises :class:`~embedtune_core.errors.DataError` naming a bad key. :func:`ir_bundle` and
-:func:`pairs_bundle` build a :class:`~embedtune_core.types.DataBundle` from rows, holding out whole
-connected groups (a query with every document it is judged against, a term with all its
+A reader that makes its own split declares ``eval_fraction: EvalFraction`` (and ``seed: Seed``)
+among its keyword parameters: the run's ``data.eval_fraction`` is handed to it, and the value it
+used is what the run records. :func:`ir_bundle` and :func:`pairs_bundle` build a
+:class:`~embedtune_core.types.DataBundle` from rows, holding out whole connected groups
+(:class:`ConnectedGroups`: a query with every document it is judged against, a term with all its
 synonyms), so nothing held out is ever trained on; the split is fixed by :func:`hash_fraction` /
-:func:`eval_groups` and is the same on every machine. :func:`describe_size` is the one-line size
-a bundle shows in ``embedtune data list``.
+:func:`eval_groups` (or :func:`seeded_holdout`) and is the same on every machine.
+:func:`describe_size` is the one-line size a bundle shows in ``embedtune data list``.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Any, Iterable, Mapping
+import random
+from typing import Annotated, Any, Iterable
 
-from embedtune_core.errors import DataError
+from embedtune_core.plugins.options import Range
 from embedtune_core.types import DataBundle, IRData
 
 
 __all__ = [
-    "DEFAULT_EVAL_FRACTION", "DEFAULT_SEED", "describe_size", "eval_groups", "hash_fraction", "ir_bundle",
-    "pairs_bundle", "reader_options",
+    "ConnectedGroups", "DEFAULT_EVAL_FRACTION", "DEFAULT_SEED", "EvalFraction", "Seed", "describe_size", "eval_groups",
+    "hash_fraction", "ir_bundle", "pairs_bundle", "seeded_holdout",
 ]
 
 
 DEFAULT_EVAL_FRACTION = 0.2
-
-
 DEFAULT_SEED = 13
-
-
-# -- options ----------------------------------------------------------------------------------
-def reader_options(reader: str, options: Mapping[str, Any] | None, extra: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` checked against ``eval_fraction``, ``seed`` and the reader's own ``extra``
-    defaults; an unknown key or a bad fraction is a :class:`DataError` naming the key."""
-    defaults = {"eval_fraction": DEFAULT_EVAL_FRACTION, "seed": DEFAULT_SEED, **extra}
-    given = dict(options or {})
-    if not given.get("columns"):
-        given.pop("columns", None)
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        raise DataError(
-            f"reader '{reader}' has no option '{unknown[0]}'",
-            key=f"data.options.{unknown[0]}",
-            hint="its options: " + ", ".join(sorted(defaults)),
-        )
-    merged = {**defaults, **given}
-    fraction = merged["eval_fraction"]
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 <= fraction < 1.0:
-        raise DataError(f"eval_fraction must be a number in [0, 1), got {fraction!r}", key="data.options.eval_fraction")
-    if isinstance(merged["seed"], bool) or not isinstance(merged["seed"], int):
-        raise DataError(f"seed must be an integer, got {merged['seed']!r}", key="data.options.seed")
-    return merged
+#: the annotation of a reader's ``eval_fraction`` (the run's ``data.eval_fraction`` is handed to it)
+EvalFraction = Annotated[float, Range(ge=0, lt=1), "fraction of the groups held out for evaluation"]
+#: the annotation of a reader's ``seed``
+Seed = Annotated[int, Range(ge=0), "seed of the split"]
 
 
 # -- deterministic splits -----------------------------------------------------------------------
@@ -75,8 +55,18 @@ def eval_groups(keys: Iterable[str], eval_fraction: float, seed: int) -> set[str
     return held
 
 
-class _Components:
-    """Union-find over string nodes."""
+def seeded_holdout(keys: Iterable[str], fraction: float, seed: int) -> set[str]:
+    """A held-out subset of ``keys``: the distinct keys sorted, shuffled with ``seed``, and the
+    first ``round(len * fraction)`` of them (the same on every machine)."""
+    order = sorted(set(keys))
+    random.Random(seed).shuffle(order)
+    return set(order[: round(len(order) * fraction)])
+
+
+class ConnectedGroups:
+    """Texts (or ids) joined into groups: :meth:`union` joins two groups, :meth:`find` names a
+    member's group (the group of :meth:`union`'s first argument names the joined group), so
+    splitting by group keeps every connected text on one side."""
 
     def __init__(self) -> None:
         self.parent: dict[str, str] = {}
@@ -93,7 +83,7 @@ class _Components:
     def union(self, a: str, b: str) -> None:
         ra, rb = self.find(a), self.find(b)
         if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+            self.parent[rb] = ra
 
 
 def ir_bundle(
@@ -121,7 +111,7 @@ def ir_bundle(
         qid = query_ids.setdefault(query, qid)
         did = doc_ids.setdefault(doc, did)
         edges.append((qid, did))
-    components = _Components()
+    components = ConnectedGroups()
     for qid, did in edges:
         components.union("q:" + qid, "d:" + did)
     queries = {qid: text for text, qid in query_ids.items()}
@@ -165,7 +155,7 @@ def pairs_bundle(
 
     rows = [(a.strip(), p.strip()) for a, p in rows]
     rows = list(dict.fromkeys((a, p) for a, p in rows if a and p and a.lower() != p.lower()))
-    components = _Components()
+    components = ConnectedGroups()
     for a, p in rows:
         components.union(a.lower(), p.lower())
     group_key: dict[str, str] = {}

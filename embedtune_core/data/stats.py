@@ -12,11 +12,12 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
-from embedtune_core.data.loading import check_leakage, column_values, normalise_text
+from embedtune_core.data.loading import check_leakage, column_values
+from embedtune_core.data.shapes import LABEL_NAMES, negative_columns
+from embedtune_core.text import text_key
 from embedtune_core.errors import EmbedtuneError
-from embedtune_core.types import MINIMUM_SIZES, NLI_LABELS, DataBundle, IRData
+from embedtune_core.types import MINIMUM_SIZES, DataBundle, IRData
 
-LABEL_NAMES = {v: k for k, v in NLI_LABELS.items()}
 
 
 class TokenCounter:
@@ -195,8 +196,8 @@ def split_stats(data: Any, dataset_type: str, counter: TokenCounter | None) -> d
             relevant_per_query={"mean": round(sum(relevant) / max(1, len(relevant)), 3), "max": max(relevant, default=0)},
             grades={str(k): v for k, v in sorted(grades.items())},
             unjudged_documents=len(set(data.corpus) - judged_docs),
-            duplicate_queries=_duplicates([normalise_text(t) for t in data.queries.values()]),
-            duplicate_documents=_duplicates([normalise_text(t) for t in data.corpus.values()]),
+            duplicate_queries=_duplicates([text_key(t) for t in data.queries.values()]),
+            duplicate_documents=_duplicates([text_key(t) for t in data.corpus.values()]),
         )
         texts = {"query": list(data.queries.values()), "document": list(data.corpus.values())}
     else:
@@ -206,20 +207,20 @@ def split_stats(data: Any, dataset_type: str, counter: TokenCounter | None) -> d
         text_columns = [c for c in columns if c not in ("score", "label")]
         values = {c: column_values(data, c) for c in text_columns}
         first = values[text_columns[0]]
-        out["distinct_" + text_columns[0] + "s"] = len({normalise_text(t) for t in first})
+        out["distinct_" + text_columns[0] + "s"] = len({text_key(t) for t in first})
         extra = [str(v) for v in column_values(data, "score" if "score" in columns else "label")] if ("score" in columns or "label" in columns) else [""] * rows
         out["duplicate_records"] = _duplicates(
-            ["\x1f".join([normalise_text(values[c][i]) for c in text_columns] + [extra[i]]) for i in range(rows)]
+            ["\x1f".join([text_key(values[c][i]) for c in text_columns] + [extra[i]]) for i in range(rows)]
         )
         if "positive" in values:
-            out["anchor_equals_positive"] = sum(normalise_text(a) == normalise_text(p) for a, p in zip(values["anchor"], values["positive"]))
+            out["anchor_equals_positive"] = sum(text_key(a) == text_key(p) for a, p in zip(values["anchor"], values["positive"]))
         if dataset_type == "sts":
             scores = [float(s) for s in column_values(data, "score")]
             out["score"] = {"min": min(scores), "mean": round(sum(scores) / len(scores), 3), "max": max(scores)}
         if dataset_type == "nli" and "label" in columns:
             labels = Counter(int(v) for v in column_values(data, "label"))
             out["labels"] = {LABEL_NAMES[k]: labels.get(k, 0) for k in sorted(LABEL_NAMES)}
-        negatives = [c for c in text_columns if c == "negative" or c.startswith("negative_")]
+        negatives = negative_columns(text_columns)
         texts = {c: values[c] for c in text_columns if c not in negatives}
         if negatives:
             texts["negatives"] = [t for c in negatives for t in values[c]]

@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 from collections import deque
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -131,17 +131,16 @@ def encode(
 
 
 class EmbeddingMemo:
-    """Embeddings one model (with unchanged weights) gave, kept for texts that will be encoded
-    again: the pipeline opens one for the base model before mining and closes it before
-    training, so the evaluation before training reuses the corpus mining encoded.
+    """Embeddings kept by text, so that a text is encoded once: the one embedding cache.
 
-    While open (:meth:`open`), :func:`encode` with this model looks texts up first and encodes
-    only the others; it keeps the (unnormalised) embeddings of texts in ``wanted``. ``hits``
-    counts texts served from it, ``encoded`` texts encoded while it was open."""
+    Two uses: the pipeline opens one for the model being tuned (:meth:`open`) while its weights
+    do not change, so the evaluation before training reuses what mining encoded (only texts in
+    ``wanted``, the evaluation's, are kept); and :class:`CachedEncoder` wraps any encoder with one
+    that keeps every text. ``hits`` counts texts served from it, ``encoded`` texts encoded."""
 
-    def __init__(self, model: Any, wanted: Any) -> None:
-        self.model = model
-        self.wanted = set(wanted)
+    def __init__(self, wanted: Any = None) -> None:
+        self.model: Any = None
+        self.wanted = None if wanted is None else set(wanted)
         self.vectors: dict[str, np.ndarray] = {}
         self.hits = 0
         self.encoded = 0
@@ -149,9 +148,12 @@ class EmbeddingMemo:
     def encode(self, texts: list[str], normalize: bool, compute: Any) -> np.ndarray:
         known = [t in self.vectors for t in texts]
         if not any(known):  # nothing to reuse: the encoding as it is (memory-mapped when large)
-            out = compute(texts)
-            self.encoded += len(texts)
-            self._keep(texts, out)
+            todo = list(dict.fromkeys(texts)) if self.wanted is None else texts
+            out = compute(todo)
+            self.encoded += len(todo)
+            self._keep(todo, out)
+            if todo is not texts:
+                out = self._assemble(texts, [False] * len(texts), todo, out)
             return _normalized(out) if normalize else out
         todo = list(dict.fromkeys(t for t, k in zip(texts, known) if not k))
         fresh = compute(todo) if todo else None
@@ -163,19 +165,21 @@ class EmbeddingMemo:
 
     def _keep(self, texts: list[str], vectors: Any) -> None:
         for i, text in enumerate(texts):
-            if text in self.wanted and text not in self.vectors:
+            if (self.wanted is None or text in self.wanted) and text not in self.vectors:
                 self.vectors[text] = np.array(vectors[i], dtype=np.float32)
 
     def _assemble(self, texts: list[str], known: list[bool], todo: list[str], fresh: Any) -> np.ndarray:
         row = {t: i for i, t in enumerate(todo)}
-        dim = len(next(iter(self.vectors.values())))
+        dim = len(next(iter(self.vectors.values()))) if self.vectors else np.asarray(fresh).shape[1]
         out = np.empty((len(texts), dim), dtype=np.float32)
         for i, (text, k) in enumerate(zip(texts, known)):
             out[i] = self.vectors[text] if k else fresh[row[text]]
         return out
 
-    def open(self) -> "EmbeddingMemo":
+    def open(self, model: Any) -> "EmbeddingMemo":
+        """Serve :func:`encode` with ``model`` from this memo until :meth:`close`."""
         global _memo
+        self.model = model
         _memo = self
         return self
 
@@ -184,6 +188,21 @@ class EmbeddingMemo:
         if _memo is self:
             _memo = None
         self.vectors.clear()
+
+
+class CachedEncoder:
+    """An encoder (``texts -> embeddings``) that encodes each distinct text once, through an
+    :class:`EmbeddingMemo` keeping every text it saw."""
+
+    def __init__(self, encoder: Callable[[Sequence[str]], Any]) -> None:
+        self.encoder = encoder
+        self.memo = EmbeddingMemo()
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self.memo.encode(texts, False, lambda todo: np.asarray(self.encoder(todo), dtype=np.float32))
 
 
 _memo: EmbeddingMemo | None = None

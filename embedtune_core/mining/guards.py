@@ -73,14 +73,12 @@ class GuardOptions:
 
     def __attrs_post_init__(self) -> None:
         if self.range_max is not None and self.range_max <= self.range_min:
-            error = OptionError(f"range_max ({self.range_max}) must be greater than range_min ({self.range_min})")
-            error.option = "range_max"
-            raise error
+            raise OptionError(f"range_max ({self.range_max}) must be greater than range_min ({self.range_min})",
+                              option="range_max")
         if self.cross_encoder is not None and not isinstance(self.cross_encoder, str) \
                 and not hasattr(self.cross_encoder, "predict"):
-            error = OptionError(f"cross_encoder must be a model name or folder, got {self.cross_encoder!r}")
-            error.option = "cross_encoder"
-            raise error
+            raise OptionError(f"cross_encoder must be a model name or folder, got {self.cross_encoder!r}",
+                              option="cross_encoder")
 
     @property
     def margins(self) -> bool:

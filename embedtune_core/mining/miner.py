@@ -26,22 +26,25 @@ OUTPUTS = ("hard-negatives", "triplets")
 class RetrievalMiner(abc.ABC):
     """Base of the retrieval-based miners.
 
-    Subclass it, set ``name``, declare extra options in an ``Options`` attrs class deriving from
-    :class:`GuardOptions` (every guard option is accepted anyway) and implement :meth:`source`.
-    ``self.options`` holds every option value."""
+    Subclass it, set ``name`` and implement :meth:`source`. Its options are the guards'
+    (:class:`GuardOptions`, an option set: every guard option is accepted); a miner with options
+    of its own declares them in a subclass of :class:`GuardOptions` and annotates its
+    ``__init__``'s one parameter with it::
+
+        @attrs.frozen
+        class MyOptions(GuardOptions):
+            window: int = 5
+
+        class MyMiner(RetrievalMiner):
+            def __init__(self, options: MyOptions) -> None:
+                super().__init__(options)
+
+    ``self.options`` is that option set, built and checked once by the registry."""
 
     name = "retrieval"
-    Options: type = GuardOptions
 
-    def __init__(self, **options: Any) -> None:
-        from embedtune_core.plugins.options import Declaration, OptionError
-
-        try:
-            values = Declaration.of(type(self), self.Options).resolve(options, label=f"negative miner '{self.name}'")
-        except OptionError as exc:
-            key = f"mining.options.{exc.option}" if exc.option else "mining.options"
-            raise ComponentError(str(exc), key=key, hint=exc.hint) from None
-        self.options = self.Options(**values)
+    def __init__(self, options: GuardOptions) -> None:
+        self.options = options
 
     @abc.abstractmethod
     def source(self, data: PairData, request: MiningRequest) -> CandidateSource:
@@ -120,29 +123,45 @@ def run_miner(
     output: str = "hard-negatives",
     seed: int = 42,
     device: str | None = None,
+    columns: Mapping[str, Any] | None = None,
 ) -> MiningResult:
     """Build the miner ``name`` with ``options``, mine ``dataset`` and check what it returns.
 
-    The result's dataset has the columns anchor, positive, negative_1..n (``hard-negatives``) or
-    anchor, positive, negative (``triplets``), ready for training; a miner that returns anything
-    else is a :class:`ComponentError` naming it.
+    ``columns`` names the extra columns of ``dataset`` the request carries (by default every
+    column of ``dataset`` that is not a training column: a group id...), in
+    ``request.columns``. The miner's code runs contained (what it raises names it and its
+    plugin). The result's dataset has the columns anchor, positive, negative_1..n
+    (``hard-negatives``) or anchor, positive, negative (``triplets``), ready for training; a miner
+    that returns anything else is a :class:`ComponentError` naming it.
     """
+    from embedtune_core.plugins.calling import contained
+
+    extras = _extra_columns(dataset) if columns is None else dict(columns)
     request = MiningRequest(dataset=dataset, dataset_type=dataset_type, num_negatives=num_negatives, corpus=corpus,
-                            encoder=encoder, categories=categories, output=output, seed=seed, device=device)
+                            encoder=encoder, categories=categories, output=output, seed=seed, device=device,
+                            columns=extras)
     check_request(request)
-    miner = registry.create("negative_miner", name, **dict(options or {}))
-    if not callable(getattr(miner, "mine", None)):
-        raise ComponentError(f"negative miner '{name}' built an object without a mine(request) method")
-    result = miner.mine(request)
+    component = registry.get("negative_miner", name)
+    miner = registry.build(component, options=registry.resolve_options("negative_miner", name, options,
+                                                                        key="mining.options"))
+    with contained(component, "mining"):
+        result = miner.mine(request)
     if not isinstance(result, MiningResult) or not isinstance(result.stats, MiningStats):
-        raise ComponentError(
-            f"negative miner '{name}' returned {type(result).__name__}, not a MiningResult with MiningStats"
-        )
-    columns = list(getattr(result.dataset, "column_names", []) or [])
+        raise ComponentError(f"{component.label} from plugin '{component.plugin}' returned {type(result).__name__}, "
+                             "not a MiningResult with MiningStats")
+    found = list(getattr(result.dataset, "column_names", []) or [])
     wanted = expected_columns(request.output, request.num_negatives)
-    if columns != wanted:
+    if found != wanted:
         raise ComponentError(
-            f"negative miner '{name}' returned columns {', '.join(columns) or 'none'}",
+            f"{component.label} from plugin '{component.plugin}' returned columns {', '.join(found) or 'none'}",
             hint=f"a {request.output} result has columns {', '.join(wanted)}",
         )
     return result
+
+
+def _extra_columns(dataset: Any) -> dict[str, list]:
+    """The extra columns of a dataset's rows (not training columns), by name."""
+    from embedtune_core.data.shapes import extra_columns
+
+    names = list(getattr(dataset, "column_names", None) or [])
+    return {name: list(dataset[name]) for name in extra_columns(names)}

@@ -72,20 +72,17 @@ def build_result(
     stats.dropped_false_negatives = int(sum(dropped.get(r, 0) for r in FALSE_NEGATIVE_REASONS) + sum(
         v for r, v in dropped.items() if r not in DROP_REASONS
     ))
-    stats.extra.update({"rows_in": len(data.anchors), "rows_out": rows_out, "output": request.output})
+    stats.rows_in, stats.rows_out = len(data.anchors), rows_out
+    stats.extra["output"] = request.output
     if request.output != "triplets":
         stats.extra["rows_dropped_short"] = len(data.anchors) - rows_out
     return MiningResult(dataset=dataset_from_columns(columns), stats=stats)
-
-
 
 
 def expected_columns(output: str, num_negatives: int) -> list[str]:
     if output == "triplets":
         return ["anchor", "positive", "negative"]
     return ["anchor", "positive"] + [f"negative_{i + 1}" for i in range(num_negatives)]
-
-
 
 
 def stats_rows(stats: MiningStats) -> list[list[Any]]:
@@ -101,7 +98,10 @@ def stats_rows(stats: MiningStats) -> list[list[Any]]:
     for reason, count in (stats.extra.get("dropped") or {}).items():
         if count:
             rows.append([f"  dropped: {reason}", count])
-    for key in ("rows_in", "rows_out", "rows_dropped_short", "negatives_filled", "score", "ordered"):
+    for key in ("rows_in", "rows_out", "negatives_filled"):
+        if getattr(stats, key) is not None:
+            rows.append([key.replace("_", " "), getattr(stats, key)])
+    for key in ("rows_dropped_short", "score", "ordered"):
         if key in stats.extra:
             rows.append([key.replace("_", " "), stats.extra[key]])
     for key in sorted(k for k in stats.extra if k.startswith("search_recall@")):

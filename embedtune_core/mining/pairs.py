@@ -8,7 +8,7 @@ from typing import Any, Iterable, Sequence
 import attrs
 
 from embedtune_core.errors import DataError
-from embedtune_core.mining.text import match_text
+from embedtune_core.text import loose_text_key
 from embedtune_core.types import IRData, MiningRequest
 
 
@@ -21,7 +21,7 @@ class PairData:
     ``r``. ``corpus`` is the request's corpus followed by every positive, deduplicated by exact
     text (the order ``sentence_transformers.util.mine_hard_negatives`` uses); ``row_positive[r]``
     is the corpus index of row ``r``'s positive and ``query_positives[q]`` those of query ``q``.
-    ``text_group[d]`` numbers the :func:`match_text` form of corpus text ``d``; ``anchor_group[q]``
+    ``text_group[d]`` numbers the :func:`loose_text_key` form of corpus text ``d``; ``anchor_group[q]``
     the anchor's (-1 when no corpus text has that form). ``categories[d]`` is the category of
     corpus text ``d`` (None: unknown) when categories were given.
     """
@@ -113,9 +113,9 @@ def _texts(values: Iterable[Any], column: str) -> list[str]:
 
 
 def _form(text: str) -> str:
-    """``match_text(text)``; the text itself when it is already in that form, so that a dict of
+    """``loose_text_key(text)``; the text itself when it is already in that form, so that a dict of
     forms holds no second copy of every text."""
-    form = match_text(text)
+    form = loose_text_key(text)
     return text if form == text else form
 
 
@@ -180,7 +180,7 @@ def prepare_pairs(request: MiningRequest) -> PairData:
     text_group = np.fromiter(
         (group_of.setdefault(_form(t), len(group_of)) for t in all_texts), dtype=np.int64, count=len(all_texts)
     )
-    anchor_group = np.fromiter((group_of.get(match_text(a), -1) for a in queries), dtype=np.int64, count=len(queries))
+    anchor_group = np.fromiter((group_of.get(loose_text_key(a), -1) for a in queries), dtype=np.int64, count=len(queries))
     del group_of
 
     category_list = None

@@ -253,7 +253,7 @@ def fill_short(
     """Complete anchors that got fewer negatives than asked with random corpus texts (or texts
     of ``pool``) that pass the known-positive, same-text, margin and ``max_score`` guards.
 
-    Those negatives are easy ones; ``stats.extra['negatives_filled']`` counts them."""
+    Those negatives are easy ones; ``stats.negatives_filled`` counts them."""
     import numpy as np
 
     negatives, scores = selection.negatives, selection.scores
@@ -278,7 +278,7 @@ def fill_short(
         _take_draws(negatives, scores, filled, short, draws, values, ok, data.text_group)
         short = short[(negatives[short] < 0).any(axis=1)]
     selection.filled = filled
-    stats.extra["negatives_filled"] = int(filled.sum())
+    stats.negatives_filled = int(filled.sum())
 
 
 def _take_draws(negatives: Any, scores: Any, filled: Any, short: Any, draws: Any, values: Any, ok: Any,

@@ -9,19 +9,11 @@ concepts once, for the tiers of a :class:`~embedtune_core.mining.miner.TieredMin
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable, Mapping, Sequence
 
-_TOKEN = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+from embedtune_core.text import term_key
 
-
-__all__ = ["Taxonomy", "concept_index", "normal"]
-
-
-def normal(text: str) -> str:
-    """``text`` lower-cased, as its words joined by single spaces (hyphens and apostrophes
-    inside a word kept): the key terms are matched on."""
-    return " ".join(_TOKEN.findall(text.lower()))
+__all__ = ["Taxonomy", "concept_index"]
 
 
 class Taxonomy:
@@ -50,11 +42,11 @@ class Taxonomy:
             if record.get("definition"):
                 texts.append(str(record["definition"]))
             for text in texts:
-                key = normal(text)
+                key = term_key(text)
                 if key:
                     _add(self.exact, key, cid)
             for term in terms:
-                key = normal(term)
+                key = term_key(term)
                 if key and len(key.split()) <= max_mention_words:
                     _add(self.mentions, key, cid)
         self._ancestors: dict[str, frozenset[str]] = {}
@@ -70,7 +62,7 @@ class Taxonomy:
     def resolve(self, text: str) -> list[str]:
         """The concepts ``text`` names: an exact match of a term or rendering first, else the
         longest term mentioned in it (all concepts sharing that term)."""
-        key = normal(text)
+        key = term_key(text)
         if key in self.exact:
             return list(self.exact[key])
         tokens = key.split()

@@ -11,7 +11,9 @@ from embedtune_core.config.schema import RunConfig
 from embedtune_core.errors import EmbedtuneError
 from embedtune_core.types import DataBundle, IRData
 
-EVALUATE_STEPS = ("evaluate-before", "evaluate-after")
+#: the fraction of anchors held out when the run trains and evaluates, the data has no eval split and
+#: ``data.eval_fraction`` is unset
+DEFAULT_EVAL_FRACTION = 0.1
 #: values of ``evaluation.retention`` that turn it off
 RETENTION_OFF = frozenset({"none", "off", "false"})
 
@@ -20,10 +22,12 @@ RETENTION_OFF = frozenset({"none", "off", "false"})
 class PreparedData:
     """What the steps of a run read.
 
-    ``train`` holds the training rows (in the columns of ``train_type``), ``evaluation`` what the
-    evaluate steps rank (an :class:`IRData`) or correlate (STS rows), ``eval_part`` where the
-    evaluation data came from, ``corpus``/``categories`` the miners' candidate texts (None: the
-    data's own positives)."""
+    ``train`` holds the training rows (in the columns of ``train_type``, then the reader's extra
+    columns, named in ``train_columns``), ``evaluation`` what the evaluate steps rank (an
+    :class:`IRData`) or correlate (STS rows), ``eval_part`` where the evaluation data came from,
+    ``eval_fraction`` the fraction held out (the reader's or the run's; None: the source's own
+    split), ``corpus``/``categories`` the miners' candidate texts (None: the data's own
+    positives), ``reader_options`` the reader's options as resolved (``data.options``)."""
 
     bundle: DataBundle
     dataset_type: str
@@ -35,6 +39,9 @@ class PreparedData:
     corpus: list[str] | None = None
     categories: list[Any] | None = None
     retention: IRData | None = None
+    train_columns: tuple[str, ...] = ()
+    eval_fraction: float | None = None
+    reader_options: dict = attrs.field(factory=dict)
 
     def describe_evaluation(self) -> dict[str, Any]:
         """The size of the evaluation set, as metrics.json and the report show it."""
@@ -59,15 +66,25 @@ def _limit(dataset: Any, limit: int | None) -> Any:
     return dataset.select(range(min(limit, len(dataset))))
 
 
-def _read(config: RunConfig, registry: Any, source: str) -> DataBundle:
-    from embedtune_core.data.loading import load_data
+def _read(config: RunConfig, registry: Any, source: str) -> tuple[DataBundle, Any, dict]:
+    """``(bundle, reader component, resolved reader options)`` of ``source``: ``data.options``,
+    with ``columns`` from ``data.columns`` and, for a reader that makes its own split (it declares
+    ``eval_fraction``), ``eval_fraction`` from ``data.eval_fraction`` when set."""
+    from embedtune_core.data.loading import read_with, reader_for
 
     data = config.data
     options = dict(data.options)
-    if data.columns:
-        options["columns"] = dict(data.columns)
     try:
-        return load_data(registry, source, dataset_type=data.type, reader=data.reader, options=options)
+        name, _ = reader_for(registry, source, data.type, data.reader)
+        splits = "eval_fraction" in registry.get("dataset_reader", name).declaration.specs
+        given = {"columns": dict(data.columns), "eval_fraction": data.eval_fraction if splits else None}
+        for option, value in given.items():
+            if value not in (None, {}):
+                if option in options:
+                    raise EmbedtuneError(f"{option} is set twice: as data.{option} and data.options.{option}",
+                                         key=f"data.options.{option}", hint=f"set data.{option} only")
+                options[option] = value
+        return read_with(registry, source, dataset_type=data.type, reader=data.reader, options=options)
     except EmbedtuneError as exc:
         if exc.file is None and exc.key is None:  # e.g. an unknown bundled set: the source is at fault
             exc.key = "data.source" if source == data.source else "data.eval_source"
@@ -85,31 +102,39 @@ def _evaluation(bundle: DataBundle, part: str) -> tuple[Any, str]:
     return to_ir(bundle.train, bundle.dataset_type), "ir"
 
 
-def prepare_data(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> PreparedData:
-    """Read the data once for the ``steps`` of a run.
+def prepare_data(config: RunConfig, registry: Any, used: frozenset[str]) -> PreparedData:
+    """Read the data once for a run whose steps ``used`` what they declared (``training-rows``,
+    ``held-out``, ``retention``, ``mining``, ``training``).
 
     The held-out part is the source's own eval split, ``data.eval_source``, or, when the run
-    trains and evaluates, ``data.eval_fraction`` of the anchors split off (no anchor on both
-    sides); a run that does not train evaluates every record. Training rows are the type's
-    columns (NLI as triplets, IR as pairs) with ``data.limit`` applied; ``data.eval_limit`` cuts
-    the evaluation queries."""
+    trains and evaluates, ``data.eval_fraction`` (default 0.1) of the anchors split off (no anchor
+    on both sides); a run that does not train evaluates every record. Training rows are the
+    type's columns (NLI as triplets, IR as pairs) with ``data.limit`` applied;
+    ``data.eval_limit`` cuts the evaluation queries."""
     from embedtune_core.data.loading import read_corpus_file, split_train_eval, to_training_dataset
+    from embedtune_core.data.shapes import extra_columns
 
-    bundle = _read(config, registry, config.data.source)
+    bundle, reader, options = _read(config, registry, config.data.source)
+    fraction = options.get("eval_fraction") if "eval_fraction" in reader.declaration.specs else None
     part = "eval split"
     if config.data.eval_source:
-        eval_bundle = _read(config, registry, config.data.eval_source)
+        eval_bundle = _read(config, registry, config.data.eval_source)[0]
         bundle.eval = eval_bundle.eval if eval_bundle.eval is not None else eval_bundle.train
         part = "eval source"
-    training = "train" in steps
-    evaluating = any(s in steps for s in EVALUATE_STEPS)
+    training = "training" in used
+    evaluating = "held-out" in used
     if bundle.eval is None and training and (evaluating or config.training.eval_steps):
-        bundle.train, bundle.eval = split_train_eval(bundle, config.data.eval_fraction, config.training.seed)
-        part = f"{config.data.eval_fraction:g} of the anchors held out"
+        fraction = DEFAULT_EVAL_FRACTION if config.data.eval_fraction is None else config.data.eval_fraction
+        bundle.train, bundle.eval = split_train_eval(bundle, fraction, config.training.seed)
+        part = f"{fraction:g} of the anchors held out"
     elif bundle.eval is None:
         part = "all data"
+    elif config.data.eval_fraction is not None and "eval_fraction" not in reader.declaration.specs:
+        raise EmbedtuneError(f"data.eval_fraction does not apply: the data has its own held-out part ({part})",
+                             key="data.eval_fraction", hint="leave it unset to use that split, or give the data "
+                             "without one")
     train, train_type = (None, None)
-    if training or "mine" in steps:
+    if training or "training-rows" in used:
         train, train_type = to_training_dataset(bundle)
         train = _limit(train, config.data.limit)
     evaluation, kind = (None, None)
@@ -117,12 +142,22 @@ def prepare_data(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> Pr
         evaluation, kind = _evaluation(bundle, part)
         evaluation = _limit(evaluation, config.data.eval_limit)
     corpus, categories = (list(bundle.corpus) if bundle.corpus else None), None
-    if config.mining.corpus and "mine" in steps:
+    if config.mining.corpus and "mining" in used:
         corpus, categories = read_corpus_file(config.mining.corpus)
-    retention = _retention(config, registry) if evaluating else None
+    retention = _retention(config, registry) if "retention" in used else None
     return PreparedData(bundle=bundle, dataset_type=bundle.dataset_type, train=train, train_type=train_type,
                         evaluation=evaluation, eval_kind=kind, eval_part=part if evaluating else None,
-                        corpus=corpus, categories=categories, retention=retention)
+                        corpus=corpus, categories=categories, retention=retention,
+                        train_columns=tuple(extra_columns(train.column_names)) if train is not None else (),
+                        eval_fraction=fraction, reader_options=_recorded(options))
+
+
+def _recorded(options: dict) -> dict:
+    """The reader options the run records under data.options (those with a key of their own and
+    unset ones left out)."""
+    from embedtune_core.data.loading import OWN_KEYS
+
+    return {k: v for k, v in options.items() if k not in OWN_KEYS and v not in (None, {}, [])}
 
 
 def _retention(config: RunConfig, registry: Any) -> IRData | None:

@@ -1,11 +1,13 @@
 """One preflight: every check that can reject a run, each once, before a model is loaded or a
 folder is created; and the resolved config, every default decided, that the run folder records.
 
-The order: component names and their options (from each component's declaration), the run
-folder, model paths and what their files tell (position embeddings), the device, then the data
-(every record), then what depends on the data's type (the loss and the miner must take it) and
-on the held-out data (evaluation during training). ``embedtune config validate`` runs exactly
-this.
+The order: the steps (names, options, order, from what each declares), the components the steps
+use and their options (from each component's declaration), the run folder, model paths and what
+their files tell (position embeddings), the device, then the data (every record), then what
+depends on the data's type (the loss and the miner must take it) and on the held-out data
+(evaluation during training), and last each step's own ``check``. What is checked follows what
+the steps declare they use (``StepInfo.uses``), never their names. ``embedtune config validate``
+runs exactly this.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import attrs
 from embedtune_core.config.schema import RunConfig
 from embedtune_core.errors import ComponentError, ConfigError, EmbedtuneError
 from embedtune_core.pipeline.data import PreparedData, prepare_data
+from embedtune_core.pipeline.steps import PlannedStep, plan_steps, uses
 from embedtune_core.ranking.metrics import parse_metric
 
 
@@ -45,28 +48,31 @@ class Components:
 
 @attrs.frozen
 class Plan:
-    """A checked run: the resolved config, the steps, the data read once and the components."""
+    """A checked run: the resolved config, the planned steps (and, once built, their objects),
+    the data read once and the components the steps use."""
 
     config: RunConfig
-    steps: tuple[str, ...]
+    planned: tuple[PlannedStep, ...]
     data: PreparedData
     components: Components
     traits: Any = None
     output: Output = attrs.field(factory=Output)
     source: str | None = None
+    step_objects: dict = attrs.field(factory=dict)
 
+    @property
+    def steps(self) -> tuple[str, ...]:
+        """The names of the steps that run, in order."""
+        return tuple(step.name for step in self.planned)
 
-def run_steps(config: RunConfig) -> tuple[str, ...]:
-    """The steps that run: ``mine`` only with a miner."""
-    return tuple(s for s in dict.fromkeys(config.steps) if s != "mine" or config.mining.miner)
+    @property
+    def uses(self) -> frozenset[str]:
+        return uses(self.planned)
 
-
-def check_steps(config: RunConfig, steps: tuple[str, ...]) -> None:
-    """Settings that need a step the run leaves out."""
-    if config.training.interpolate == "auto" and "train" in steps and "evaluate-after" not in steps:
-        raise ConfigError("training.interpolate = \"auto\" chooses the interpolation in the evaluate-after step, "
-                          "which this run leaves out", key="training.interpolate",
-                          hint="add evaluate-after to steps, or give a fixed weight, e.g. interpolate = 0.75")
+    def after(self, name: str) -> tuple[PlannedStep, ...]:
+        """The steps that run after step ``name``."""
+        names = self.steps
+        return self.planned[names.index(name) + 1:] if name in names else ()
 
 
 def _named(exc: EmbedtuneError, source: str | None) -> EmbedtuneError:
@@ -78,26 +84,44 @@ def _named(exc: EmbedtuneError, source: str | None) -> EmbedtuneError:
 
 def preflight(config: RunConfig, registry: Any, *, output: Output | None = None, source: str | None = None) -> Plan:
     """Check everything ``config`` asks for, read the data, and return the :class:`Plan` with
-    the resolved config. Errors about a config key name ``source`` (the config file)."""
+    the resolved config and the steps' objects. Errors about a config key name ``source`` (the
+    config file)."""
     output = output or Output()
     try:
-        steps = run_steps(config)
-        check_steps(config, steps)
-        components = check_components(config, registry, steps)
+        planned = plan_steps(config, registry)
+        used = uses(planned)
+        components = check_components(config, registry, used)
         if output.run_dir is not None:
             from embedtune_core.pipeline.rundir import check_run_dir
 
             check_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume)
-        check_models(config, components, steps)
+        check_models(config, components, used)
         device = check_device(config.model.device)
-        data = prepare_data(config, registry, steps)
-        components, traits = check_for_data(config, registry, components, data, steps)
-        resolved = resolve(config, registry, steps=steps, components=components, traits=traits,
+        data = prepare_data(config, registry, used)
+        components, traits = check_for_data(config, registry, components, data, used)
+        resolved = resolve(config, registry, planned=planned, components=components, traits=traits,
                            dataset_type=data.dataset_type, device=device, data=data)
+        plan = Plan(config=resolved, planned=planned, data=data, components=components, traits=traits, output=output,
+                    source=source)
+        plan = attrs.evolve(plan, step_objects=build_steps(plan, registry))
     except EmbedtuneError as exc:
         raise _named(exc, source) from None
-    return Plan(config=resolved, steps=steps, data=data, components=components, traits=traits, output=output,
-                source=source)
+    return plan
+
+
+def build_steps(plan: Plan, registry: Any) -> dict[str, Any]:
+    """Each step's object, built from its resolved options; a step's ``check(plan, name)``,
+    when it has one, refuses settings it cannot run with."""
+    from embedtune_core.plugins.calling import contained
+
+    built = {}
+    for step in plan.planned:
+        built[step.name] = registry.build(step.component, options=step.options, step=step.name)
+        check = getattr(built[step.name], "check", None)
+        if check is not None:
+            with contained(step.component, "checking the run's settings", step=step.name):
+                check(plan, step.name)
+    return built
 
 
 # -- components -------------------------------------------------------------------------------
@@ -108,22 +132,23 @@ def _get(registry: Any, kind: str, name: Any, key: str) -> Any:
         raise ConfigError(exc.message, key=key, hint=exc.hint) from None
 
 
-def check_components(config: RunConfig, registry: Any, steps: tuple[str, ...]) -> Components:
-    """Every component the config names exists and its options fit its declaration."""
+def check_components(config: RunConfig, registry: Any, used: frozenset[str]) -> Components:
+    """Every component the config names exists and its options fit its declaration (the loss
+    and the callbacks when a step trains, the miner when a step mines)."""
     if config.data.reader:
         _get(registry, "dataset_reader", config.data.reader, "data.reader")
     for spec in config.evaluation.metrics:
         _get(registry, "metric", parse_metric(spec)[0], "evaluation.metrics")
     loss_options: dict = {}
-    if config.loss.name:
+    if config.loss.name and "training" in used:
         _get(registry, "loss", config.loss.name, "loss.name")
         loss_options = registry.resolve_options("loss", config.loss.name, config.loss.options, key="loss.options")
     miner, miner_options = None, {}
-    if "mine" in steps:
+    if "mining" in used:
         miner = _get(registry, "negative_miner", config.mining.miner, "mining.miner")
         miner_options = registry.resolve_options("negative_miner", config.mining.miner, config.mining.options,
                                                  key="mining.options")
-    callbacks = check_callbacks(config, registry) if "train" in steps else ()
+    callbacks = check_callbacks(config, registry) if "training" in used else ()
     return Components(loss=config.loss.name, loss_options=loss_options, miner=miner, miner_options=miner_options,
                       callbacks=callbacks)
 
@@ -161,16 +186,16 @@ def check_callbacks(config: RunConfig, registry: Any) -> tuple:
 
 
 # -- models and the machine -------------------------------------------------------------------
-def check_models(config: RunConfig, components: Components, steps: tuple[str, ...]) -> None:
+def check_models(config: RunConfig, components: Components, used: frozenset[str]) -> None:
     """Every model a run would load exists where a path names it, and ``max_seq_length`` fits
     the model's position embeddings (read from its files, nothing loaded)."""
     from embedtune_core.embedding.info import model_info
     from embedtune_core.embedding.models import check_model
 
     check_model(config.model.name, key="model.name")
-    if "mine" in steps and config.mining.model:
+    if "mining" in used and config.mining.model:
         check_model(config.mining.model, key="mining.model")
-    if "evaluate-before" in steps and config.evaluation.baseline:
+    if "held-out" in used and config.evaluation.baseline:
         check_model(config.evaluation.baseline, key="evaluation.baseline")
     if components.miner is not None:
         for name, spec in components.miner.declaration.specs.items():
@@ -209,7 +234,7 @@ def check_device(device: str | None) -> str:
 
 # -- what depends on the data -----------------------------------------------------------------
 def check_for_data(config: RunConfig, registry: Any, components: Components, data: PreparedData,
-                   steps: tuple[str, ...]) -> tuple[Components, Any]:
+                   used: frozenset[str]) -> tuple[Components, Any]:
     """The loss (the declared default for the data's type when unset) and the miner must take the
     data's type; evaluation during training needs held-out data."""
     from embedtune_core.distributed import world_size
@@ -217,7 +242,7 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
     from embedtune_core.training.losses import check_loss_accepts, gather_by_default, loss_traits, recommend_loss
 
     traits = None
-    if "train" in steps:
+    if "training" in used:
         name = components.loss or recommend_loss(registry, data.dataset_type)
         options = components.loss_options if components.loss else registry.resolve_options(
             "loss", name, config.loss.options, key="loss.options")
@@ -239,24 +264,33 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
         if not miner.info.input == "nli" and data.dataset_type == "sts":
             raise ComponentError(f"negative miner '{config.mining.miner}' needs (anchor, positive) rows, but the data "
                                  "is sts", key="mining.miner", hint="STS pairs have scores, not positives: skip mining")
+        missing = [c for c in miner.info.columns if c not in data.train_columns]
+        if missing:
+            raise ComponentError(
+                f"negative miner '{config.mining.miner}' reads column '{missing[0]}' of the training rows, which the "
+                "data does not have", key="mining.miner",
+                hint=f"the rows' extra columns: {', '.join(data.train_columns) or 'none'}; keep it from the file with "
+                     f"data.options.keep = [\"{missing[0]}\"] (or use a reader that gives it)")
     return components, traits
 
 
 # -- resolution ---------------------------------------------------------------------------------
-def resolve(config: RunConfig, registry: Any, *, steps: tuple[str, ...], components: Components, traits: Any,
+def resolve(config: RunConfig, registry: Any, *, planned: tuple[PlannedStep, ...], components: Components, traits: Any,
             dataset_type: str | None, device: str, data: Any = None) -> RunConfig:
-    """``config`` with every value the run decides written in: the steps that run, the data type,
-    the device, the loss and its options, the miner's options and model, the batch sampler, the
-    precision, the learning rate (from the model's size and ``data``'s training rows) and the
-    callbacks. The file written from it alone reproduces the run."""
+    """``config`` with every value the run decides written in: the steps that run and their
+    options, the data type and the eval fraction used, the device, the loss and its options, the
+    miner's options and model, the batch sampler, the precision, the learning rate (from the
+    model's size and ``data``'s training rows) and the callbacks. The file written from it alone
+    reproduces the run."""
     from embedtune_core.training.advice import decide_learning_rate, hidden_size_of
     from embedtune_core.training.arguments import decide_batch_sampler, resolve_precision
 
+    used = uses(planned)
     training = config.training
-    if "train" in steps:
+    if "training" in used:
         if data is not None and data.train is not None:  # without the data (config show) it stays "auto"
             training = decide_learning_rate(training, hidden=hidden_size_of(config.model.name), rows=len(data.train))
-        ordered = "mine" in steps and components.miner is not None and components.miner.info.ordered
+        ordered = "mining" in used and components.miner is not None and components.miner.info.ordered
         training = attrs.evolve(
             training,
             batch_sampler=decide_batch_sampler(training.batch_sampler, ordered=ordered,
@@ -266,16 +300,20 @@ def resolve(config: RunConfig, registry: Any, *, steps: tuple[str, ...], compone
             callback_options={name: options for name, _, options in components.callbacks if options},
         )
     mining = config.mining
-    if "mine" in steps:
+    if "mining" in used:
         mining = attrs.evolve(mining, options=components.miner_options,
                               model=mining.model or config.model.name)
     loss = config.loss
     if components.loss:
         loss = attrs.evolve(loss, name=components.loss, options=components.loss_options)
+    data_config = attrs.evolve(config.data, type=dataset_type or config.data.type)
+    if data is not None:
+        data_config = attrs.evolve(data_config, eval_fraction=data.eval_fraction, options=data.reader_options)
     return attrs.evolve(
         config,
-        steps=list(steps),
-        data=attrs.evolve(config.data, type=dataset_type or config.data.type),
+        steps=[step.name for step in planned],
+        step_options={step.name: step.options for step in planned if step.options},
+        data=data_config,
         model=attrs.evolve(config.model, device=device),
         mining=mining, loss=loss, training=training,
     )
@@ -287,18 +325,19 @@ def resolve_without_data(config: RunConfig, registry: Any) -> RunConfig:
     from embedtune_core.data.loading import BUILTIN_PREFIX
     from embedtune_core.training.losses import loss_traits, recommend_loss
 
-    steps = run_steps(config)
-    components = check_components(config, registry, steps)
+    planned = plan_steps(config, registry)
+    used = uses(planned)
+    components = check_components(config, registry, used)
     dataset_type = config.data.type
     if dataset_type is None and config.data.source.startswith(BUILTIN_PREFIX):
         component = registry.get("dataset_reader", config.data.source[len(BUILTIN_PREFIX):])
         dataset_type = component.info.dataset_type
     traits = None
-    if "train" in steps and (components.loss or dataset_type):
+    if "training" in used and (components.loss or dataset_type):
         name = components.loss or recommend_loss(registry, dataset_type)
         options = components.loss_options or registry.resolve_options("loss", name, config.loss.options,
                                                                       key="loss.options")
         traits = loss_traits(registry, name, options)
         components = attrs.evolve(components, loss=name, loss_options=options)
-    return resolve(config, registry, steps=steps, components=components, traits=traits, dataset_type=dataset_type,
+    return resolve(config, registry, planned=planned, components=components, traits=traits, dataset_type=dataset_type,
                    device=check_device(config.model.device))

@@ -32,6 +32,42 @@ class Evaluation:
         return self.results.get(dim)
 
 
+def saved_evaluation(evaluation: Evaluation | None) -> dict | None:
+    """An evaluation as JSON (``state.json`` keeps the finished ones for ``--resume``)."""
+    if evaluation is None:
+        return None
+    return {"model": evaluation.model, "full_dim": evaluation.full_dim, "per_query": evaluation.per_query,
+            "results": {("full" if k is None else str(k)): v for k, v in evaluation.results.items()}}
+
+
+def restore_evaluation(saved: dict | None) -> Evaluation | None:
+    """The evaluation :func:`saved_evaluation` wrote."""
+    if saved is None:
+        return None
+    results = {(None if k == "full" else int(k)): v for k, v in saved["results"].items()}
+    return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"),
+                      per_query=saved.get("per_query"))
+
+
+@attrs.define
+class RunResults:
+    """What a run's steps found, for its record: the evaluations before and after (and on the
+    retention set), the mining and training summaries, the interpolation, the training log, the
+    loss a training step built, and each step's reported figures (``steps[NAME]``)."""
+
+    before: Evaluation | None = None
+    after: Evaluation | None = None
+    retention_before: Evaluation | None = None
+    retention_after: Evaluation | None = None
+    mining: dict | None = None
+    training: dict | None = None
+    interpolation: dict | None = None
+    log_history: list = attrs.field(factory=list)
+    loss: Any = None
+    reused_embeddings: int | None = None
+    steps: dict[str, dict] = attrs.field(factory=dict)
+
+
 @attrs.frozen
 class Row:
     """One metric at one dim, before and after."""
@@ -125,10 +161,11 @@ def results_table(evaluation: Evaluation) -> str:
 
 @attrs.frozen
 class RunRecord:
-    """Everything a finished run reports; :meth:`to_json` is ``metrics.json``."""
+    """Everything a finished run reports; :meth:`to_json` is ``metrics.json``. ``steps`` maps
+    each step that ran, in order, to the figures it reported."""
 
     name: str
-    steps: tuple[str, ...]
+    steps: dict[str, dict]
     model: str
     data: str
     dataset_type: str
@@ -149,7 +186,7 @@ class RunRecord:
         before, after = self.comparison.before, self.comparison.after
         return {
             "name": self.name,
-            "steps": list(self.steps),
+            "steps": {name: dict(values) for name, values in self.steps.items()},
             "model": self.model,
             "baseline": self.baseline,
             "data": self.data,

@@ -17,6 +17,7 @@ import attrs
 import pluggy
 
 from embedtune_core.plugins import hookspecs
+from embedtune_core.plugins.calling import GuardedManager, HookFailure, call_hook, short_error
 from embedtune_core.errors import PluginLoadError
 
 ENTRY_POINT_GROUP = "embedtune"
@@ -59,6 +60,25 @@ class PluginSet:
 
     def broken(self) -> list[PluginRecord]:
         return [r for r in self.records.values() if r.error is not None]
+
+    def register(self, plugin: Any, name: str, **record: Any) -> PluginRecord:
+        """Register ``plugin`` (a module, class or object with hook implementations) as
+        ``name``, its hooks checked against the specs; a failure is recorded on the returned
+        record (and is fatal in strict mode)."""
+        entry = PluginRecord(name=name, module=getattr(plugin, "__name__", repr(plugin)), **record)
+        _register(self, entry, plugin)
+        return entry
+
+    def call(self, hook: str, *, isolate: bool, **kwargs: Any) -> list[HookFailure]:
+        """Call ``hook`` the pluggy way (see :func:`~embedtune_core.plugins.calling.call_hook`);
+        with ``isolate``, each failing plugin is marked broken and the failures returned."""
+        failures = call_hook(self.manager, hook, isolate=isolate, **kwargs)
+        for failure in failures:
+            if failure.plugin in self.records:
+                self.mark_broken(failure.plugin, failure.describe())
+            elif self.manager.get_plugin(failure.plugin) is not None:
+                self.manager.unregister(name=failure.plugin)
+        return failures
 
     def mark_broken(self, name: str, error: str) -> None:
         """Record ``error`` for plugin ``name`` and unregister it (fatal in strict mode)."""
@@ -117,15 +137,14 @@ def strict_from_env() -> bool:
 
 
 def new_manager() -> pluggy.PluginManager:
-    manager = pluggy.PluginManager("embedtune")
+    """A plugin manager with embedtune's hook specs that registers every plugin behind guards
+    (:mod:`embedtune_core.plugins.calling`)."""
+    manager = GuardedManager("embedtune")
     manager.add_hookspecs(hookspecs)
     return manager
 
 
-def _short_error(exc: BaseException) -> str:
-    last = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
-    where = f" ({last[0].filename}:{last[0].lineno})" if last and not last[0].filename.startswith("<frozen") else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+_short_error = short_error
 
 
 def _hook_error(manager: pluggy.PluginManager, obj: Any, name: str) -> str | None:

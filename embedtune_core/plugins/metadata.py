@@ -22,13 +22,6 @@ def _types(value: Any) -> tuple[str, ...] | None:
     return None if value is None else tuple(value)
 
 
-def _options_class(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value is not None and not attrs.has(value):
-        from embedtune_core.plugins.options import OptionError
-
-        raise OptionError(f"'{attribute.name}' must be an attrs class declaring the options, got {value!r}")
-
-
 @attrs.frozen
 class ReaderInfo:
     """A dataset reader."""
@@ -56,8 +49,9 @@ class MinerInfo:
     default_for: Annotated[tuple[DatasetType, ...], "dataset types for which `embedtune init` suggests it"] = attrs.field(
         default=(), converter=tuple)
     wraps: Annotated[str | None, "the option naming a miner it wraps (its options in OPTION_options)"] = None
-    options: Annotated[Any, "an attrs class declaring the options (else the factory's signature)"] = attrs.field(
-        default=None, validator=_options_class)
+    columns: Annotated[tuple[str, ...], "extra columns of the training rows it reads (a group id...): preflight "
+                                        "refuses data without them; they reach request.columns"] = attrs.field(
+        default=(), converter=tuple)
 
 
 @attrs.frozen
@@ -76,8 +70,6 @@ class LossInfo:
                      "so rows with several negatives become one triplet per negative"] = "rows"
     constant_memory: Annotated[bool, "its memory does not grow with the batch (gradient caching)"] = False
     wraps: Annotated[str | None, "the option naming a loss it wraps (its options in OPTION_options)"] = None
-    options: Annotated[Any, "an attrs class declaring the options (else the factory's signature)"] = attrs.field(
-        default=None, validator=_options_class)
 
 
 @attrs.frozen
@@ -91,36 +83,44 @@ class CallbackInfo:
 
     default: Annotated[bool, "attached to every training run unless training.default_callbacks is false"] = False
     needs_eval: Annotated[bool, "it needs evaluation during training (training.eval_steps)"] = False
-    options: Annotated[Any, "an attrs class declaring the options (else the factory's signature)"] = attrs.field(
-        default=None, validator=_options_class)
 
 
-INFO_CLASSES: dict[str, type] = {
-    "dataset_reader": ReaderInfo,
-    "negative_miner": MinerInfo,
-    "loss": LossInfo,
-    "metric": MetricInfo,
-    "callback": CallbackInfo,
-}
+#: what a pipeline step may declare it uses: preflight reads and checks these for it
+StepUse = Literal["training-rows", "held-out", "retention", "mining", "training"]
 
 
-def build_info(kind: str, metadata: Mapping[str, Any], *, label: str) -> Any:
-    """The typed metadata of a component of ``kind``; an unknown key or a bad value raises
+@attrs.frozen
+class StepInfo:
+    """A pipeline step. Artifacts are names for what a run holds: it starts with ``model`` (the
+    model as it stands) and ``data``; a step providing ``trained-model`` changes the model (later
+    steps get its folder as ``model_path``). Packs may name artifacts of their own."""
+
+    needs: Annotated[tuple[str, ...], "artifacts an earlier step (or the start of the run) must provide"] = \
+        attrs.field(default=(), converter=tuple)
+    provides: Annotated[tuple[str, ...], "artifacts it provides to the steps after it"] = attrs.field(
+        default=(), converter=tuple)
+    before: Annotated[tuple[str, ...], "artifacts that must not exist yet when it runs (it belongs before the step "
+                                       "that provides them)"] = attrs.field(default=(), converter=tuple)
+    uses: Annotated[tuple[StepUse, ...], "what preflight prepares and checks for it: training-rows, held-out (the "
+                                         "evaluation set), retention, mining (the miner), training (the loss, "
+                                         "callbacks and training settings)"] = attrs.field(default=(), converter=tuple)
+    encodes: Annotated[bool, "it encodes texts with the model as it stands (embeddings are then shared with the "
+                             "next step that does, until the model changes)"] = False
+    shares_work: Annotated[bool, "under several processes, its encoding and search are split over them (false: it "
+                                 "distributes itself, e.g. DDP training)"] = True
+    skip_unless: Annotated[str | None, "a config key (section.key): the step is left out of the run while it is "
+                                       "unset"] = None
+    default: Annotated[int | None, "its position in the default pipeline (none: it runs only when named in "
+                                   "steps)"] = None
+
+
+def build_info(cls: type, metadata: Mapping[str, Any], *, label: str) -> Any:
+    """The typed metadata ``cls`` of a component; an unknown key or a bad value raises
     :class:`~embedtune_core.errors.ComponentError` naming ``label`` (plugin and component)."""
     from embedtune_core.errors import ComponentError
     from embedtune_core.plugins.options import Declaration, OptionError
 
-    cls = INFO_CLASSES[kind]
-    declaration = Declaration.of(cls, cls)
     try:
-        return cls(**declaration.resolve(dict(metadata), label=label, noun="metadata"))
+        return cls(**Declaration.of(cls).resolve(dict(metadata), label=label, noun="metadata"))
     except OptionError as exc:
-        raise ComponentError(str(exc), hint=getattr(exc, "hint", None)) from None
-
-
-def describe_metadata() -> dict[str, list[tuple[str, str, Any]]]:
-    """``{kind: [(key, help, default), ...]}`` for the hook reference."""
-    from embedtune_core.plugins.options import class_specs
-
-    return {kind: [(s.name, s.help, s.default) for s in class_specs(cls).values()]
-            for kind, cls in INFO_CLASSES.items()}
+        raise ComponentError(str(exc), hint=exc.hint) from None

@@ -1,14 +1,22 @@
 """Options, declared once and checked from the declaration.
 
-A component declares its options in one place, and the same code reads every declaration:
+A component declares its options one way, whatever its kind: **its factory's signature**. Each
+keyword parameter after the kind's leading arguments (a loss's model, a reader's source) is an
+option, its default the default, its annotation the type (``float``, ``int``, ``bool``, ``str``,
+``Literal["a", "b"]``, ``list[int]``, ``dict``, ``X | None``); ``Annotated[float, Range(gt=0),
+"help text"]`` adds bounds and a help line. Unannotated parameters take the type of their
+default. A factory that is an attrs class declares its fields the same way.
 
-- **its factory's signature**: each keyword parameter is an option, its default the default, its
-  annotation the type (``float``, ``int``, ``bool``, ``str``, ``Literal["a", "b"]``,
-  ``list[int]``, ``dict``, ``X | None``); ``Annotated[float, Range(gt=0), "help text"]`` adds
-  bounds and a help line. Unannotated parameters take the type of their default.
-- **an attrs class** given at registration (``register(name, factory, options=MyOptions)``), for an
-  option set several components share (every retrieval miner's guards) or with checks across
-  options (``__attrs_post_init__`` raising :class:`OptionError`). Fields are declared the same way.
+A parameter annotated with an attrs class is an **option set**: its fields are options like the
+others (written flat in the config: ``relative_margin = 0.1``, not ``guards.relative_margin``),
+the class checks them together (its ``__attrs_post_init__`` raises :class:`OptionError` for a
+rule across options), and the factory receives the built instance. Several components share an
+option set by annotating a parameter with the same class (every retrieval miner's
+:class:`~embedtune_core.mining.guards.GuardOptions`).
+
+:meth:`Declaration.resolve` checks the values once (the registry does it in preflight, before a
+model is loaded); :meth:`Declaration.arguments` turns the resolved values into the factory's
+keyword arguments without checking them again.
 
 The run config's fields use the same :class:`OptionSpec` (built from their attrs metadata), so a
 value from a config file, a ``-s`` override or a ``-O`` option is checked by one function,
@@ -56,10 +64,13 @@ REQUIRED: Any = _Required()
 class OptionError(ValueError):
     """A value that does not fit its declaration (the caller adds where it came from).
 
-    ``option`` names the option at fault and ``hint`` says how to fix it, when known."""
+    ``option`` names the option at fault and ``hint`` says how to fix it, when known:
+    ``raise OptionError("range_max must be greater than range_min", option="range_max")``."""
 
-    option: str | None = None
-    hint: str | None = None
+    def __init__(self, message: str, *, option: str | None = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
+        self.hint = hint
 
 
 #: ``Annotated[str, MODEL]``: the option names a model (checked like ``model.name`` before a run)
@@ -206,34 +217,35 @@ def _hints(obj: Any) -> dict[str, Any]:
         return {}
 
 
-def signature_specs(factory: Callable[..., Any], *, skip: int = 0) -> tuple[dict[str, OptionSpec], bool]:
-    """The options a factory's signature declares, after its first ``skip`` positional
-    parameters (a loss factory's model), and whether it also takes ``**options``."""
+def _parameters(factory: Callable[..., Any], skip: int) -> tuple[list[inspect.Parameter], dict[str, Any]] | None:
+    """The parameters of ``factory`` after its first ``skip`` positional ones (a class: of its
+    ``__init__``, without ``self``), and their resolved annotations; None when it has no
+    readable signature."""
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         params = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
-        return {}, True
-    hints = _hints(target)
+        return None
     if inspect.isclass(factory) and params and params[0].name == "self":
         params = params[1:]
     positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     leading = {p.name for p in positional[:skip]}
-    specs = {}
-    for p in params:
-        if p.name in leading or p.name in CONTEXT_PARAMETERS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-            continue
-        default = REQUIRED if p.default is p.empty else p.default
-        specs[p.name] = spec_from_annotation(p.name, hints.get(p.name, p.annotation), default)
-    return specs, any(p.kind is p.VAR_KEYWORD for p in params)
+    return [p for p in params if p.name not in leading], _hints(target)
 
 
-def class_specs(cls: type) -> dict[str, OptionSpec]:
-    """The options an attrs class declares (one per field)."""
+def option_set(annotation: Any) -> type | None:
+    """The attrs class a parameter is annotated with (an option set), or None."""
+    if typing.get_origin(annotation) is typing.Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return annotation if inspect.isclass(annotation) and attrs.has(annotation) else None
+
+
+def class_specs(cls: type, *, skip: int = 0) -> dict[str, OptionSpec]:
+    """The options an attrs class declares: one per field, after its first ``skip`` fields."""
     hints = _hints(cls)
     specs = {}
-    for field in attrs.fields(cls):
-        if field.name.startswith("_") or not field.init:
+    for field in [f for f in attrs.fields(cls) if f.init][skip:]:
+        if field.name.startswith("_"):
             continue
         default = REQUIRED if field.default is attrs.NOTHING else field.default
         if isinstance(default, attrs.Factory):  # type: ignore[arg-type]
@@ -243,66 +255,95 @@ def class_specs(cls: type) -> dict[str, OptionSpec]:
     return specs
 
 
+def _attrs_init(factory: Any) -> bool:
+    """Whether ``factory`` is an attrs class with the ``__init__`` attrs wrote for its fields."""
+    code = getattr(getattr(factory, "__init__", None), "__code__", None)
+    return inspect.isclass(factory) and attrs.has(factory) and code is not None \
+        and code.co_filename.startswith("<attrs generated")
+
+
+class DeclarationError(TypeError):
+    """A factory whose signature cannot declare options (a name given twice)."""
+
+
 @attrs.frozen
 class Declaration:
-    """Every option a component accepts: from its options class, else its factory's signature."""
+    """Every option a factory accepts, read from its signature (see the module doc).
+
+    ``sets`` maps each option-set parameter to its attrs class (the class's fields are among
+    ``specs``); ``open`` is true for a factory that also takes ``**options`` it does not declare."""
 
     specs: dict[str, OptionSpec]
-    open: bool = False  # takes options it does not declare (**options without an options class)
-    options_class: type | None = None
+    open: bool = False
+    sets: dict[str, type] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, factory: Callable[..., Any], options_class: type | None = None, *, skip: int = 0) -> "Declaration":
-        """The declaration of ``factory``'s options: ``options_class``, else a class factory's
-        own ``Options`` attrs class, else the factory's signature."""
-        if options_class is None and inspect.isclass(factory) and attrs.has(getattr(factory, "Options", None)):
-            options_class = factory.Options
-        if options_class is not None:
-            return cls(specs=class_specs(options_class), open=False, options_class=options_class)
-        specs, takes_more = signature_specs(factory, skip=skip)
-        return cls(specs=specs, open=takes_more)
+    def of(cls, factory: Callable[..., Any], *, skip: int = 0) -> "Declaration":
+        """The declaration of ``factory``'s options, after its first ``skip`` positional
+        parameters (the kind's leading arguments). An attrs class's fields are its parameters."""
+        if _attrs_init(factory):
+            return cls(specs=class_specs(factory, skip=skip))
+        found = _parameters(factory, skip)
+        if found is None:
+            return cls(specs={}, open=True)
+        params, hints = found
+        specs: dict[str, OptionSpec] = {}
+        sets: dict[str, type] = {}
+        for p in params:
+            if p.name in CONTEXT_PARAMETERS or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            annotation = hints.get(p.name, p.annotation)
+            group = option_set(annotation)
+            declared = class_specs(group) if group is not None else {
+                p.name: spec_from_annotation(p.name, annotation, REQUIRED if p.default is p.empty else p.default)}
+            if group is not None:
+                sets[p.name] = group
+            for name, spec in declared.items():
+                if name in specs:
+                    raise DeclarationError(f"option '{name}' is declared twice (parameter '{p.name}')")
+                specs[name] = spec
+        return cls(specs=specs, open=any(p.kind is p.VAR_KEYWORD for p in params), sets=sets)
 
     def resolve(self, options: Mapping[str, Any], *, label: str, noun: str = "option") -> dict[str, Any]:
-        """Every declared option with its checked value (defaults filled in).
-
-        ``label`` names the owner in messages (``loss 'mnrl'``), ``noun`` what the values are.
-        Raises :class:`OptionError` with ``.option`` set to the option at fault."""
+        """Every declared option with its checked value (defaults filled in), each option set
+        checked by its class. ``label`` names the owner in messages (``loss 'mnrl'``), ``noun``
+        what the values are. Raises :class:`OptionError` with ``option`` set to the one at fault."""
         if not isinstance(options, Mapping):
-            raise _at(OptionError(f"{noun}s for {label} must be a table, got {_show(options)}"), None)
+            raise OptionError(f"{noun}s for {label} must be a table, got {_show(options)}")
         accepted = list(self.specs)
         for option in options:
             if option not in self.specs and not self.open:
                 guess = closest(str(option), accepted)
-                error = OptionError(f"{label} has no {noun} '{option}'")
-                error.hint = (f"did you mean '{guess}'? " if guess else "") + \
-                    f"it accepts: {', '.join(accepted) or 'no options'}"
-                raise _at(error, str(option))
+                raise OptionError(f"{label} has no {noun} '{option}'", option=str(option),
+                                  hint=(f"did you mean '{guess}'? " if guess else "")
+                                  + f"it accepts: {', '.join(accepted) or 'no options'}")
         values: dict[str, Any] = {}
         for name, spec in self.specs.items():
             if name in options:
                 try:
                     values[name] = coerce(options[name], spec)
                 except OptionError as exc:
-                    raise _at(OptionError(f"{label} {noun} '{name}' {exc}"), name) from None
+                    raise OptionError(f"{label} {noun} '{name}' {exc}", option=name, hint=exc.hint) from None
             elif spec.required:
-                raise _at(OptionError(f"{label} needs {noun} '{name}' ({spec.describe()})"), name)
+                raise OptionError(f"{label} needs {noun} '{name}' ({spec.describe()})", option=name)
             else:
                 values[name] = spec.default
         if self.open:
             values.update({k: v for k, v in options.items() if k not in self.specs})
-        if self.options_class is not None:
-            try:
-                self.options_class(**values)
-            except OptionError as exc:
-                error = _at(OptionError(f"{label}: {exc}"), exc.option)
-                error.hint = exc.hint
-                raise error from None
+        self.arguments(values, label=label)  # each option set checks its fields together
         return values
 
-
-def _at(error: OptionError, option: str | None) -> OptionError:
-    error.option = option
-    return error
+    def arguments(self, values: Mapping[str, Any], *, label: str = "the component") -> dict[str, Any]:
+        """The factory's keyword arguments for resolved ``values``: each option set built from
+        its fields (an :class:`OptionError` from its checks names ``label``)."""
+        kwargs = dict(values)
+        for parameter, group in self.sets.items():
+            fields = {f.name: kwargs.pop(f.name) for f in attrs.fields(group) if f.init and f.name in kwargs}
+            try:
+                kwargs[parameter] = group(**fields)
+            except OptionError as exc:
+                raise OptionError(f"{label}: {exc}", option=exc.option, hint=exc.hint) from None
+        return kwargs
 
 
 # -- checking one value ------------------------------------------------------------------------

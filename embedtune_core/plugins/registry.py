@@ -3,60 +3,26 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 
 from embedtune_core.errors import ComponentError, closest
-from embedtune_core.plugins.hookspecs import REGISTRY_HOOKS
-from embedtune_core.plugins.manager import PluginSet, _short_error
+from embedtune_core.plugins.calling import acting_plugin, contained
+from embedtune_core.plugins.kinds import KINDS, Kind, kind_named
+from embedtune_core.plugins.manager import PluginSet
 from embedtune_core.plugins.metadata import build_info
-from embedtune_core.plugins.options import CONTEXT_PARAMETERS, Declaration, OptionError
-
-KINDS = tuple(REGISTRY_HOOKS)
-KIND_LABELS = {
-    "dataset_reader": "dataset reader",
-    "negative_miner": "negative miner",
-    "loss": "loss",
-    "metric": "metric",
-    "callback": "callback",
-}
-KIND_ALIASES = {
-    "reader": "dataset_reader",
-    "readers": "dataset_reader",
-    "dataset-reader": "dataset_reader",
-    "dataset-readers": "dataset_reader",
-    "dataset_readers": "dataset_reader",
-    "miner": "negative_miner",
-    "miners": "negative_miner",
-    "negative-miner": "negative_miner",
-    "negative-miners": "negative_miner",
-    "negative_miners": "negative_miner",
-    "losses": "loss",
-    "metrics": "metric",
-    "callbacks": "callback",
-}
+from embedtune_core.plugins.options import CONTEXT_PARAMETERS, Declaration, DeclarationError, OptionError
 
 
 def normalise_kind(kind: str) -> str:
-    kind = kind.strip().lower()
-    kind = KIND_ALIASES.get(kind, kind)
-    if kind not in KINDS:
-        guess = closest(kind, list(KINDS) + list(KIND_ALIASES))
-        raise ComponentError(
-            f"unknown component kind '{kind}'",
-            hint=f"use one of: {', '.join(KINDS)}" + (f" (did you mean '{guess}'?)" if guess else ""),
-        )
-    return kind
+    """The canonical name of ``kind`` (plurals and short names accepted)."""
+    return kind_named(kind).name
 
 
 def _first_line(obj: Any) -> str:
     doc = inspect.getdoc(obj) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
-
-
-#: how many leading positional arguments each kind's factory takes before its options
-POSITIONAL = {"dataset_reader": 2, "negative_miner": 0, "loss": 1, "metric": 0, "callback": 0}
 
 
 @attrs.frozen(eq=False)
@@ -77,9 +43,18 @@ class Component:
         return f"{self.plugin}:{self.name}"
 
     @property
+    def kind_info(self) -> Kind:
+        return KINDS[self.kind]
+
+    @property
+    def kind_label(self) -> str:
+        """``negative miner``: the kind in words."""
+        return KINDS[self.kind].label
+
+    @property
     def label(self) -> str:
         """``loss 'mnrl'``: how messages name it."""
-        return f"{KIND_LABELS[self.kind]} '{self.name}'"
+        return f"{self.kind_label} '{self.name}'"
 
     def as_dict(self) -> dict[str, Any]:
         data = {
@@ -118,24 +93,26 @@ class Registry:
         **metadata: Any,
     ) -> Component:
         """Record a component; its metadata and its options' declaration are checked now."""
-        label = f"plugin '{plugin}' registered {KIND_LABELS[kind]} '{name}'"
+        kind_info = KINDS[kind]
+        label = f"plugin '{plugin}' registered {kind_info.label} '{name}'"
         if not isinstance(name, str) or not name or ":" in name or name != name.strip():
             raise ComponentError(
-                f"plugin '{plugin}' registered a {KIND_LABELS[kind]} with an invalid name {name!r}",
+                f"plugin '{plugin}' registered a {kind_info.label} with an invalid name {name!r}",
                 hint="names are non-empty strings without ':' or surrounding spaces",
             )
         if not callable(factory):
             raise ComponentError(f"{label} with a factory that is not callable")
         entries = self._components[kind].setdefault(name, [])
         if any(c.plugin == plugin for c in entries):
-            raise ComponentError(f"plugin '{plugin}' registered {KIND_LABELS[kind]} '{name}' twice")
-        info = build_info(kind, metadata, label=label)
-        declaration = None
-        if kind != "dataset_reader":  # a reader's options are its own (column mappings, splits)
-            declaration = Declaration.of(factory, getattr(info, "options", None), skip=POSITIONAL[kind])
+            raise ComponentError(f"plugin '{plugin}' registered {kind_info.label} '{name}' twice")
+        info = build_info(kind_info.info, metadata, label=label)
+        try:
+            declaration = Declaration.of(factory, skip=len(kind_info.leading))
+        except DeclarationError as exc:
+            raise ComponentError(f"{label} with a factory whose {exc}") from None
         component = Component(kind=kind, name=name, plugin=plugin, factory=factory,
-                              description=description if description is not None else _first_line(factory),
-                              info=info, declaration=declaration)
+                               description=description if description is not None else _first_line(factory),
+                               info=info, declaration=declaration)
         entries.append(component)
         return component
 
@@ -176,7 +153,7 @@ class Registry:
     def get(self, kind: str, name: str) -> Component:
         """The component ``name`` (or ``plugin:name``) of ``kind``; a clear error otherwise."""
         kind = normalise_kind(kind)
-        label = KIND_LABELS[kind]
+        label = KINDS[kind].label
         by_name = self._components[kind]
         if not isinstance(name, str):
             raise ComponentError(f"{label} name must be a string, got {name!r}")
@@ -216,9 +193,9 @@ class Registry:
         chosen = packs or claims
         if len(chosen) > 1:
             raise ComponentError(
-                f"{len(chosen)} {KIND_LABELS[kind]}s are declared the default for {dataset_type} data: "
+                f"{len(chosen)} {KINDS[kind].label}s are declared the default for {dataset_type} data: "
                 + ", ".join(c.qualified_name for c in chosen),
-                hint=f"name the {KIND_LABELS[kind]} to use in the config",
+                hint=f"name the {KINDS[kind].label} to use in the config",
             )
         return chosen[0] if chosen else None
 
@@ -233,9 +210,8 @@ class Registry:
         try:
             values = component.declaration.resolve({} if options is None else options, label=component.label)
         except OptionError as exc:
-            option = getattr(exc, "option", None)
-            raise ComponentError(str(exc), key=f"{key}.{option}" if key and option else key,
-                                 hint=getattr(exc, "hint", None)) from None
+            raise ComponentError(str(exc), key=f"{key}.{exc.option}" if key and exc.option else key,
+                                 hint=exc.hint) from None
         wraps = getattr(component.info, "wraps", None)
         if wraps:
             values.update(self._resolve_wrapped(component, wraps, values, key))
@@ -251,7 +227,7 @@ class Registry:
             raise ComponentError(exc.message, key=inner_key, hint=exc.hint) from None
         if getattr(inner.info, "wraps", None):
             raise ComponentError(f"{component.label} cannot wrap '{inner_name}', which wraps one itself",
-                                 key=inner_key, hint=f"name a plain {KIND_LABELS[component.kind]}")
+                                 key=inner_key, hint=f"name a plain {component.kind_label}")
         options_key = f"{wraps}_options"
         inner_options = self.resolve_options(component.kind, inner_name, values.get(options_key) or {},
                                              key=f"{key}.{options_key}" if key else None)
@@ -268,15 +244,34 @@ class Registry:
 
     def create(self, kind: str, name: str, *args: Any, context: Mapping[str, Any] | None = None,
                **options: Any) -> Any:
-        """Check ``options`` against the declaration of ``name`` and call its factory with them.
+        """Check ``options`` against the declaration of ``name`` and build it (see :meth:`build`).
 
-        ``args`` are the kind's leading arguments (a loss's model, a reader's source and
-        options); ``context`` values (``run_dir``, ``quiet``) go to a factory that declares
-        them, and a factory declaring ``registry`` receives this registry."""
+        ``args`` are the kind's leading arguments (a loss's model, a reader's source)."""
         component = self.get(kind, name)
-        if component.declaration is not None:
-            options = self.resolve_options(kind, name, options)
-        return component.factory(*args, **options, **self._context(component.factory, context))
+        return self.build(component, *args, options=self.resolve_options(kind, name, options), context=context)
+
+    def build(self, component: Component, *args: Any, options: Mapping[str, Any], context: Mapping[str, Any] | None = None,
+              doing: str = "being built", step: str | None = None) -> Any:
+        """Call ``component``'s factory with ``args`` and the already resolved ``options`` (each
+        option set built from its fields), contained: what it raises names the component and its
+        plugin. What it returns is checked against its kind's contract. ``context`` values
+        (``run_dir``, ``quiet``) go to a factory that declares them, and a factory declaring
+        ``registry`` receives this registry."""
+        kind = component.kind_info
+        try:
+            kwargs = component.declaration.arguments(options, label=component.label)
+        except OptionError as exc:
+            raise ComponentError(str(exc), hint=exc.hint) from None
+        kwargs.update(self._context(component.factory, context))
+        with contained(component, doing, step=step):
+            built = component.factory(*args, **kwargs)
+            if kind.adapt is not None:
+                built = kind.adapt(built)
+        problem = kind.check(built) if kind.check is not None else None
+        if problem:
+            raise ComponentError(f"{component.label} from plugin '{component.plugin}' {problem}",
+                                 hint=f"its factory must return {kind.returns} (see docs/hooks.md)")
+        return built
 
     def _context(self, factory: Callable[..., Any], context: Mapping[str, Any] | None) -> dict[str, Any]:
         target = factory.__init__ if inspect.isclass(factory) else factory
@@ -288,40 +283,38 @@ class Registry:
         return {name: value for name, value in given.items() if name in params and name in CONTEXT_PARAMETERS}
 
 
-def build_registry(plugin_set: PluginSet) -> Registry:
-    """Call every plugin's registry hooks, one plugin at a time, so a failing pack is skipped
-    (and recorded on ``plugin_set``) without losing the others."""
+def build_registry(plugin_set: PluginSet, kinds: Iterable[str] | None = None) -> Registry:
+    """Call the registry hooks (of ``kinds``, default all) the pluggy way, in its order and
+    through its wrappers. A plugin whose hook fails is rolled back (every component it
+    registered removed), recorded on ``plugin_set`` and skipped; the others still register."""
     registry = Registry(frozenset(r.name for r in plugin_set.records.values() if r.builtin))
-    manager = plugin_set.manager
-    for kind, hook_name in REGISTRY_HOOKS.items():
-        caller = getattr(manager.hook, hook_name)
-        for impl in list(caller.get_hookimpls()):
-            plugin = impl.plugin_name
-            if plugin_set.records.get(plugin) is not None and plugin_set.records[plugin].error:
-                continue
-
-            def register(name, factory, description=None, _kind=kind, _plugin=plugin, **meta):
-                return registry.add(_kind, _plugin, name, factory, description, **meta)
-
-            try:
-                impl.function(register=register)
-            except Exception as exc:  # a pack's registration may raise anything
-                registry.remove_plugin(plugin)
-                if plugin in plugin_set.records:
-                    plugin_set.mark_broken(plugin, f"{hook_name} failed: {_short_error(exc)}")
-                else:
-                    manager.unregister(name=plugin)
+    wanted = [KINDS[normalise_kind(k)] for k in kinds] if kinds is not None else list(KINDS.values())
+    for kind in wanted:
+        for failure in plugin_set.call(kind.hook, isolate=True, register=_register_for(registry, kind)):
+            registry.remove_plugin(failure.plugin)
     if plugin_set.strict:
         for kind, name, plugins in registry.duplicates():
             raise ComponentError(
-                f"{KIND_LABELS[kind]} '{name}' is registered by both " + " and ".join(f"'{p}'" for p in plugins)
+                f"{KINDS[kind].label} '{name}' is registered by both " + " and ".join(f"'{p}'" for p in plugins)
             )
     return registry
 
 
-def load_registry(**kwargs: Any) -> tuple[PluginSet, Registry]:
-    """Load plugins (see :func:`embedtune_core.plugins.manager.load_plugins`) and build the registry."""
+def _register_for(registry: Registry, kind: Kind) -> Callable[..., Component]:
+    def register(name: str, factory: Callable[..., Any], description: str | None = None, **metadata: Any) -> Component:
+        plugin = acting_plugin()
+        if plugin is None:
+            raise ComponentError(f"register() for {kind.label}s was called outside the {kind.hook} hook")
+        return registry.add(kind.name, plugin, name, factory, description, **metadata)
+
+    register.__doc__ = f"register(name, factory, description=None, **metadata): add a {kind.label}"
+    return register
+
+
+def load_registry(kinds: Iterable[str] | None = None, **kwargs: Any) -> tuple[PluginSet, Registry]:
+    """Load plugins (see :func:`embedtune_core.plugins.manager.load_plugins`) and build the
+    registry of ``kinds`` (default: every kind)."""
     from embedtune_core.plugins.manager import load_plugins
 
     plugin_set = load_plugins(**kwargs)
-    return plugin_set, build_registry(plugin_set)
+    return plugin_set, build_registry(plugin_set, kinds)

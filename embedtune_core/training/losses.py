@@ -98,34 +98,30 @@ def check_loss_accepts(registry: Any, name: str, dataset_type: str, traits: Loss
 
 def build_loss(registry: Any, name: str | None, model: Any, options: Mapping[str, Any] | None = None, *,
                dataset_type: str | None = None) -> Any:
-    """Build loss ``name`` for ``model``; it must be a ``torch.nn.Module``. With ``dataset_type``
-    the loss must train on that type (``name`` None: the loss declared its default)."""
-    import torch
-
+    """Build loss ``name`` for ``model`` (contained, and checked to be a ``torch.nn.Module``). With
+    ``dataset_type`` the loss must train on that type (``name`` None: the loss declared its
+    default)."""
     if name is None:
         name = recommend_loss(registry, dataset_type)
+    resolved = registry.resolve_options("loss", name, options, key="loss.options")
     if dataset_type is not None:
-        resolved = registry.resolve_options("loss", name, options, key="loss.options")
         check_loss_accepts(registry, name, dataset_type, loss_traits(registry, name, resolved), resolved)
-    try:
-        loss = registry.create("loss", name, model, **dict(options or {}))
-    except ComponentError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise ComponentError(f"loss '{name}': {exc}", key="loss.options") from None
-    if not isinstance(loss, torch.nn.Module):
-        raise ComponentError(
-            f"loss '{name}' built a {type(loss).__name__}, not a torch.nn.Module",
-            hint="a loss factory returns a torch.nn.Module with forward(sentence_features, labels)",
-        )
-    return loss
+    return registry.build(registry.get("loss", name), model, options=resolved)
 
 
 def fit_dataset(dataset: Any, input_shape: str) -> Any:
-    """Shape rows the way a loss reads them: a loss declared with ``input="triplets"`` reads
-    exactly (anchor, positive, negative), so a row with several negatives becomes one triplet per
-    negative. Other datasets are returned unchanged."""
-    if dataset is None or input_shape != "triplets":
+    """Shape rows the way a loss reads them: only the training columns (a reader's extra columns,
+    such as a group id, are dropped); a loss declared with ``input="triplets"`` reads exactly
+    (anchor, positive, negative), so a row with several negatives becomes one triplet per
+    negative."""
+    from embedtune_core.data.shapes import negative_columns, training_columns
+
+    if dataset is None:
+        return dataset
+    keep = training_columns(dataset.column_names)
+    if keep != list(dataset.column_names):
+        dataset = dataset.select_columns(keep)
+    if input_shape != "triplets":
         return dataset
     columns = list(dataset.column_names)
     texts = [c for c in columns if c not in ("label", "labels", "score", "scores")]
@@ -134,7 +130,7 @@ def fit_dataset(dataset: Any, input_shape: str) -> Any:
             f"the loss needs (anchor, positive, negative) rows, but the data has {', '.join(columns)}",
             key="loss.name", hint="use a loss that trains on pairs, or give data with negatives",
         )
-    negatives = [c for c in columns[2:] if c == "negative" or c.startswith("negative_")]
+    negatives = negative_columns(columns[2:])
     if len(columns) <= 3 or len(negatives) < 2:
         return dataset
     from datasets import Dataset

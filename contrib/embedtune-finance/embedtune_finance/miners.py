@@ -70,14 +70,20 @@ def sibling_candidates(taxonomy: Taxonomy, pool: list[str], *, cousins: bool = T
     return candidates
 
 
+@attrs.frozen
+class ConfusableTermsOptions(GuardOptions):
+    """The guards, and how far from the positive's concept candidates come."""
+
+    cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
+
+
 class ConfusableTermsMiner(TieredMiner):
     """Negatives naming sibling (same hypernym) or cousin terms of the positive's concept."""
 
     name = "confusable-terms"
 
-    @attrs.frozen
-    class Options(GuardOptions):
-        cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
+    def __init__(self, options: ConfusableTermsOptions) -> None:
+        super().__init__(options)
 
     def tiers(self, data: Any, request: Any):
         return TieredSource.from_rows(data, sibling_candidates(finance_taxonomy(), data.corpus,

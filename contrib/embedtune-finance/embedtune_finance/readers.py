@@ -17,10 +17,10 @@ from __future__ import annotations
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from embedtune_core.errors import DataError
-from embedtune_core.data.splits import ir_bundle, pairs_bundle, reader_options
+
+from embedtune_core.data.splits import DEFAULT_EVAL_FRACTION, DEFAULT_SEED, EvalFraction, Seed, ir_bundle, pairs_bundle
 
 WORDNET_FILE = "wordnet_finance.jsonl"
 WORDNET_INFO = {
@@ -46,13 +46,14 @@ def render_terms(record: dict[str, Any]) -> str:
     return ", ".join(record["terms"])
 
 
-def wordnet_finance(source: str | None, options: dict[str, Any]):
+def wordnet_finance(
+    source: str | None,
+    direction: Annotated[Literal["definition-term", "term-definition"],
+                         "definition -> term (a reverse dictionary), or term -> definition"] = "definition-term",
+    eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+    seed: Seed = DEFAULT_SEED,
+):
     """WordNet's finance and economics terms: definition -> term retrieval (1,251 synsets)."""
-    opts = reader_options("wordnet-finance", options, {"direction": "definition-term"})
-    direction = opts["direction"]
-    if direction not in ("definition-term", "term-definition"):
-        raise DataError(f"direction must be 'definition-term' or 'term-definition', got {direction!r}",
-                        key="data.options.direction")
     rows = []
     for record in wordnet_finance_records():
         if not record["definition"]:
@@ -61,13 +62,13 @@ def wordnet_finance(source: str | None, options: dict[str, Any]):
         query, doc = pair if direction == "definition-term" else pair[::-1]
         rows.append((record["id"], query, record["id"], doc))
     info = {**WORDNET_INFO, "description": f"WordNet 3.0 finance and economics, {direction.replace('-', ' -> ')}"}
-    return ir_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    return ir_bundle(rows, eval_fraction=eval_fraction, seed=seed,
                      source="embedtune_finance/data/" + WORDNET_FILE, info=info)
 
 
-def wordnet_finance_synonyms(source: str | None, options: dict[str, Any]):
+def wordnet_finance_synonyms(source: str | None, eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+                             seed: Seed = DEFAULT_SEED):
     """Pairs of finance terms that WordNet lists as synonyms (split by connected terms)."""
-    opts = reader_options("wordnet-finance-synonyms", options, {})
     rows = []
     for record in wordnet_finance_records():
         terms = record["terms"]
@@ -75,5 +76,5 @@ def wordnet_finance_synonyms(source: str | None, options: dict[str, Any]):
             for second in terms[i + 1:]:
                 rows.append((first, second))
     info = {**WORDNET_INFO, "description": "WordNet 3.0 finance and economics: synonym pairs"}
-    return pairs_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    return pairs_bundle(rows, eval_fraction=eval_fraction, seed=seed,
                         source="embedtune_finance/data/" + WORDNET_FILE, info=info)

@@ -10,7 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datasets import Dataset  # noqa: E402
 
-from embedtune_core.errors import DataError  # noqa: E402
+from embedtune_core.errors import DataError, EmbedtuneError  # noqa: E402
 from embedtune_core.types import MiningRequest  # noqa: E402
 
 PACK = pathlib.Path(__file__).resolve().parent.parent
@@ -72,7 +72,7 @@ def test_term_to_definition_direction(registry):
 
     bundle = load_data(registry, "builtin:wordnet-finance", options={"direction": "term-definition", "seed": 1})
     assert BOND in {**bundle.train.queries, **bundle.eval.queries}.values()
-    with pytest.raises(DataError, match="direction"):
+    with pytest.raises(EmbedtuneError, match="option 'direction' must be one of definition-term, term-definition"):
         load_data(registry, "builtin:wordnet-finance", options={"direction": "up"})
 
 

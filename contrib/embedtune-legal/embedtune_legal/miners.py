@@ -72,18 +72,24 @@ def boilerplate(text: str) -> frozenset[str]:
     return frozenset(w for w in words(text) if w not in DUTY_WORDS)
 
 
+@attrs.frozen
+class DutyContrastOptions(GuardOptions):
+    """The guards, and how contrasting candidates are found."""
+
+    min_overlap: Annotated[float, Range(ge=0, le=1), "least boilerplate overlap of a contrasting candidate"] = 0.2
+    fill_by_overlap: Annotated[bool, "after the contrasting candidates, the closest by overlap alone"] = True
+    max_candidates: Annotated[int, Range(ge=1), "candidates considered per positive"] = 200
+    chunk_size: Annotated[int, Range(ge=1), "positives compared with the pool at once"] = 256
+
+
 class DutyContrastMiner(TieredMiner):
     """Negatives with high word overlap with the positive but a different duty (modal, obligation
     verb or negation)."""
 
     name = "duty-contrast"
 
-    @attrs.frozen
-    class Options(GuardOptions):
-        min_overlap: Annotated[float, Range(ge=0, le=1), "least boilerplate overlap of a contrasting candidate"] = 0.2
-        fill_by_overlap: Annotated[bool, "after the contrasting candidates, the closest by overlap alone"] = True
-        max_candidates: Annotated[int, Range(ge=1), "candidates considered per positive"] = 200
-        chunk_size: Annotated[int, Range(ge=1), "positives compared with the pool at once"] = 256
+    def __init__(self, options: DutyContrastOptions) -> None:
+        super().__init__(options)
 
     def _overlaps(self, positives: Sequence[str], pool: Sequence[str]):
         """Jaccard overlap of each positive's boilerplate with every pool text (sparse, chunked)."""

@@ -16,10 +16,10 @@ from __future__ import annotations
 import json
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator, Literal
 
 from embedtune_core.errors import DataError
-from embedtune_core.data.splits import ir_bundle, pairs_bundle, reader_options
+from embedtune_core.data.splits import DEFAULT_EVAL_FRACTION, DEFAULT_SEED, EvalFraction, Seed, ir_bundle, pairs_bundle
 
 FAQ_DISTRIBUTION = "zaragoza-construction-faq"
 FAQ_FILE = "zaragoza_construction_faq/data/faq-en.jsonl"
@@ -82,9 +82,9 @@ def _field(record: dict[str, Any], names: tuple[str, ...], path: Path, number: i
                     key=names[0])
 
 
-def regulatory_faq(source: str | None, options: dict[str, Any]):
+def regulatory_faq(source: str | None, eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+                   seed: Seed = DEFAULT_SEED):
     """Building-regulation FAQ: question -> answer retrieval (503 pairs, CC-BY-4.0)."""
-    opts = reader_options("regulatory-faq", options, {})
     path = Path(source) if source else faq_path()
     rows = []
     for number, record in read_jsonl(path):
@@ -94,7 +94,7 @@ def regulatory_faq(source: str | None, options: dict[str, Any]):
         rows.append((rid, question, rid, answer))
     if not rows:
         raise DataError("no question/answer records", file=path)
-    return ir_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"], source=str(path),
+    return ir_bundle(rows, eval_fraction=eval_fraction, seed=seed, source=str(path),
                      info=dict(FAQ_INFO))
 
 
@@ -109,13 +109,14 @@ def render_terms(record: dict[str, Any]) -> str:
     return ", ".join(record["terms"])
 
 
-def wordnet_law(source: str | None, options: dict[str, Any]):
+def wordnet_law(
+    source: str | None,
+    direction: Annotated[Literal["definition-term", "term-definition"],
+                         "definition -> term (a reverse dictionary), or term -> definition"] = "definition-term",
+    eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+    seed: Seed = DEFAULT_SEED,
+):
     """WordNet's law domain: definition -> legal term retrieval (609 synsets)."""
-    opts = reader_options("wordnet-law", options, {"direction": "definition-term"})
-    direction = opts["direction"]
-    if direction not in ("definition-term", "term-definition"):
-        raise DataError(f"direction must be 'definition-term' or 'term-definition', got {direction!r}",
-                        key="data.options.direction")
     rows = []
     for record in wordnet_law_records():
         if not record["definition"]:
@@ -124,13 +125,13 @@ def wordnet_law(source: str | None, options: dict[str, Any]):
         query, doc = pair if direction == "definition-term" else pair[::-1]
         rows.append((record["id"], query, record["id"], doc))
     info = {**WORDNET_INFO, "description": f"WordNet 3.0 law domain, {direction.replace('-', ' -> ')}"}
-    return ir_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    return ir_bundle(rows, eval_fraction=eval_fraction, seed=seed,
                      source="embedtune_legal/data/" + WORDNET_FILE, info=info)
 
 
-def wordnet_law_synonyms(source: str | None, options: dict[str, Any]):
+def wordnet_law_synonyms(source: str | None, eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+                         seed: Seed = DEFAULT_SEED):
     """Pairs of legal terms that WordNet lists as synonyms (split by connected terms)."""
-    opts = reader_options("wordnet-law-synonyms", options, {})
     rows = []
     for record in wordnet_law_records():
         terms = record["terms"]
@@ -138,5 +139,5 @@ def wordnet_law_synonyms(source: str | None, options: dict[str, Any]):
             for second in terms[i + 1:]:
                 rows.append((first, second))
     info = {**WORDNET_INFO, "description": "WordNet 3.0 law domain: synonym pairs"}
-    return pairs_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    return pairs_bundle(rows, eval_fraction=eval_fraction, seed=seed,
                         source="embedtune_legal/data/" + WORDNET_FILE, info=info)

