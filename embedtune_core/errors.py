@@ -13,6 +13,9 @@ class EmbedtuneError(Exception):
     """
 
     exit_code = 2
+    #: the run folder is kept as the error leaves it (so --resume can continue it), rather than
+    #: put back as it was before the command
+    keeps_run = False
 
     def __init__(
         self,
@@ -26,13 +29,15 @@ class EmbedtuneError(Exception):
     ) -> None:
         super().__init__(message)
         self.message = message
-        self.file = None if file is None else str(file)
+        self.file = None if file is None else shown_path(file)
         self.line = line
         self.key = key
         self.record = record
         self.hint = hint
         #: the plugin whose component or hook raised it (set where a component is called)
         self.plugin: str | None = None
+        #: what happened to the run folder, shown on its own line (set by the pipeline)
+        self.note: str | None = None
 
     def location(self) -> str:
         parts = []
@@ -55,10 +60,25 @@ class EmbedtuneError(Exception):
         text = f"{where}: {message}" if where else message
         if self.hint:
             text += f"\n  hint: {printable(self.hint)}"
+        if self.note:
+            text += f"\n  note: {printable(self.note)}"
         return text
 
     def __str__(self) -> str:
         return self.format()
+
+
+def shown_path(path: Any) -> str:
+    """A path as text for a message, whatever bytes its name holds: bytes that are not UTF-8
+    (held by Python as lone surrogates) are shown as ``\\xNN``."""
+    import os
+
+    if isinstance(path, bytes):
+        return path.decode("utf-8", "backslashreplace")
+    text = os.fspath(path) if isinstance(path, os.PathLike) else str(path)
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def printable(text: str) -> str:

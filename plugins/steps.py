@@ -51,18 +51,16 @@ class Mine:
     """Add hard negatives to the training rows (reused from an interrupted run with --resume)."""
 
     def run(self, context: Any) -> None:
-        import datasets
-
         from embedtune_core import io as eio
         from embedtune_core.distributed import is_main_process
         from embedtune_core.pipeline.rundir import MINED_FILE
 
         config, run = context.config, context.plan
         mined_path = run.output.mined or (context.run_dir / MINED_FILE if context.run_dir else None)
-        if context.resume and mined_path is not None and mined_path.exists() and "mining" in context.state:
+        mining = context.saved("mining", _mining_stats) if context.resume else None
+        if mining is not None and mined_path is not None and mined_path.exists():
             context.progress("reusing mined negatives from the interrupted run")
-            context.training_rows = datasets.Dataset.from_json(str(mined_path))
-            mining = context.state["mining"]
+            context.training_rows = _read_mined(mined_path, config)
         else:
             context.progress(f"mining hard negatives with '{config.mining.miner}'")
             result = _mine(context)
@@ -77,6 +75,28 @@ class Mine:
             mining["warning"] = warning
             context.note(warning)
         context.results.mining = mining
+
+
+def _mining_stats(saved: Any) -> dict:
+    """Mining statistics kept in state.json, checked (ValueError: damaged)."""
+    counts = ("queries", "candidates_seen", "dropped_false_negatives", "negatives_written", "queries_short",
+              "negatives_filled")
+    if not isinstance(saved, dict):
+        raise ValueError("mining statistics are a table")
+    wrong = [k for k in counts if not isinstance(saved.get(k, 0), int) or isinstance(saved.get(k), bool)]
+    if wrong:
+        raise ValueError(f"'{wrong[0]}' is not a count")
+    return dict(saved)
+
+
+def _read_mined(path: Any, config: Any) -> Any:
+    """The mined rows an interrupted run wrote, read back as a hard-negatives or triplets file:
+    checked like any file of that type (a damaged file is one error naming its line)."""
+    from embedtune_core.data.formats import read_table
+    from embedtune_core.data.records import records_to_columns, to_dataset
+
+    columns, _ = records_to_columns(read_table(path), config.mining.output)
+    return to_dataset(columns)
 
 
 def _mine(context: Any) -> Any:
@@ -139,9 +159,10 @@ class EvaluateBefore:
 
         config, results = context.config, context.results
         name = config.evaluation.baseline or config.model.name
-        if context.resume and "before" in context.state:
-            results.before = restore_evaluation(context.state["before"])
-            results.retention_before = restore_evaluation(context.state.get("retention_before"))
+        before = context.saved("before", restore_evaluation) if context.resume else None
+        if before is not None:
+            results.before = before
+            results.retention_before = context.saved("retention_before", restore_evaluation)
         else:
             context.progress(f"evaluating {'the baseline' if config.evaluation.baseline else 'the base model'} {name}")
             model = context.load_model(name) if config.evaluation.baseline else context.model()
@@ -217,11 +238,19 @@ class Train:
                               hint="add evaluate-after after train, or give a fixed weight, e.g. interpolate = 0.75")
 
     def setup(self, context: Any) -> None:
-        """Build the loss for the loaded model before the run folder exists (a loss that cannot
-        be built for this model, e.g. Matryoshka dims above its size, fails here)."""
-        components, registry = context.plan.components, context.registry
-        context.results.loss = registry.build(registry.get("loss", components.loss), context.model(),
-                                              options=components.loss_options)
+        """Build the loss for the loaded model and compute it on a first batch shaped as training
+        will shape it, before the run folder exists: a loss that cannot be built for this model
+        (Matryoshka dims above its size) or whose forward does not give one finite number fails
+        here, not after mining and evaluation."""
+        from embedtune_core.training.losses import probe_loss
+
+        components, registry, config = context.plan.components, context.registry, context.config
+        component = registry.get("loss", components.loss)
+        context.results.loss = registry.build(component, context.model(), options=components.loss_options)
+        mined = "mining" in context.plan.uses
+        probe_loss(context.results.loss, component, context.model(), context.training_rows,
+                   shape=config.mining.output if mined else context.training_type,
+                   negatives=config.mining.num_negatives if mined else None, input_shape=context.plan.traits.input)
 
     def run(self, context: Any) -> None:
         from embedtune_core.distributed import is_main_process
@@ -241,11 +270,38 @@ class Train:
         if is_main_process():
             save_model(context.model(), context.run_dir / "model")
         results.log_history = result.log_history
-        saved = context.state.get("training") if context.resume else None
+        saved = context.saved("training", _training_record) if context.resume else None
         finished_before = saved is not None and saved.get("steps") == result.global_step
         results.training = saved if finished_before else _training_summary(context, result, seconds, eval_rows)
+        warning = learned_nothing(results.log_history, context.training_rows)
+        if warning:
+            results.training["warning"] = warning
+            context.note(warning)
         context.state["training"] = results.training
         context.save_state()
+
+
+def learned_nothing(history: list, rows: Any) -> str | None:
+    """A line when the training cannot have taught the model anything: every training row the
+    same, or a loss of 0 at every logged step (no example was ever wrong: identical rows, or a
+    margin that masks every negative)."""
+    from embedtune_core.data.shapes import training_columns
+
+    columns = [c for c in training_columns(rows.column_names) if c not in ("score", "label")] if rows is not None else []
+    if columns and len(rows) > 1 and len(set(zip(*(rows[c] for c in columns)))) == 1:
+        return f"all {len(rows):,} training rows are the same row: the model learned nothing from them"
+    losses = [row["loss"] for row in history if isinstance(row.get("loss"), (int, float))]
+    if losses and all(abs(loss) < 1e-12 for loss in losses):
+        return ("the training loss was 0 at every logged step: no example was ever wrong, so the model learned "
+                "nothing (identical rows? a loss margin or a guide that masks every negative?)")
+    return None
+
+
+def _training_record(saved: Any) -> dict:
+    """A training summary kept in state.json, checked (ValueError: damaged)."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("steps"), int):
+        raise ValueError("a training summary is a table with the number of steps")
+    return saved
 
 
 def _interpolate_fixed(context: Any) -> None:
@@ -261,8 +317,11 @@ def _interpolate_fixed(context: Any) -> None:
 def _train_setup(context: Any) -> Any:
     from embedtune_core.training.trainer import TrainSetup
 
+    from embedtune_core.plugins.calling import contain_methods
+
     plan, registry = context.plan, context.registry
-    callbacks = tuple(registry.build(component, options=options, context={"run_dir": context.run_dir, "quiet": context.quiet})
+    where = {"run_dir": context.run_dir, "quiet": context.quiet}
+    callbacks = tuple(contain_methods(registry.build(component, options=options, context=where), component)
                       for _, component, options in plan.components.callbacks)
     data = context.data
     name = f"{context.config.data.source} ({data.dataset_type}, {len(context.training_rows)} training examples)"

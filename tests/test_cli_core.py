@@ -42,7 +42,8 @@ def test_every_command_help_works_without_torch():
 
 def test_config_show_and_validate(tmp_path):
     path = tmp_path / "p.toml"
-    path.write_text('name = "demo"\n[training]\nbatch_size = 8\ncallbacks = []\n[evaluation]\nmetrics = []\n', encoding="utf-8")
+    path.write_text('name = "demo"\n[training]\nbatch_size = 8\ncallbacks = []\n[evaluation]\nmetrics = ["ndcg@5"]\n',
+                    encoding="utf-8")
     result = invoke(["config", "show", str(path), "-s", "training.epochs=2", "--json"])
     assert result.exit_code == 0, result
     data = json.loads(result.stdout)
@@ -51,6 +52,8 @@ def test_config_show_and_validate(tmp_path):
     assert 'name = "demo"' in toml_out.stdout and "[training]" in toml_out.stdout
     result = invoke(["config", "validate", str(path)])
     assert result.exit_code == 0 and "valid" in result.stdout, result
+    result = invoke(["config", "validate", str(path), "-s", "evaluation.metrics=[]"])
+    assert result.exit_code == 2 and "evaluation.metrics is empty, but the run ranks its held-out data" in result.stderr
 
 
 def test_config_show_prints_the_resolved_values_a_run_records(tmp_path):

@@ -36,9 +36,9 @@ def show(app: AppContext, file: str, overrides: tuple[str, ...], as_json: bool) 
     if as_json:
         echo_json(config.to_dict())
     else:
-        from embedtune_core.config.writer import to_toml
+        from embedtune_core.config.writer import config_toml
 
-        click.echo(to_toml(config.to_dict()), nl=False)
+        click.echo(config_toml(config), nl=False)
 
 
 @command.command("validate")

@@ -61,10 +61,19 @@ def _default_output(data: str, miner: str) -> Path:
 
 
 def _check_output(out: Path, overwrite: bool) -> None:
+    """The output file can be written where -o says, before anything is mined."""
+    from embedtune_core.io import blocking_file, check_path_fits, check_writable
+
+    hint = "choose another -o"
+    check_path_fits(out, "the output file", hint="use a shorter -o", room=len("..tmp") + 8)
+    blocking = blocking_file(out.parent)
+    if blocking is not None:
+        raise EmbedtuneError("a part of the output file's path is a file, not a folder", file=blocking, hint=hint)
     if out.exists() and out.is_dir():
         raise EmbedtuneError(f"{out} is a folder", hint="give a file name such as mined.jsonl")
     if out.exists() and not overwrite:
         raise EmbedtuneError(f"{out} exists", hint="pass --overwrite to replace it, or choose another -o")
+    check_writable(out.parent if not out.exists() else out, "the output file", hint=hint)
 
 
 @click.command("mine")

@@ -157,24 +157,26 @@ def parse_value(text: str, key: str | None = None) -> Any:
     :class:`ConfigError` naming ``key``."""
     if not text.strip():
         return ""
-    try:
-        value = parse_yaml(text, key=key)
-    except ConfigError as exc:
-        if not exc.message.startswith("invalid YAML"):
-            raise
-        value = _toml_value(text)
+    found, value = _toml_value(text)
+    if not found:
+        try:
+            value = parse_yaml(text, key=key)
+        except ConfigError as exc:
+            if not exc.message.startswith("invalid YAML"):
+                raise
+            value = text
     _check_values(value, key=key)
     return value
 
 
-def _toml_value(text: str) -> Any:
-    """``text`` read as a TOML value (``{a = 1}``, ``"x"``), or ``text`` itself when it is none."""
-    import tomllib
-
+def _toml_value(text: str) -> tuple[bool, Any]:
+    """``(True, value)`` when ``text`` is a TOML value as a config file holds it (``{a = 1}``,
+    ``"x"``, ``-1e-5``, ``[1, 2]``), else ``(False, None)``. TOML is tried first: YAML would read
+    ``{a = 1}`` as a map with the key ``"a = 1"`` and ``-1e-5`` as text."""
     try:
-        return tomllib.loads(f"value = {text}")["value"]
-    except (tomllib.TOMLDecodeError, RecursionError):
-        return text
+        return True, tomllib.loads(f"value = {text}")["value"]
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        return False, None
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:

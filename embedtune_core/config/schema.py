@@ -17,7 +17,7 @@ import attrs
 
 from embedtune_core.embedding.models import DEFAULT_MODEL
 from embedtune_core.errors import ConfigError, closest
-from embedtune_core.plugins.options import MODEL, Matches, OptionError, Range, class_specs, coerce
+from embedtune_core.plugins.options import MODEL, STRICT, Matches, OptionError, Range, class_specs, coerce
 from embedtune_core.types import DATASET_TYPES
 
 DatasetType = Literal[tuple(DATASET_TYPES)]  # type: ignore[valid-type]
@@ -34,7 +34,8 @@ class ModelConfig:
     name: Annotated[str, MODEL, "model to tune: hub name, local folder, or the bundled default"] = DEFAULT_MODEL
     max_seq_length: Annotated[int | None, Range(ge=8),
                               "truncate texts to this many tokens (model default when unset)"] = None
-    trust_remote_code: Annotated[bool, "allow model code from the hub to run (off unless you turn it on)"] = False
+    trust_remote_code: Annotated[bool, STRICT, "allow model code from the hub to run (off unless you turn it on; "
+                                               "only true or false, never text)"] = False
     device: Annotated[str | None, DEVICE, "cpu, cuda, cuda:1, mps (a GPU when there is one when unset)"] = None
 
 
@@ -129,8 +130,9 @@ class EvaluationConfig:
     batch_size: Annotated[int, Range(ge=1), "encoding batch size"] = 128
     all_queries: Annotated[bool, "count every judged query, as trec_eval -c (queries in both run and qrels when "
                                  "off)"] = False
-    retention: Annotated[str | None, "a general-domain IR set evaluated before and after (full size, first metric), "
-                                     "to see what training costs outside the domain; \"none\" turns it off"] = \
+    retention: Annotated[str | None, "a general-domain set evaluated before and after (full size, first metric), to "
+                                     "see what training costs outside the domain: builtin:NAME, an IR folder or a file "
+                                     "of (anchor, positive) pairs; \"none\" turns it off"] = \
         "builtin:wordnet-general"
     approximate_from: Annotated[int | None, Range(ge=1), "corpus size from which IR retrieval uses an approximate "
                                                          "faiss index and reports its recall as search_recall@K "

@@ -120,10 +120,20 @@ class Table:
 
 # -- reading text files -------------------------------------------------------------------------
 def _check_path(path: Path) -> None:
-    if not path.exists():
-        raise DataError("file not found", file=path, hint="check the path (relative paths start at the current folder)")
-    if path.is_dir():
-        raise DataError("expected a file, found a folder", file=path)
+    from embedtune_core.io import printable_path
+
+    shown = printable_path(path)
+    try:
+        if not path.exists():
+            raise DataError("file not found", file=shown, hint="check the path (relative paths start at the current folder)")
+        if path.is_dir():
+            raise DataError("expected a file, found a folder", file=shown)
+        if not os.access(path, os.R_OK):
+            raise DataError("permission denied: the file cannot be read", file=shown,
+                            hint="check the file's permissions (and its folder's)")
+    except (OSError, UnicodeError) as exc:  # a name too long, or one the file system cannot hold
+        raise DataError(f"the path cannot be used: {getattr(exc, 'strerror', None) or exc}", file=shown,
+                        hint="check the path") from None
 
 
 def _empty(path: Any) -> DataError:

@@ -90,12 +90,26 @@ def read_with(registry: Any, source: str | None, *, dataset_type: str | None = N
         raise
     where = f"reading {source}" if source else "building its data"
     bundle = registry.build(component, reader_source, options=values, doing=where)
+    check_bundle(bundle, component)
     if dataset_type and source and source.startswith(BUILTIN_PREFIX) and bundle.dataset_type != dataset_type:
         raise DataError(
             f"bundled set '{source}' is of type '{bundle.dataset_type}', not '{dataset_type}'",
             hint=f"drop the type or use --type {bundle.dataset_type}",
         )
     return bundle, component, values
+
+
+def check_bundle(bundle: DataBundle, component: Any) -> None:
+    """Hold a reader's bundle to the rules a data file is held to (see
+    :mod:`embedtune_core.data.contract`); one error naming the reader and its plugin otherwise."""
+    from embedtune_core.data.contract import bundle_problem
+    from embedtune_core.errors import ComponentError
+
+    problem = bundle_problem(bundle)
+    if problem:
+        raise ComponentError(f"{component.label} from plugin '{component.plugin}' gave {problem}",
+                             hint=f"a reader must give valid rows (the rules of `embedtune data validate`); this is a "
+                                  f"bug in plugin '{component.plugin}'")
 
 
 # -- conversions ----------------------------------------------------------------------------------

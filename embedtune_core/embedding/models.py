@@ -106,10 +106,9 @@ def check_weights(folder: Path, *, key: str = "model.name") -> None:
         for file in tensors:
             problem = safetensors_problem(file)
             if problem:
-                raise EmbedtuneError(
-                    f"model file '{file}' {problem}", key=key,
-                    hint="the download or copy was cut short or the file is damaged: copy or save the model again",
-                )
+                hint = ("check the file's permissions (and its folder's)" if "permission" in problem
+                        else "the download or copy was cut short or the file is damaged: copy or save the model again")
+                raise EmbedtuneError(f"model file '{file}' {problem}", key=key, hint=hint)
         pickles = sorted(n for n in names if PICKLE_WEIGHTS.match(n))
         if pickles and not tensors:
             raise _pickle_only(place / pickles[0], key)
@@ -129,8 +128,11 @@ def _pickle_only(file: Path, key: str) -> EmbedtuneError:
 
 def safetensors_problem(path: Path) -> str | None:
     """What is wrong with a safetensors file, read from its 8-byte header length and JSON
-    header alone, or None: shorter than its header, or than the tensors the header lists."""
+    header alone, or None: shorter than its header, or than the tensors the header lists, or
+    not readable at all (permissions)."""
     size = path.stat().st_size
+    if not os.access(path, os.R_OK):
+        return "cannot be read: permission denied (check the file's permissions)"
     try:
         with open(path, "rb") as handle:
             length = int.from_bytes(handle.read(8), "little") if size >= 8 else -1

@@ -156,7 +156,26 @@ def run_miner(
             f"{component.label} from plugin '{component.plugin}' returned columns {', '.join(found) or 'none'}",
             hint=f"a {request.output} result has columns {', '.join(wanted)}",
         )
+    _check_output(result, request.output, component)
     return result
+
+
+def _check_output(result: MiningResult, output: str, component: Any) -> None:
+    """The mined rows follow the rules a hard-negatives file does (texts, no negative equal to
+    its anchor or positive) and the statistics are counts."""
+    from embedtune_core.data.contract import rows_problem
+
+    problem = rows_problem(result.dataset, output)
+    stats = result.stats
+    counts = ("queries", "candidates_seen", "dropped_false_negatives", "negatives_written", "queries_short",
+              "negatives_filled")
+    wrong = [k for k in counts if not isinstance(getattr(stats, k), int) or isinstance(getattr(stats, k), bool)]
+    if problem is None and wrong:
+        problem = f"statistics whose '{wrong[0]}' is {getattr(stats, wrong[0])!r}, not a count"
+    if problem:
+        raise ComponentError(f"{component.label} from plugin '{component.plugin}' returned {problem}",
+                             hint=f"a miner writes texts, never a negative equal to its anchor or positive; this is a "
+                                  f"bug in plugin '{component.plugin}'")
 
 
 def _extra_columns(dataset: Any) -> dict[str, list]:

@@ -3,6 +3,8 @@ corpus, with the split and limits applied."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -165,11 +167,22 @@ def _retention(config: RunConfig, registry: Any) -> IRData | None:
     from embedtune_core.data.loading import eval_ir, load_data, to_ir
     from embedtune_core.errors import DataError
 
+    from embedtune_core.data.loading import BUILTIN_PREFIX, detect_type
+    from embedtune_core.data.sources import looks_like_path
+
     source = config.evaluation.retention
     if not source or source.strip().lower() in RETENTION_OFF:
         return None
+    dataset_type = None
+    if not source.startswith(BUILTIN_PREFIX):
+        path = Path(os.path.expanduser(source))
+        if not path.exists() and looks_like_path(source):
+            raise DataError(f"the retention set's file or folder '{source}' is not found",
+                            key="evaluation.retention", hint='check the path, or use builtin:wordnet-general; "none" '
+                                                             "turns the retention check off")
+        dataset_type = detect_type(source) or ("pairs" if path.is_file() else None)
     try:
-        bundle = load_data(registry, source)
+        bundle = load_data(registry, source, dataset_type=dataset_type)
     except EmbedtuneError as exc:
         if exc.key is None:
             exc.key = "evaluation.retention"

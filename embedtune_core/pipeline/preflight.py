@@ -94,8 +94,9 @@ def preflight(config: RunConfig, registry: Any, *, output: Output | None = None,
         if output.run_dir is not None:
             from embedtune_core.pipeline.rundir import check_run_dir
 
-            check_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume)
-        check_models(config, components, used)
+            keys = ("name", "output_dir") if output.run_dir == config.run_dir else (None, None)
+            check_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume, keys=keys)
+        check_models(config, registry, components, used)
         device = check_device(config.model.device)
         data = prepare_data(config, registry, used)
         components, traits = check_for_data(config, registry, components, data, used)
@@ -139,6 +140,7 @@ def check_components(config: RunConfig, registry: Any, used: frozenset[str]) -> 
         _get(registry, "dataset_reader", config.data.reader, "data.reader")
     for spec in config.evaluation.metrics:
         _get(registry, "metric", parse_metric(spec)[0], "evaluation.metrics")
+
     loss_options: dict = {}
     if config.loss.name and "training" in used:
         _get(registry, "loss", config.loss.name, "loss.name")
@@ -186,7 +188,31 @@ def check_callbacks(config: RunConfig, registry: Any) -> tuple:
 
 
 # -- models and the machine -------------------------------------------------------------------
-def check_models(config: RunConfig, components: Components, used: frozenset[str]) -> None:
+def model_options(registry: Any, components: Components, used: frozenset[str]) -> list[tuple[str, str]]:
+    """``(config key, model name)`` of every component option that names a model (declared with
+    ``MODEL``), wrapped components' included: a miner's cross-encoder, a GIST loss's guide."""
+    found: list[tuple[str, str]] = []
+
+    def walk(kind: str, name: str | None, options: dict, key: str) -> None:
+        if not name:
+            return
+        component = registry.get(kind, name)
+        for option, spec in component.declaration.specs.items():
+            if spec.model and isinstance(options.get(option), str):
+                found.append((f"{key}.{option}", options[option]))
+        wraps = getattr(component.info, "wraps", None)
+        if wraps and isinstance(options.get(wraps), str):
+            walk(kind, options[wraps], options.get(f"{wraps}_options") or {}, f"{key}.{wraps}_options")
+
+    if "mining" in used and components.miner is not None:
+        walk("negative_miner", components.miner.name if registry.has("negative_miner", components.miner.name)
+             else components.miner.qualified_name, components.miner_options, "mining.options")
+    if "training" in used:
+        walk("loss", components.loss, components.loss_options, "loss.options")
+    return found
+
+
+def check_models(config: RunConfig, registry: Any, components: Components, used: frozenset[str]) -> None:
     """Every model a run would load exists where a path names it, and ``max_seq_length`` fits
     the model's position embeddings (read from its files, nothing loaded)."""
     from embedtune_core.embedding.info import model_info
@@ -197,11 +223,8 @@ def check_models(config: RunConfig, components: Components, used: frozenset[str]
         check_model(config.mining.model, key="mining.model")
     if "held-out" in used and config.evaluation.baseline:
         check_model(config.evaluation.baseline, key="evaluation.baseline")
-    if components.miner is not None:
-        for name, spec in components.miner.declaration.specs.items():
-            value = components.miner_options.get(name)
-            if spec.model and isinstance(value, str):
-                check_model(value, key=f"mining.options.{name}")
+    for key, value in model_options(registry, components, used):
+        check_model(value, key=key)
     length = config.model.max_seq_length
     info = model_info(config.model.name)
     if length and info.max_positions and length > info.max_positions:
@@ -242,6 +265,9 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
     from embedtune_core.training.losses import check_loss_accepts, gather_by_default, loss_traits, recommend_loss
 
     traits = None
+    if data.eval_kind == "ir" and not config.evaluation.metrics:
+        raise ConfigError("evaluation.metrics is empty, but the run ranks its held-out data", key="evaluation.metrics",
+                          hint='name at least one, e.g. metrics = ["ndcg@10"]')
     if "training" in used:
         name = components.loss or recommend_loss(registry, data.dataset_type)
         options = components.loss_options if components.loss else registry.resolve_options(

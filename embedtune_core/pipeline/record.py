@@ -85,9 +85,9 @@ def report_stats(run: Any, record: RunRecord) -> dict[str, Any]:
 def finish(run: Any) -> RunRecord:
     """Write metrics.json and the report, mark the run finished, and tell the plugins."""
     from embedtune_core import io as eio
-    from embedtune_core.config.writer import to_toml
+    from embedtune_core.config.writer import config_toml
     from embedtune_core.pipeline.report import write_report
-    from embedtune_core.pipeline.rundir import finish_run_dir
+    from embedtune_core.pipeline.rundir import drop_snapshot, finish_run_dir
 
     record = build_record(run)
     note = record.retention_note()
@@ -95,11 +95,13 @@ def finish(run: Any) -> RunRecord:
         run.progress.note(note)
     if run.folder is not None and is_main_process():
         eio.write_json(run.folder / "metrics.json", record.to_json())
-        write_report(run.folder, record, to_toml(run.config.to_dict()), report_stats(run, record),
+        write_report(run.folder, record, config_toml(run.config), report_stats(run, record),
                      run.results.log_history)
         run.state["finished"] = True
         run.save_state()
-        finish_run_dir(run.folder)
     if run.folder is not None:
         run.call_hook("run_finished", run_dir=run.folder, metrics=record.to_json())
+        if is_main_process():  # only now is the previous run (or the folder before a resume) let go
+            finish_run_dir(run.folder)
+            drop_snapshot(run.snapshot)
     return record

@@ -41,12 +41,23 @@ def saved_evaluation(evaluation: Evaluation | None) -> dict | None:
 
 
 def restore_evaluation(saved: dict | None) -> Evaluation | None:
-    """The evaluation :func:`saved_evaluation` wrote."""
+    """The evaluation :func:`saved_evaluation` wrote; ValueError for anything else."""
     if saved is None:
         return None
-    results = {(None if k == "full" else int(k)): v for k, v in saved["results"].items()}
-    return Evaluation(model=saved["model"], results=results, full_dim=saved.get("full_dim"),
-                      per_query=saved.get("per_query"))
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), str) or not isinstance(saved.get("results"), dict):
+        raise ValueError("an evaluation has a model name and results")
+    results = {}
+    for dim, values in saved["results"].items():
+        if not isinstance(values, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values.values()):
+            raise ValueError(f"the results at dim {dim} are not metric values")
+        results[None if dim == "full" else int(dim)] = values
+    full_dim, per_query = saved.get("full_dim"), saved.get("per_query")
+    if full_dim is not None and (not isinstance(full_dim, int) or isinstance(full_dim, bool)):
+        raise ValueError("full_dim is not an integer")
+    if per_query is not None and not isinstance(per_query, dict):
+        raise ValueError("per_query is not a table")
+    return Evaluation(model=saved["model"], results=results, full_dim=full_dim, per_query=per_query)
 
 
 @attrs.define
@@ -83,9 +94,11 @@ class Row:
 
     @property
     def relative(self) -> float | None:
-        """The change in % of the value before (None when before is 0 or either is missing)."""
+        """The change in % of the size of the value before: a gain is positive whatever the sign
+        of the baseline (an STS correlation of -0.2 rising to -0.1 is +50%); None when before is
+        0 or either is missing."""
         change = self.change
-        return change / self.before * 100.0 if change is not None and self.before else None
+        return change / abs(self.before) * 100.0 if change is not None and self.before else None
 
 
 @attrs.frozen

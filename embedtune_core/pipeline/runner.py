@@ -60,6 +60,7 @@ class Run:
     steps: dict = attrs.field(factory=dict)  # name -> the step's object
     model_path: str = ""
     provided: set = attrs.field(factory=set)
+    snapshot: Path | None = None  # the folder as it was before a resume (put back if the run fails)
 
     @property
     def config(self) -> Any:
@@ -121,6 +122,18 @@ def run_pipeline(config: Any, registry: Any, plugin_set: Any = None, *, output: 
     _setup(run)
     run.plan = attrs.evolve(run.plan, config=_with_dims(run))
     _open_folder(run)
+    try:
+        if run.folder is not None:
+            run.call_hook("run_started", config=run.config, run_dir=run.folder)
+        _run_steps(run)
+        record = finish(run)
+    except BaseException as exc:
+        _settle_folder(run, exc)
+        raise
+    return record
+
+
+def _run_steps(run: Run) -> None:
     memo = _embedding_memo(run)
     try:
         for step in run.plan.planned:
@@ -130,7 +143,30 @@ def run_pipeline(config: Any, registry: Any, plugin_set: Any = None, *, output: 
     finally:
         if memo is not None:
             _close_memo(run, memo)
-    return finish(run)
+
+
+def _settle_folder(run: Run, exc: BaseException) -> None:
+    """A run is all or nothing on disk: after a failure the run folder is removed (a new run),
+    the previous run put back (--overwrite) or the folder put back as it was before the command
+    (--resume); an interruption (Ctrl-C) or a stop that leaves a checkpoint to resume from keeps
+    it. The error's note says which."""
+    from embedtune_core.pipeline.rundir import abandon_run_dir, drop_snapshot, restore_run_dir
+
+    if run.folder is None or not is_main_process():
+        return
+    output, folder = run.plan.output, run.folder
+    if isinstance(exc, KeyboardInterrupt) or getattr(exc, "keeps_run", False):
+        drop_snapshot(run.snapshot)
+        note = f"the run folder {folder} is kept as the run left it: continue it with --resume"
+    elif output.resume and run.snapshot is not None:
+        restore_run_dir(folder, run.snapshot)
+        note = f"the run folder {folder} is as it was before this command"
+    else:
+        abandon_run_dir(folder)
+        note = (f"the previous run in {folder} is back as it was" if output.overwrite and folder.exists()
+                else f"nothing of this run was kept: {folder} was removed")
+    if isinstance(exc, EmbedtuneError) and exc.note is None:
+        exc.note = note
 
 
 def _setup(run: Run) -> None:
@@ -209,25 +245,25 @@ def _with_dims(run: Run) -> Any:
 
 
 def _open_folder(run: Run) -> None:
-    """Create (or continue, or replace) the run folder, write the resolved config, and tell the
-    plugins the run started; a plugin failing there leaves the disk as it was."""
+    """Create (or continue, or replace) the run folder and write the resolved config; a resumed
+    folder is first kept as it is (:func:`~embedtune_core.pipeline.rundir.snapshot_run_dir`)."""
     from embedtune_core import io as eio
-    from embedtune_core.config.writer import to_toml
-    from embedtune_core.pipeline.rundir import abandon_run_dir, load_state, prepare_run_dir
+    from embedtune_core.config.writer import config_toml
+    from embedtune_core.pipeline.rundir import abandon_run_dir, load_state, prepare_run_dir, snapshot_run_dir
 
     output = run.plan.output
     if output.run_dir is None:
         return
     run.folder = prepare_run_dir(output.run_dir, overwrite=output.overwrite, resume=output.resume)
-    run.state = load_state(run.folder) if output.resume else {}
-    resolved = to_toml(run.config.to_dict())
-    if is_main_process():
-        if output.resume:
-            _warn_changes(run.folder / "config.toml", resolved)
-        eio.write_text(run.folder / "config.toml", resolved)
     try:
-        run.call_hook("run_started", config=run.config, run_dir=run.folder)
-    except EmbedtuneError:
+        run.state = load_state(run.folder) if output.resume else {}
+        run.snapshot = snapshot_run_dir(run.folder) if output.resume else None
+        resolved = config_toml(run.config)
+        if is_main_process():
+            if output.resume:
+                _warn_changes(run.folder / "config.toml", resolved)
+            eio.write_text(run.folder / "config.toml", resolved)
+    except BaseException:
         if not output.resume:
             abandon_run_dir(run.folder)
         raise

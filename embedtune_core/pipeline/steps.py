@@ -258,6 +258,22 @@ class StepContext:
     def save_state(self) -> None:
         self._run.save_state()
 
+    def saved(self, key: str, read: Any = None) -> Any:
+        """What this step kept in ``state`` under ``key`` for ``--resume``, passed through ``read``
+        (which raises ``KeyError``/``TypeError``/``ValueError`` on a value it cannot use); a value
+        it cannot use is one error naming ``state.json`` and what to do. None when nothing was
+        kept."""
+        from embedtune_core.pipeline.rundir import STATE_FILE, damaged_state
+
+        if key not in self.state:
+            return None
+        try:
+            return read(self.state[key]) if read is not None else self.state[key]
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            folder = self.run_dir or Path(".")
+            raise damaged_state(folder / STATE_FILE, f"has a '{key}' of step '{self.name}' that cannot be read "
+                                                     f"({type(exc).__name__}: {exc})") from None
+
     def call_hook(self, name: str, **kwargs: Any) -> None:
         """Call a lifecycle hook of the installed plugins (a failing one stops the run)."""
         self._run.call_hook(name, **kwargs)

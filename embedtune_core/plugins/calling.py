@@ -299,10 +299,42 @@ def contained(component: Any, doing: str, *, step: str | None = None) -> Iterato
         if getattr(exc, "plugin", None) is None:
             exc.plugin = component.plugin
         raise
+    except (OSError, UnicodeError) as exc:  # the system refusing the user's path is no bug of the plugin
+        from embedtune_core.io import os_refusal
+
+        error = os_refusal(exc, getattr(exc, "filename", None) or ".", f"{component.label} was {doing}")
+        if error is None:
+            raise _component_failed(component, doing, step, exc) from (exc if debugging() else None)
+        error.plugin = component.plugin
+        raise error from None
     except (Exception, SystemExit) as exc:  # a component's code may raise anything
-        where = f" in step '{step}'" if step else ""
-        raise ComponentError(
-            f"{component.label} from plugin '{component.plugin}' failed while {doing}{where}: {short_error(exc)}",
-            hint=f"this is a bug in plugin '{component.plugin}'; set {DEBUG_ENV}=1 to see its traceback, or use "
-                 f"another {component.kind_label}",
-        ) from (exc if debugging() else None)
+        raise _component_failed(component, doing, step, exc) from (exc if debugging() else None)
+
+
+def _component_failed(component: Any, doing: str, step: str | None, exc: BaseException) -> ComponentError:
+    where = f" in step '{step}'" if step else ""
+    return ComponentError(
+        f"{component.label} from plugin '{component.plugin}' failed while {doing}{where}: {short_error(exc)}",
+        hint=f"this is a bug in plugin '{component.plugin}'; set {DEBUG_ENV}=1 to see its traceback, or use "
+             f"another {component.kind_label}",
+    )
+
+
+def contain_methods(obj: Any, component: Any, prefix: str = "on_") -> Any:
+    """Route every method of ``obj`` whose name starts with ``prefix`` (a callback's events)
+    through :func:`contained`, on the object itself: its type and attributes stay as they are, so
+    code that checks them (the Trainer's saved callback state) sees the same object."""
+    for name in dir(type(obj)):
+        method = getattr(obj, name, None) if name.startswith(prefix) else None
+        if not callable(method):
+            continue
+
+        def guarded(*args: Any, _method: Any = method, _name: str = name, **kwargs: Any) -> Any:
+            with contained(component, f"handling {_name}"):
+                return _method(*args, **kwargs)
+
+        try:
+            setattr(obj, name, guarded)
+        except (AttributeError, TypeError):  # __slots__ or a read-only attribute: left as it is
+            return obj
+    return obj

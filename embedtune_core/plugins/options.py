@@ -75,6 +75,9 @@ class OptionError(ValueError):
 
 #: ``Annotated[str, MODEL]``: the option names a model (checked like ``model.name`` before a run)
 MODEL = object()
+#: ``Annotated[bool, STRICT]``: only a real true or false is accepted, never text such as "yes"
+#: (a setting that turns on something risky, like running a model's own code)
+STRICT = object()
 
 
 @attrs.frozen
@@ -133,6 +136,7 @@ class OptionSpec:
     help: str = ""
     alternatives: tuple = ()  # for a union of several types: the spec of each
     model: bool = False  # the value names a model (a hub name or a local folder)
+    strict: bool = False  # no conversion from text: the value must already have the type
 
     @property
     def required(self) -> bool:
@@ -159,7 +163,7 @@ _PLURALS = {bool: "flags", int: "integers", float: "numbers", str: "strings", di
 # -- reading declarations ----------------------------------------------------------------------
 def spec_from_annotation(name: str, annotation: Any, default: Any = REQUIRED, help: str = "") -> OptionSpec:
     """The :class:`OptionSpec` of a parameter or field annotated with ``annotation``."""
-    rng, texts, model, matches = None, [], False, None
+    rng, texts, model, matches, strict = None, [], False, None, False
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         annotation, *extras = typing.get_args(annotation)
@@ -170,6 +174,8 @@ def spec_from_annotation(name: str, annotation: Any, default: Any = REQUIRED, he
                 matches = extra
             elif extra is MODEL:
                 model = True
+            elif extra is STRICT:
+                strict = True
             elif isinstance(extra, str):
                 texts.append(extra)
         origin = typing.get_origin(annotation)
@@ -186,7 +192,7 @@ def spec_from_annotation(name: str, annotation: Any, default: Any = REQUIRED, he
                           help=text, alternatives=alternatives, model=model)
     kind, choices, item = _kind_of(annotation, default)
     return OptionSpec(name=name, kind=kind, default=default, optional=default is None, choices=choices,
-                      item=item, range=rng, help=text, model=model, matches=matches)
+                      item=item, range=rng, help=text, model=model, matches=matches, strict=strict)
 
 
 def _kind_of(annotation: Any, default: Any) -> tuple[type, tuple | None, OptionSpec | None]:
@@ -350,10 +356,16 @@ class Declaration:
 def coerce(value: Any, spec: OptionSpec) -> Any:
     """``value`` checked against ``spec`` and converted where a string stands for a number or a
     flag; :class:`OptionError` (``"must be ..., got ..."``) otherwise."""
-    if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS and spec.kind is not str):
+    if value is None or (isinstance(value, str) and value.strip().lower() in NONE_WORDS
+                         and (spec.kind is not str or spec.optional)):
         if spec.optional:
             return None
         raise OptionError(f"must be {spec.describe()}, not empty")
+    if spec.strict and not isinstance(value, spec.kind if spec.kind is not object else object):
+        raise OptionError(f"must be {spec.describe()} written as such, got {_show(value)}"
+                          + (" (text)" if isinstance(value, str) else ""))
+    if spec.strict and spec.kind is bool and not isinstance(value, bool):
+        raise OptionError(f"must be true or false, got {_show(value)}")
     numeric = {spec.kind, *(a.kind for a in spec.alternatives)} & {int, float}
     if spec.optional and numeric and (value is False or str(value).strip().lower() in ("off", "false")):
         return None  # an optional number turned off
@@ -385,14 +397,21 @@ def coerce(value: Any, spec: OptionSpec) -> Any:
 
 
 def _first_fit(value: Any, spec: OptionSpec) -> Any:
-    """The value as the first alternative it fits; a number out of range gets the range's message."""
+    """The value as the first alternative it fits; a number out of that alternative's range (text
+    such as ``"-1e-5"`` included) gets the range's message."""
+    numeric = (isinstance(value, (int, float)) and not isinstance(value, bool)) or \
+        (isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()) is not None)
+    number_error = None
     for alternative in spec.alternatives:
         try:
-            return coerce(value, attrs.evolve(alternative, optional=False))
+            converted = coerce(value, attrs.evolve(alternative, optional=False, range=None))
         except OptionError as exc:
-            if alternative.range is not None and isinstance(value, (int, float)) and not isinstance(value, bool) \
-                    and alternative.kind in (int, float):
-                raise exc
+            if numeric and alternative.kind in (int, float) and number_error is None:
+                number_error = exc  # a number the numeric alternative refused (not finite, too large)
+            continue
+        return coerce(converted, attrs.evolve(alternative, optional=False))
+    if number_error is not None and any(word in str(number_error) for word in ("finite", "too large")):
+        raise number_error
     raise OptionError(f"must be {spec.describe()}, got {_show(value)}")
 
 

@@ -41,6 +41,41 @@ def split_metric_specs(specs: Sequence[str]) -> list[str]:
     return out
 
 
+class CheckedMetric:
+    """A metric component's object, called contained and held to its contract: ``compute``
+    returns one finite number per query (a pack's metric returning NaN or text is one error
+    naming it and its plugin, never a NaN in metrics.json)."""
+
+    def __init__(self, component: Any, metric: Any) -> None:
+        self.component, self.metric = component, metric
+
+    def compute(self, ranked: Any, k: int) -> Any:
+        import numpy as np
+
+        from embedtune_core.errors import ComponentError
+        from embedtune_core.plugins.calling import contained
+        from embedtune_core.text import shorten
+
+        component = self.component
+        with contained(component, f"computing it at {k}"):
+            raw = self.metric.compute(ranked, k)
+        who = f"{component.label} from plugin '{component.plugin}'"
+        try:
+            values = np.asarray(raw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ComponentError(f"{who} returned {type(raw).__name__} {shorten(repr(raw), 40)}, not numbers",
+                                 hint="compute(ranked, k) must return one number per query") from None
+        if values.shape != (len(ranked),):
+            raise ComponentError(f"{who} returned an array of shape {values.shape}, expected ({len(ranked)},)",
+                                 hint="compute(ranked, k) must return one value per query")
+        bad = ~np.isfinite(values)
+        if bad.any():
+            raise ComponentError(f"{who} returned {int(bad.sum())} value(s) that are not finite numbers "
+                                 f"(first: {values[bad][0]} for query '{ranked.query_ids[int(np.flatnonzero(bad)[0])]}')",
+                                 hint="compute(ranked, k) must return a finite number per query")
+        return values
+
+
 def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any, int]]:
     """``(spec, metric object, k)`` for each spec, each metric component created once."""
     created: dict[str, Any] = {}
@@ -48,7 +83,8 @@ def _metric_objects(registry: Any, specs: Sequence[str]) -> list[tuple[str, Any,
     for spec in specs:
         name, k = parse_metric(spec)
         if name not in created:
-            created[name] = registry.create("metric", name)
+            component = registry.get("metric", name)
+            created[name] = CheckedMetric(component, registry.create("metric", name))
         out.append((spec, created[name], k))
     return out
 

@@ -35,15 +35,21 @@ def model_shape(model_folder: str) -> dict[str, Any]:
             config = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        if "hidden_size" in config:
-            hidden = int(config["hidden_size"])
-            layers = int(config.get("num_hidden_layers", 12))
-            vocab = int(config.get("vocab_size", 30522))
-            intermediate = int(config.get("intermediate_size", 4 * hidden))
-            params = vocab * hidden + layers * (4 * hidden * hidden + 2 * hidden * intermediate)
-            return {"hidden": hidden, "layers": layers, "heads": int(config.get("num_attention_heads", 12)),
-                    "parameters": params}
+        if not isinstance(config, dict) or not _size(config.get("hidden_size")):
+            continue  # no usable hidden size here (null, text, a list...): the shape is unknown
+        hidden = config["hidden_size"]
+        sizes = {key: config.get(key) if _size(config.get(key)) else fallback for key, fallback in (
+            ("num_hidden_layers", 12), ("vocab_size", 30522), ("intermediate_size", 4 * hidden),
+            ("num_attention_heads", 12))}
+        layers, vocab, intermediate = sizes["num_hidden_layers"], sizes["vocab_size"], sizes["intermediate_size"]
+        params = vocab * hidden + layers * (4 * hidden * hidden + 2 * hidden * intermediate)
+        return {"hidden": hidden, "layers": layers, "heads": sizes["num_attention_heads"], "parameters": params}
     return {}
+
+
+def _size(value: Any) -> bool:
+    """A positive integer (JSON's true and 3.0 are not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 #: optimizer steps up to which a run counts as short for ``learning_rate = "auto"``

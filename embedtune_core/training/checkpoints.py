@@ -53,22 +53,65 @@ def checkpoint_step(checkpoint: str | os.PathLike) -> int:
     return int(Path(checkpoint).name[len(CHECKPOINT_PREFIX):])
 
 
-def trim_log(path: Path, last_step: int) -> None:
+#: what a checkpoint's trainer_state.json must hold for a resume to read it: key -> (types, what)
+TRAINER_STATE = {"global_step": ((int,), "an integer"), "epoch": ((int, float, type(None)), "a number"),
+                 "log_history": ((list,), "a list"), "max_steps": ((int,), "an integer")}
+
+
+def checkpoint_problem(checkpoint: str | os.PathLike) -> str | None:
+    """What is wrong with a checkpoint's ``trainer_state.json`` for a resume (None: nothing): it
+    must be UTF-8 JSON, a table whose ``global_step`` is the folder's step, with the types the
+    Trainer writes."""
+    path = Path(checkpoint) / "trainer_state.json"
+    try:
+        state = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    except (UnicodeError, ValueError):
+        return "is not valid JSON"
+    if not isinstance(state, dict):
+        return f"holds {type(state).__name__}, not a table"
+    for key, (types, what) in TRAINER_STATE.items():
+        if key in state and (not isinstance(state[key], types) or isinstance(state[key], bool)):
+            return f"has '{key}' = {str(state[key])[:30]!r}, not {what}"
+    if state.get("global_step") != checkpoint_step(checkpoint):
+        return f"says step {state.get('global_step')!r} in the folder of step {checkpoint_step(checkpoint)}"
+    return None
+
+
+def check_checkpoint(checkpoint: str | os.PathLike) -> None:
+    """Refuse to resume from a damaged checkpoint, naming its file and what to do."""
+    from embedtune_core.errors import RunFolderError
+
+    problem = checkpoint_problem(checkpoint)
+    if problem is not None:
+        raise RunFolderError(f"the checkpoint's trainer_state.json {problem}", file=Path(checkpoint) / "trainer_state.json",
+                             hint=f"delete {Path(checkpoint).name} to resume from the checkpoint before it, or start "
+                                  "again with --overwrite")
+
+
+def trim_log(path: Path, last_step: int) -> int:
     """Keep the log rows up to ``last_step`` (rows logged after the checkpoint a resumed run
-    starts from would otherwise appear twice)."""
+    starts from would otherwise appear twice). Lines that are not a JSON row with an integer step
+    (cut short by a crash, or damaged) are dropped; returns how many."""
     from embedtune_core.io import write_text
 
     if not path.exists():
-        return
-    kept = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_bytes().decode("utf-8", "replace").splitlines():
         try:
             row = json.loads(line)
         except ValueError:
-            continue  # a line cut short by a crash
-        if isinstance(row, dict) and int(row.get("step", 0)) <= last_step:
+            row = None
+        step = row.get("step") if isinstance(row, dict) else None
+        if not isinstance(step, int) or isinstance(step, bool) or "\ufffd" in line:
+            dropped += bool(line.strip())
+            continue
+        if step <= last_step:
             kept.append(line)
     write_text(path, "".join(line + "\n" for line in kept))
+    return dropped
 
 
 @contextlib.contextmanager

@@ -145,3 +145,54 @@ def fit_dataset(dataset: Any, input_shape: str) -> Any:
             out["positive"].append(positive)
             out["negative"].append(negative)
     return Dataset.from_dict(out)
+
+
+#: rows a loss is first computed on, before training
+PROBE_ROWS = 4
+
+
+def probe_rows(rows: Any, shape: str | None, negatives: int | None) -> Any:
+    """A few of ``rows`` shaped as training will get them: with ``negatives`` (a miner will
+    add them), other rows' positives stand in for the mined negatives (``shape`` hard-negatives:
+    negative_1..n; triplets: one negative)."""
+    from embedtune_core.data.columns import dataset_from_columns
+    from embedtune_core.data.shapes import training_columns
+
+    rows = rows.select(range(min(PROBE_ROWS, len(rows))))
+    columns = {c: list(rows[c]) for c in training_columns(rows.column_names)}
+    if negatives and "positive" in columns and len(rows) > 1:
+        positives = columns["positive"]
+        names = ["negative"] if shape == "triplets" else [f"negative_{i + 1}" for i in range(negatives)]
+        for i, name in enumerate(names):
+            shift = 1 + i % (len(positives) - 1)
+            columns[name] = positives[shift:] + positives[:shift]
+    return dataset_from_columns(columns)
+
+
+def probe_loss(loss: Any, component: Any, model: Any, rows: Any, *, shape: str | None, negatives: int | None,
+               input_shape: str = "rows") -> None:
+    """Compute ``loss`` on a first batch of ``rows`` (no gradient kept, no weight changed): it must
+    return one finite number. A loss that raises, or returns a vector or NaN, is one error naming
+    it and its plugin, before anything is mined, evaluated or trained."""
+    import torch
+
+    from embedtune_core.plugins.calling import contained
+
+    if rows is None or len(rows) < 2:
+        return
+    batch = fit_dataset(probe_rows(rows, shape, negatives), input_shape)
+    labels_column = next((c for c in ("score", "label") if c in batch.column_names), None)
+    device = getattr(model, "device", "cpu")
+    features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model.tokenize(list(batch[c])).items()}
+                for c in batch.column_names if c != labels_column]
+    labels = torch.tensor(batch[labels_column], device=device) if labels_column else None
+    with contained(component, "computing a first batch"), torch.no_grad():
+        value = loss(features, labels)
+    who = f"{component.label} from plugin '{component.plugin}'"
+    if not isinstance(value, torch.Tensor) or value.numel() != 1:
+        shape_of = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ComponentError(f"{who} returned {shape_of} for a batch, not a single number",
+                             hint="forward(sentence_features, labels) must return a scalar tensor (the batch's loss)")
+    if not torch.isfinite(value).all():
+        raise ComponentError(f"{who} returned {value.item()} for a first batch of the training rows",
+                             hint="check the loss (and the data for empty or broken rows) before training")

@@ -25,6 +25,7 @@ from embedtune_core.training.arguments import decide_batch_sampler, training_arg
 from embedtune_core.training.checkpoints import (
     CHECKPOINTS,
     TRAINING_LOG,
+    check_checkpoint,
     checkpoint_step,
     hf_progress_bars,
     newest_checkpoint,
@@ -39,6 +40,13 @@ class TrainingInterrupted(TrainingError):
     """Training was interrupted (Ctrl-C); a checkpoint was saved when possible."""
 
     exit_code = 130
+    keeps_run = True
+
+
+class TrainingStopped(TrainingError):
+    """Training stopped on a bad loss; the run folder keeps the last good checkpoint for --resume."""
+
+    keeps_run = True
 
 
 @attrs.frozen
@@ -144,6 +152,8 @@ def _checkpoint_to_resume(run_dir: Path, resume: bool, quiet: bool) -> Path | No
             raise RunFolderError("the run folder has checkpoints of an earlier run", file=run_dir,
                                  hint="pass --resume to continue it, or --overwrite to start again")
         return None
+    if checkpoint is not None:
+        check_checkpoint(checkpoint)
     if not quiet and is_main_process():
         if checkpoint is None:
             print(f"no checkpoint in {run_dir / CHECKPOINTS}: starting from step 0", file=sys.stderr)
@@ -159,7 +169,9 @@ def _prepare_log(run_dir: Path, checkpoint: Path | None) -> None:
     if not is_main_process():
         return
     if checkpoint is not None:
-        trim_log(log_path, checkpoint_step(checkpoint))
+        dropped = trim_log(log_path, checkpoint_step(checkpoint))
+        if dropped:
+            print(f"warning: {log_path}: {dropped} damaged line(s) of the training log were dropped", file=sys.stderr)
     elif log_path.exists():
         log_path.unlink()
 
@@ -253,7 +265,7 @@ def _result(trainer: Any, output: Any, setup: TrainSetup, nan_guard: Any, stop_g
     newest = newest_checkpoint(run_dir)
     if nan_guard.bad_step is not None:
         kept = f"the last good checkpoint is {newest}" if newest else "no checkpoint had been saved yet"
-        raise TrainingError(
+        raise TrainingStopped(
             f"the training loss became {nan_guard.bad_value} at step {nan_guard.bad_step}; training stopped and {kept}",
             file=run_dir,
             hint="lower training.learning_rate, use training.precision = fp32, or check the data for empty or "
