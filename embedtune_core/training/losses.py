@@ -183,7 +183,8 @@ def probe_loss(loss: Any, component: Any, model: Any, rows: Any, *, shape: str |
     batch = fit_dataset(probe_rows(rows, shape, negatives), input_shape)
     labels_column = next((c for c in ("score", "label") if c in batch.column_names), None)
     device = getattr(model, "device", "cpu")
-    features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in model.tokenize(list(batch[c])).items()}
+    prepare = getattr(model, "preprocess", None) or model.tokenize  # sentence-transformers 6 / 5
+    features = [{k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in prepare(list(batch[c])).items()}
                 for c in batch.column_names if c != labels_column]
     labels = torch.tensor(batch[labels_column], device=device) if labels_column else None
     with contained(component, "computing a first batch"), torch.no_grad():
