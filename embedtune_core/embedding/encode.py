@@ -211,10 +211,14 @@ def _encode_here(
     memmap_bytes: int | None,
     memmap_folder: str | None,
 ) -> np.ndarray:
-    """The embeddings of ``texts`` computed in this process (see :func:`encode`)."""
+    """The embeddings of ``texts`` computed in this process (see :func:`encode`). A model that
+    encodes by itself (an exported ONNX variant: ``encode_texts``) is asked to."""
     from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]
+    own = getattr(model, "encode_texts", None)
+    if own is not None:
+        return own(texts, batch_size=batch_size, normalize=normalize, dtype=dtype)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if dtype not in DTYPES:

@@ -82,6 +82,20 @@ def register_callbacks(register):
 
 
 @hookspec
+def register_exporters(register):
+    """Register model exporters (the deployable variants ``embedtune export`` writes and measures).
+
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.ExporterInfo` (``format``, ``backend``, ``weights``,
+    ``reference``, ``default``). ``factory(**options)`` returns an
+    :class:`embedtune_core.types.Exporter`: ``export(request)`` takes an
+    ``embedtune_core.types.ExportRequest`` and writes the model into ``request.folder`` in the
+    declared format; the core loads it, measures it at every dim and embedding precision, and
+    writes the variant folders. Return nothing.
+    """
+
+
+@hookspec
 def run_started(config, run_dir):
     """Called once a run's config is resolved and its folder created, before any data is read.
 
@@ -112,4 +126,5 @@ REGISTRY_HOOKS = {
     "loss": "register_losses",
     "metric": "register_metrics",
     "callback": "register_callbacks",
+    "exporter": "register_exporters",
 }

@@ -95,12 +95,28 @@ class CallbackInfo:
         default=None, validator=_options_class)
 
 
+@attrs.frozen
+class ExporterInfo:
+    """A model exporter."""
+
+    format: Annotated[Literal["onnx", "sentence-transformers"],
+                      "what it writes: onnx (model.onnx and tokenizer.json) or a sentence-transformers folder"] = "onnx"
+    backend: Annotated[str, "the runtime its variants are served with, as the deployment table names it"] = "onnx"
+    weights: Annotated[str, "the precision of its weights, as the deployment table names it (fp32, int8...)"] = "fp32"
+    reference: Annotated[bool, "its full-size float32 variant is the reference the others' retention and speed are "
+                               "measured against (one exporter of an export run declares it)"] = False
+    default: Annotated[bool, "exported when the run names no exporters"] = True
+    options: Annotated[Any, "an attrs class declaring the options (else the factory's signature)"] = attrs.field(
+        default=None, validator=_options_class)
+
+
 INFO_CLASSES: dict[str, type] = {
     "dataset_reader": ReaderInfo,
     "negative_miner": MinerInfo,
     "loss": LossInfo,
     "metric": MetricInfo,
     "callback": CallbackInfo,
+    "exporter": ExporterInfo,
 }
 
 

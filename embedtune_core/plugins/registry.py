@@ -20,6 +20,7 @@ KIND_LABELS = {
     "loss": "loss",
     "metric": "metric",
     "callback": "callback",
+    "exporter": "exporter",
 }
 KIND_ALIASES = {
     "reader": "dataset_reader",
@@ -35,6 +36,7 @@ KIND_ALIASES = {
     "losses": "loss",
     "metrics": "metric",
     "callbacks": "callback",
+    "exporters": "exporter",
 }
 
 
@@ -56,7 +58,7 @@ def _first_line(obj: Any) -> str:
 
 
 #: how many leading positional arguments each kind's factory takes before its options
-POSITIONAL = {"dataset_reader": 2, "negative_miner": 0, "loss": 1, "metric": 0, "callback": 0}
+POSITIONAL = {"dataset_reader": 2, "negative_miner": 0, "loss": 1, "metric": 0, "callback": 0, "exporter": 0}
 
 
 @attrs.frozen(eq=False)
