@@ -155,7 +155,8 @@ def _export(app: AppContext, model: str, data: dict[str, Any], output: str, expo
     from embedtune_core import io as eio
     from embedtune_core.cli.output import echo_json
     from embedtune_core.deploy.deployment import ExportSettings, export_deployment, exporters_to_run
-    from embedtune_core.deploy.summary import deployment_table, write_deployment_report
+    from embedtune_core.deploy.summary import deployment_table
+    from embedtune_core.pipeline.report import write_deployment_report
     from embedtune_core.embedding.models import check_model
     from embedtune_core.pipeline.runner import silence_libraries
     from embedtune_core.pipeline.rundir import check_run_dir

@@ -1,10 +1,8 @@
 """The deployment table for the terminal and the report, and the plot of retention against the
-bytes each stored vector takes."""
+bytes each stored vector takes (the report draws it: :mod:`embedtune_core.pipeline.report`)."""
 
 from __future__ import annotations
 
-import html
-from pathlib import Path
 from typing import Any
 
 HEADER = ["variant", "{metric}", "retention", "texts/s", "speed-up", "model MB", "bytes/vector"]
@@ -67,9 +65,10 @@ def section(deployment: dict[str, Any]) -> tuple[str, str, list[str], list[list[
     return "Deployment", intro, header, body
 
 
-def plot(deployment: dict[str, Any]) -> str | None:
-    """SVG: each variant's retention against its bytes per vector (log scale), one colour per
-    exported model, one marker per embedding precision; the recommended variant circled."""
+def plot(deployment: dict[str, Any]) -> Any:
+    """A matplotlib figure (None without variants): each variant's retention against its bytes per
+    vector (log scale), one colour per exported model, one marker per embedding precision; the
+    recommended variant circled."""
     variants = deployment.get("variants") or []
     if not variants or all(v.get("retention") is None for v in variants):
         return None
@@ -77,8 +76,6 @@ def plot(deployment: dict[str, Any]) -> str | None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from embedtune_core.pipeline.report import _svg
 
     fig, ax = plt.subplots(figsize=(6.4, 3.6))
     markers = {"float32": "o", "int8": "s", "binary": "^"}
@@ -102,22 +99,4 @@ def plot(deployment: dict[str, Any]) -> str | None:
     ax.set_title("Retention against vector size")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="x-small")
-    return _svg(fig)
-
-
-def write_deployment_report(folder: str | Path, deployment: dict[str, Any]) -> Path:
-    """``report.html`` in ``folder``: the table and the plot (self-contained)."""
-    from embedtune_core import io as eio
-    from embedtune_core.pipeline.report import _CSS, _html_rows
-
-    title, intro, header, body = section(deployment)
-    figure = plot(deployment)
-    parts = ["<!doctype html><html><head><meta charset=utf-8>",
-             f"<title>embedtune export: {html.escape(deployment.get('model', ''))}</title><style>{_CSS}</style></head><body>",
-             f"<h1>embedtune export: {html.escape(deployment.get('model', ''))}</h1>",
-             f"<h2>{title}</h2><p>{html.escape(intro)}</p>", _html_rows(header, body)]
-    if figure:
-        parts.append(f"<div class=plots><figure>{figure}<figcaption>Retention against bytes per vector"
-                     "</figcaption></figure></div>")
-    parts.append("</body></html>")
-    return eio.write_text(Path(folder) / "report.html", "\n".join(parts))
+    return fig

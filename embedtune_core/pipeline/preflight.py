@@ -168,6 +168,8 @@ def check_models(config: RunConfig, components: Components, steps: tuple[str, ..
     from embedtune_core.embedding.models import check_model
 
     check_model(config.model.name, key="model.name")
+    if "train" in steps:
+        check_trainable(config.model.name)
     if "mine" in steps and config.mining.model:
         check_model(config.mining.model, key="mining.model")
     if "evaluate-before" in steps and config.evaluation.baseline:
@@ -186,6 +188,15 @@ def check_models(config: RunConfig, components: Components, steps: tuple[str, ..
         if info.dim and dim > info.dim:
             raise ConfigError(f"dim {dim} is outside the model's embedding size 1..{info.dim}", key="evaluation.dims",
                               hint="list sizes up to the model's embedding size")
+
+
+def check_trainable(name: str) -> None:
+    """An exported ONNX variant is served, not trained."""
+    from embedtune_core.embedding.exported import is_variant, read_variant
+
+    if is_variant(name) and read_variant(name).format != "sentence-transformers":
+        raise ConfigError(f"model '{name}' is an exported ONNX variant, which cannot be trained", key="model.name",
+                          hint="train the sentence-transformers model it was exported from, then export again")
 
 
 def check_device(device: str | None) -> str:

@@ -101,6 +101,12 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
         ax.set_xlabel("embedding dim")
         ax.set_ylabel(headline)
         plots["dims"] = _finished(fig, ax, f"{headline} against embedding dim")
+    if metrics.get("deployment"):
+        from embedtune_core.deploy.summary import plot
+
+        figure = plot(metrics["deployment"])
+        if figure is not None:
+            plots["deployment"] = _svg(figure)
     interpolation = metrics.get("interpolation") or {}
     if len(interpolation.get("alphas") or []) > 1:
         fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -157,6 +163,11 @@ def _sections(record: RunRecord) -> list[tuple[str, str, list[str], list[list[st
                                      f"{interpolation.get('metric')} on the held-out data, "
                                      f"{interpolation.get('retention_metric')} on the retention set.",
                     ["a", "held-out", "retention"], rows))
+    deployment = record.to_json().get("deployment")
+    if deployment:
+        from embedtune_core.deploy.summary import section
+
+        out.append(section(deployment))
     return out
 
 
@@ -242,7 +253,8 @@ def render_html(record: RunRecord, config_toml: str, stats: dict[str, Any], log_
         "<div class=plots>",
     ]
     for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss"),
-                         ("interpolation", "Held-out and retention scores against a")):
+                         ("interpolation", "Held-out and retention scores against a"),
+                         ("deployment", "Retention against bytes per vector of each exported variant")):
         if key in plots:
             parts.append(f"<figure>{plots[key]}<figcaption>{caption}</figcaption></figure>")
     parts.append("</div>")
@@ -269,3 +281,23 @@ def write_report(run_dir: str | Path, record: RunRecord, config_toml: str, stats
     md = eio.write_text(run_dir / "report.md", render_markdown(record, config_toml, stats))
     page = eio.write_text(run_dir / "report.html", render_html(record, config_toml, stats, log_history))
     return md, page
+
+
+def write_deployment_report(folder: str | Path, deployment: dict[str, Any]) -> Path:
+    """``report.html`` of an export (``embedtune export``): the deployment table and the plot of
+    retention against bytes per vector, self-contained."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from embedtune_core.deploy.summary import plot, section
+
+    title, intro, header, rows = section(deployment)
+    name = html.escape(f"embedtune export: {deployment.get('model', '')}")
+    parts = ["<!doctype html><html><head><meta charset=utf-8>", f"<title>{name}</title><style>{_CSS}</style></head><body>",
+             f"<h1>{name}</h1>", f"<h2>{title}</h2><p>{html.escape(intro)}</p>", _html_rows(header, rows)]
+    figure = plot(deployment)
+    if figure is not None:
+        parts.append(f"<div class=plots><figure>{_svg(figure)}<figcaption>Retention against bytes per vector"
+                     "</figcaption></figure></div>")
+    parts.append("</body></html>")
+    return eio.write_text(Path(folder) / "report.html", "\n".join(parts))
