@@ -242,7 +242,7 @@ def _export_all(registry: Any, model: Any, model_name: str, chosen: list, out_di
         if folder.exists():
             raise ConfigError(f"two exporters write variant '{name}' (backend {info.backend}, weights {info.weights})",
                               key="--exporter", hint="run one of them")
-        progress(f"exporting with '{component.qualified_name}' to {name}")
+        progress(f"exporting with '{_short_name(registry, component)}' to {name}")
         folder.mkdir(parents=True)
         _run_exporter(registry, component, options,
                       ExportRequest(model=model, model_name=model_name, folder=folder,
