@@ -35,8 +35,9 @@ def test_the_serving_snippet_needs_only_onnxruntime_and_tokenizers(tiny_model, t
     from embedtune_core.embedding.models import load_model
 
     model = load_model(str(folder))
-    vectors = model.encode_texts(["Elevated body temperature.", "Abnormally small head circumference.", "fever"])
-    expected = vectors[:2] @ vectors[2]
+    # the snippet's batches: int8 weights quantize activations per batch
+    documents = model.encode_texts(["Elevated body temperature.", "Abnormally small head circumference."])
+    expected = documents @ model.encode_texts(["fever"])[0]
     printed = np.array([float(x) for x in re.findall(r"-?\d+\.\d+(?:e-?\d+)?", lines[0])])
     assert np.allclose(printed, expected, atol=1e-5), (printed, expected)
 
