@@ -178,7 +178,7 @@ class _SharedOnnx:
         from embedtune_core.deploy.onnx_export import export_onnx
 
         if self.inputs is None:
-            self.inputs = export_onnx(self.model, self.folder)
+            self.inputs = export_onnx(self.model, self.folder, probe_texts=self.probe_texts)
         return self.folder
 
 

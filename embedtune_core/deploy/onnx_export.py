@@ -3,18 +3,17 @@
 :func:`export_onnx` traces the whole model (the transformer, pooling, dense and normalisation
 modules) with ``torch.onnx.export``, so the graph takes ``input_ids`` and ``attention_mask`` and
 returns ``sentence_embedding`` exactly as ``model.encode`` computes it. The attention is traced in
-the form the model runs it in. :func:`fuse_graph` lets onnxruntime's transformer optimizer fuse
-layer norms and GELUs into its own operators, and keeps the fused graph only when it gives the
-same embeddings as the plain one (the float32 export uses it; the int8 one quantizes the plain
-graph, which measured faster here once quantized). The tokenizer is written beside it as ``tokenizer.json`` with the
+its plain ("eager") form, which onnxruntime's transformer optimizer recognises and fuses into its
+own attention, layer-norm and GELU operators; the fused graph is kept only when it gives the same
+embeddings as the plain one. The tokenizer is written beside it as ``tokenizer.json`` with the
 model's truncation and padding set, so ``tokenizers`` alone reproduces the model's inputs.
 
 sentence-transformers' own ONNX export goes through optimum, whose current release needs
 transformers < 4.58; this project runs transformers 5.x, hence ``torch.onnx.export`` here.
 
 :func:`quantize_weights` stores the weights of the matrix products as int8 with onnxruntime's
-dynamic quantization: one scale per output channel, the matrix products only (the word-embedding
-table stays float), the choices measured to keep the quality (see docs/deployment.md).
+dynamic quantization: one scale per output channel and the word-embedding table left in float,
+the choices measured to keep the quality (see docs/deployment.md).
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ OPSET = 17
 #: the largest difference from the plain graph's embeddings a fused graph may show
 FUSION_TOLERANCE = 1e-4
 #: the operators whose weights int8 quantization stores as int8 by default
-INT8_OPERATORS = ("MatMul",)
+INT8_OPERATORS = ("MatMul", "Attention")
 #: texts the fused graph is checked on (and the export traced with) when none are given
 PROBE_TEXTS = ("a short text", "a somewhat longer text to check the exported graph against the plain one, "
                                 "with more words than the first")
@@ -73,6 +72,28 @@ def _quiet() -> Iterator[None]:
         logging.disable(level)
 
 
+@contextlib.contextmanager
+def _eager_attention(model: Any) -> Iterator[None]:
+    """The transformer's attention in its plain form while exporting (the form onnxruntime
+    fuses), then as it was."""
+    inner = getattr(model[0], "auto_model", None) if len(model) else None
+    config = getattr(inner, "config", None)
+    before = getattr(config, "_attn_implementation", None)
+    if inner is None or before in (None, "eager"):
+        yield
+        return
+    setter = getattr(inner, "set_attn_implementation", None)
+    try:
+        setter("eager") if setter else setattr(config, "_attn_implementation", "eager")
+    except Exception:  # a model without the eager form: export it as it is
+        yield
+        return
+    try:
+        yield
+    finally:
+        setter(before) if setter else setattr(config, "_attn_implementation", before)
+
+
 def tokenizer_file(model: Any, path: Path) -> dict[str, Any]:
     """Write the model's tokenizer to ``path`` with its truncation (the model's
     ``max_seq_length``) and padding set; return what the variant spec records about the
@@ -102,7 +123,7 @@ def _trace(model: Any, path: Path, opset: int) -> None:
 
     features = model.tokenizer(list(PROBE_TEXTS), padding=True, truncation=True, return_tensors="pt")
     graph = _Graph.build(model)
-    with _quiet(), torch.inference_mode():
+    with _quiet(), _eager_attention(model), torch.inference_mode():
         torch.onnx.export(graph, (features["input_ids"], features["attention_mask"]), str(path),
                           input_names=["input_ids", "attention_mask"], output_names=["sentence_embedding"],
                           dynamic_axes={"input_ids": {0: "batch", 1: "sequence"},
@@ -156,10 +177,11 @@ def _fuse(path: Path, tokenizer: Path, texts: Sequence[str], shape: tuple[int, i
     return True
 
 
-def export_onnx(model: Any, folder: str | Path, *, opset: int = OPSET) -> dict[str, Any]:
-    """Write ``model.onnx`` (the plain traced graph) and ``tokenizer.json`` for the
-    sentence-transformers ``model`` into ``folder``. Returns what the variant spec records about
-    the inputs (``max_seq_length``, ``lowercase``, ``prompt``)."""
+def export_onnx(model: Any, folder: str | Path, *, opset: int = OPSET, fuse: bool = True,
+                probe_texts: Sequence[str] = ()) -> dict[str, Any]:
+    """Write ``model.onnx`` and ``tokenizer.json`` for the sentence-transformers ``model`` into
+    ``folder``. Returns what the variant spec records (``max_seq_length``, ``lowercase``,
+    ``prompt``, ``fused``: whether the fused graph was kept)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     path, tokenizer = folder / ONNX_MODEL, folder / TOKENIZER
@@ -170,15 +192,9 @@ def export_onnx(model: Any, folder: str | Path, *, opset: int = OPSET) -> dict[s
         raise EmbedtuneError(f"the model could not be exported to ONNX: {str(exc).splitlines()[0][:300]}",
                              key="model.name", hint="the exporter traces sentence-transformers models of "
                                                     "Transformer, Pooling, Dense and Normalize modules") from None
-    return inputs
-
-
-def fuse_graph(folder: str | Path, model: Any, probe_texts: Sequence[str] = ()) -> bool:
-    """Fuse the graph in ``folder`` with onnxruntime's transformer optimizer where that gives the
-    same embeddings on ``probe_texts``; whether the fused graph was kept."""
-    folder = Path(folder)
     texts = list(probe_texts)[:32] or list(PROBE_TEXTS)
-    return _fuse(folder / ONNX_MODEL, folder / TOKENIZER, texts, _shape(model))
+    inputs["fused"] = fuse and _fuse(path, tokenizer, texts, _shape(model))
+    return inputs
 
 
 def quantize_weights(source: str | Path, target: str | Path, *, per_channel: bool = True,

@@ -186,13 +186,20 @@ class OnnxModel:
     def encode_texts(self, texts: Sequence[str], *, batch_size: int = 128, normalize: bool = True,
                      dtype: str = "float32") -> np.ndarray:
         """Embeddings of ``texts`` (the first ``dims`` components; rows L2-normalised when
-        ``normalize``), batches of similar length, longest first, as ``encode`` makes them."""
+        ``normalize``), batches of similar length, longest first, tokenised a batch ahead in a
+        thread, as ``encode`` makes them."""
+        from embedtune_core.embedding.encode import _batches_ahead
+
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         out = np.zeros((len(texts), self.spec.dims), dtype=dtype)
         order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), kind="stable")
-        for start in range(0, len(texts), batch_size):
+        starts = range(0, len(texts), batch_size)
+        # tokenised a batch ahead in a thread, as encode() does for a PyTorch model
+        batches = _batches_ahead(self._features, [[texts[i] for i in order[s : s + batch_size]] for s in starts],
+                                 workers=1, ahead=4, pin=False)
+        for start, features in zip(starts, batches):
             rows = order[start : start + batch_size]
-            vectors = self.session.run([self.output], self._features([texts[i] for i in rows]))[0]
+            vectors = self.session.run([self.output], features)[0]
             vectors = vectors[:, : self.spec.dims].astype(np.float32)
             if normalize:
                 vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
