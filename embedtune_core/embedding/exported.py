@@ -188,14 +188,14 @@ class OnnxModel:
         """Embeddings of ``texts`` (the first ``dims`` components; rows L2-normalised when
         ``normalize``), batches of similar length, longest first, tokenised a batch ahead in a
         thread, as ``encode`` makes them."""
-        from embedtune_core.embedding.encode import _batches_ahead
+        from embedtune_core.embedding.batches import batches_ahead
 
         texts = [t if isinstance(t, str) else str(t) for t in texts]
         out = np.zeros((len(texts), self.spec.dims), dtype=dtype)
         order = np.argsort(-np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), kind="stable")
         starts = range(0, len(texts), batch_size)
         # tokenised a batch ahead in a thread, as encode() does for a PyTorch model
-        batches = _batches_ahead(self._features, [[texts[i] for i in order[s : s + batch_size]] for s in starts],
+        batches = batches_ahead(self._features, [[texts[i] for i in order[s : s + batch_size]] for s in starts],
                                  workers=1, ahead=4, pin=False)
         for start, features in zip(starts, batches):
             rows = order[start : start + batch_size]
