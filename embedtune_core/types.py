@@ -170,3 +170,28 @@ class Callback(Protocol):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any: ...
 
     def on_log(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any: ...
+
+
+@attrs.define
+class ExportRequest:
+    """What an exporter gets: the loaded sentence-transformers ``model`` (float32, on the CPU, in
+    eval mode) and its name or folder ``model_name``; the empty ``folder`` to write the exported
+    model into; ``calibration_texts`` (training texts, for calibrated quantization); and
+    ``onnx()``, which returns a folder holding the model exported to ONNX in float32
+    (``model.onnx`` and ``tokenizer.json``), made once per export run and shared."""
+
+    model: Any
+    model_name: str
+    folder: Any
+    calibration_texts: list[str] = attrs.field(factory=list)
+    onnx: Any = None
+
+
+@runtime_checkable
+class Exporter(Protocol):
+    """What an exporter factory returns: ``export`` writes a deployable model into
+    ``request.folder``, in the format the exporter declared (``onnx``: ``model.onnx`` and
+    ``tokenizer.json``; ``sentence-transformers``: a model folder)."""
+
+    def export(self, request: ExportRequest) -> None: ...
+

@@ -5,7 +5,6 @@ negative."""
 
 import json
 
-import pytest
 
 from embedtune_core.testing import invoke
 from training_samples import ANCHORS, POSITIVES

@@ -39,6 +39,9 @@ def test_example_runs_on_a_slice(path, tiny_model, tmp_path, monkeypatch):
             args += ["-s", "loss.options.weights=[1, 1, 2]"]
     if 'miner = "dense"' in path.read_text():  # the untrained tiny model scores everything alike
         args += ["-s", "mining.options.relative_margin=0"]
+    exports = '"export"' in path.read_text()
+    if exports:
+        args += ["-s", "step_options.export.speed_rounds=1", "-s", "step_options.export.speed_texts=40"]
     result = invoke(args)
     assert result.exit_code == 0, result
     assert "report:" in result.stdout
@@ -52,6 +55,14 @@ def test_example_runs_on_a_slice(path, tiny_model, tmp_path, monkeypatch):
     assert "<svg" in (run_dir / "report.html").read_text()
     if "matryoshka" in path.read_text():
         assert set(metrics["dims"]) == {"32", "16", "8"}
+    if exports:  # the quickstart exports the tuned model: the table in metrics.json, the summary and the report
+        deployment = metrics["deployment"]
+        assert deployment == json.loads((run_dir / "deployment.json").read_text())
+        assert deployment["model"] == str(run_dir / "model")
+        names = {v["name"] for v in deployment["variants"]}
+        assert {"pytorch-fp32-32d-float32", "onnx-int8-32d-float32", "onnx-int8-8d-binary"} <= names
+        assert all((run_dir / v["name"]).is_dir() for v in deployment["variants"])
+        assert "bytes/vector" in result.stdout and "Deployment" in (run_dir / "report.html").read_text()
     if 'interpolate = "auto"' in path.read_text():  # the quickstart reports all three
         assert metrics["significance"]["ndcg@10"]["wins"] + metrics["significance"]["ndcg@10"]["losses"] \
             + metrics["significance"]["ndcg@10"]["ties"] == metrics["significance"]["ndcg@10"]["queries"]

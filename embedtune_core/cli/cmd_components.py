@@ -15,7 +15,7 @@ from embedtune_core.cli.output import echo_json, table
 def command(app: AppContext, kind: str | None, as_json: bool) -> None:
     """List registered components: kind, name, plugin and description.
 
-    KIND is one of: dataset_reader, negative_miner, loss, metric, callback, step (plurals and
+    KIND is one of: dataset_reader, negative_miner, loss, metric, callback, step, exporter (plurals and
     'reader', 'miner' work too). Name any component as NAME or PLUGIN:NAME. With --json each
     component also shows what it declared (its metadata and its options, with types and
     defaults).

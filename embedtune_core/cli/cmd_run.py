@@ -82,7 +82,8 @@ def print_record(record: Any, *, as_json: bool, report: Any = None) -> None:
     if as_json:
         echo_json(record.to_json())
         return
-    click.echo(comparison_table(record.comparison))
+    if record.comparison.before or record.comparison.after:
+        click.echo(comparison_table(record.comparison))
     head = record.headline_metric
     if record.comparison.before and record.comparison.after:
         for dim, before, after in record.headline_by_dim():
@@ -91,5 +92,9 @@ def print_record(record: Any, *, as_json: bool, report: Any = None) -> None:
     line = record.significance_line()
     if line:
         click.echo(line)
+    if record.deployment:
+        from embedtune_core.deploy.summary import deployment_table
+
+        click.echo("\n" + deployment_table(record.deployment))
     if report is not None:
         click.echo(f"report: {report}")

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections import deque
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
+
+from embedtune_core.embedding.batches import batches_ahead as _batches_ahead
 
 PRECISIONS = ("auto", "fp32", "fp16", "bf16")
 DTYPES = ("float32", "float16")
@@ -62,31 +63,6 @@ def _tokenizer_call(model: Any, prompt: str | None):
     if prompt:
         return lambda batch: model.tokenize([prompt + t for t in batch])
     return model.tokenize
-
-
-def _batches_ahead(tokenize, batches: list[list[str]], *, workers: int, ahead: int, pin: bool) -> Iterator[Any]:
-    """Yield the features of each batch in order while background threads tokenise the next
-    ``ahead`` batches."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    def work(batch: list[str]) -> Any:
-        features = tokenize(batch)
-        if pin:
-            features = {k: v.pin_memory() if hasattr(v, "pin_memory") else v for k, v in features.items()}
-        return features
-
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="embedtune-tokenize") as pool:
-        pending: deque = deque()
-        next_batch = 0
-        try:
-            while pending or next_batch < len(batches):
-                while next_batch < len(batches) and len(pending) < ahead:
-                    pending.append(pool.submit(work, batches[next_batch]))
-                    next_batch += 1
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 def encode(
@@ -230,10 +206,14 @@ def _encode_here(
     memmap_bytes: int | None,
     memmap_folder: str | None,
 ) -> np.ndarray:
-    """The embeddings of ``texts`` computed in this process (see :func:`encode`)."""
+    """The embeddings of ``texts`` computed in this process (see :func:`encode`). A model that
+    encodes by itself (an exported ONNX variant: ``encode_texts``) is asked to."""
     from embedtune_core.embedding.models import embedding_dim
 
     texts = [t if isinstance(t, str) else str(t) for t in texts]
+    own = getattr(model, "encode_texts", None)
+    if own is not None:
+        return own(texts, batch_size=batch_size, normalize=normalize, dtype=dtype)
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
     if dtype not in DTYPES:

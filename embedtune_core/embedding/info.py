@@ -27,12 +27,20 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def model_info(name: str) -> ModelInfo:
-    """Read a local (or bundled) sentence-transformers folder's config files; nothing is loaded."""
+    """Read a local (or bundled) sentence-transformers folder's config files, or an exported
+    variant's ``embedtune_variant.json``; nothing is loaded."""
     from embedtune_core.embedding.models import resolve_model
 
     folder = Path(resolve_model(name))
     if not folder.is_dir():
         return ModelInfo()
+    from embedtune_core.embedding.exported import VARIANT_FILE
+
+    if (folder / VARIANT_FILE).is_file():  # an exported variant: its spec says both
+        variant = _json(folder / VARIANT_FILE)
+        positions, dims = variant.get("max_position_embeddings"), variant.get("dims")
+        return ModelInfo(max_positions=positions if isinstance(positions, int) else None,
+                         dim=dims if isinstance(dims, int) else None)
     modules = _json(folder / "modules.json") if (folder / "modules.json").exists() else {}
     paths = [folder / m.get("path", "") for m in modules] if isinstance(modules, list) else [folder]
     max_positions, dim = None, None

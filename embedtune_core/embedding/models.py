@@ -5,7 +5,7 @@ The default model, ``sentence-transformers/all-MiniLM-L6-v2``, is loaded from th
 local folder works as in sentence-transformers.
 
 Before a model loads, :func:`check_model` checks what can be checked cheaply: local folders and
-their weight files (safetensors only, complete), and whether a hub name can be fetched at all
+their weight files (safetensors only, complete), exported variant folders and their files, and whether a hub name can be fetched at all
 (a few seconds' connection test instead of a minute of retries when the hub is unreachable).
 """
 
@@ -72,6 +72,11 @@ def check_model(name: str, *, key: str = "model.name") -> None:
         raise EmbedtuneError(f"model name {name!r} is empty", key=key)
     path = os.path.expanduser(name)
     if os.path.isdir(path):
+        from embedtune_core.embedding.exported import VARIANT_FILE, read_variant
+
+        if os.path.exists(os.path.join(path, VARIANT_FILE)):  # a folder `embedtune export` wrote
+            read_variant(path)
+            return
         if not any(os.path.exists(os.path.join(path, f)) for f in ("modules.json", "config.json")):
             raise EmbedtuneError(
                 f"model folder '{name}' holds no model (no modules.json or config.json)", key=key,
@@ -233,10 +238,16 @@ def load_model(
     trust_remote_code: bool = False,
     max_seq_length: int | None = None,
 ) -> Any:
-    """Load a ``SentenceTransformer``. ``trust_remote_code`` stays off unless asked for."""
+    """Load a ``SentenceTransformer``, or the model of a variant folder ``embedtune export``
+    wrote (see :mod:`embedtune_core.embedding.exported`). ``trust_remote_code`` stays off unless
+    asked for."""
     check_model(name)
     resolved = resolve_model(name)
     local = os.path.isdir(resolved)
+    from embedtune_core.embedding.exported import is_variant, load_variant
+
+    if local and is_variant(resolved):
+        return load_variant(resolved, device=device, max_seq_length=max_seq_length)
     if local:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer

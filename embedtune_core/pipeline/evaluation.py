@@ -69,7 +69,6 @@ def evaluate_ir(
     full size, for paired statistics (:mod:`embedtune_core.pipeline.significance`)."""
     from embedtune_core.distributed import broadcast, is_main_process, is_sharing
     from embedtune_core.embedding.encode import encode
-    from embedtune_core.embedding.search import VectorSearch
     from embedtune_core.ranking.ranked import RankedRun
 
     objects = _metric_objects(registry, metrics)
@@ -88,7 +87,7 @@ def evaluate_ir(
     here = not is_sharing() or is_main_process()  # the metrics are computed once
     for dim in _check_dims(dims, corpus_emb.shape[1]):
         queries = _truncate(query_emb, dim)
-        search = VectorSearch(_truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
+        search = vector_search(model, _truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
         scores, indices = search.search(queries, depth)
         recall = search.recall(queries, depth) if search.approximate else None
         if not here:
@@ -104,6 +103,19 @@ def evaluate_ir(
         if details is not None:
             details["per_query"] = per_query
     return results
+
+
+def vector_search(model: Any, corpus: Any, *, device: str | None = None,
+                  approximate_from: int | None = APPROXIMATE_FROM) -> Any:
+    """The search over ``corpus`` the model's vectors get: the model's own (an exported variant
+    storing int8 or binary vectors: ``model.vector_search``), else
+    :class:`~embedtune_core.embedding.search.VectorSearch`."""
+    from embedtune_core.embedding.search import VectorSearch
+
+    own = getattr(model, "vector_search", None)
+    if own is not None:
+        return own(corpus, device=device, approximate_from=approximate_from)
+    return VectorSearch(corpus, device=device, approximate_from=approximate_from)
 
 
 def _per_query(ranked: Any, per: dict[str, dict[str, float]], metric: str) -> dict[str, dict[str, Any]]:

@@ -219,6 +219,8 @@ def check_models(config: RunConfig, registry: Any, components: Components, used:
     from embedtune_core.embedding.models import check_model
 
     check_model(config.model.name, key="model.name")
+    if "training" in used:
+        check_trainable(config.model.name)
     if "mining" in used and config.mining.model:
         check_model(config.mining.model, key="mining.model")
     if "held-out" in used and config.evaluation.baseline:
@@ -234,6 +236,15 @@ def check_models(config: RunConfig, registry: Any, components: Components, used:
         if info.dim and dim > info.dim:
             raise ConfigError(f"dim {dim} is outside the model's embedding size 1..{info.dim}", key="evaluation.dims",
                               hint="list sizes up to the model's embedding size")
+
+
+def check_trainable(name: str) -> None:
+    """An exported ONNX variant is served, not trained."""
+    from embedtune_core.embedding.exported import is_variant, read_variant
+
+    if is_variant(name) and read_variant(name).format != "sentence-transformers":
+        raise ConfigError(f"model '{name}' is an exported ONNX variant, which cannot be trained", key="model.name",
+                          hint="train the sentence-transformers model it was exported from, then export again")
 
 
 def check_device(device: str | None) -> str:

@@ -34,7 +34,7 @@ def build_record(run: Any) -> RunRecord:
         evaluation={**data.describe_evaluation(), **reused},
         training=results.training, mining=results.mining,
         retention=retention, interpolation=results.interpolation, significance=_significance(run, headline),
-        processes=world_size(),
+        processes=world_size(), deployment=results.deployment,
         finished=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
     )
 

@@ -101,6 +101,12 @@ def _plots(record: RunRecord, log_history: list[dict[str, Any]]) -> dict[str, st
         ax.set_xlabel("embedding dim")
         ax.set_ylabel(headline)
         plots["dims"] = _finished(fig, ax, f"{headline} against embedding dim")
+    if metrics.get("deployment"):
+        from embedtune_core.deploy.summary import plot
+
+        figure = plot(metrics["deployment"])
+        if figure is not None:
+            plots["deployment"] = _svg(figure)
     interpolation = metrics.get("interpolation") or {}
     if len(interpolation.get("alphas") or []) > 1:
         fig, ax = plt.subplots(figsize=(6, 3.2))
@@ -157,6 +163,11 @@ def _sections(record: RunRecord) -> list[tuple[str, str, list[str], list[list[st
                                      f"{interpolation.get('metric')} on the held-out data, "
                                      f"{interpolation.get('retention_metric')} on the retention set.",
                     ["a", "held-out", "retention"], rows))
+    deployment = record.to_json().get("deployment")
+    if deployment:
+        from embedtune_core.deploy.summary import section
+
+        out.append(section(deployment))
     return out
 
 
@@ -242,7 +253,8 @@ def render_html(record: RunRecord, config_toml: str, stats: dict[str, Any], log_
         "<div class=plots>",
     ]
     for key, caption in (("bars", "Metrics before and after"), ("dims", "Quality against embedding dim"), ("loss", "Training loss"),
-                         ("interpolation", "Held-out and retention scores against a")):
+                         ("interpolation", "Held-out and retention scores against a"),
+                         ("deployment", "Retention against bytes per vector of each exported variant")):
         if key in plots:
             parts.append(f"<figure>{plots[key]}<figcaption>{caption}</figcaption></figure>")
     parts.append("</div>")

@@ -77,6 +77,7 @@ class RunResults:
     loss: Any = None
     reused_embeddings: int | None = None
     steps: dict[str, dict] = attrs.field(factory=dict)
+    deployment: dict | None = None
 
 
 @attrs.frozen
@@ -194,6 +195,7 @@ class RunRecord:
     significance: dict[str, Any] | None = None
     processes: int = 1
     finished: str = ""
+    deployment: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         before, after = self.comparison.before, self.comparison.after
@@ -217,6 +219,7 @@ class RunRecord:
             "interpolation": self.interpolation,
             "processes": self.processes,
             "finished": self.finished,
+            "deployment": self.deployment,
         }
 
     def significance_line(self) -> str | None:

@@ -27,10 +27,11 @@ START = ("model", "data")
 TRAINED_MODEL = "trained-model"
 #: the artifacts the commands that run part of a pipeline ask for: ``embedtune mine`` runs the
 #: steps providing mined rows, ``eval`` those providing an evaluation (and, with ``--against``, a
-#: baseline's), ``train`` those providing a trained model
+#: baseline's), ``train`` those providing a trained model, ``export`` those providing a deployment
 MINED_ROWS = "mined-rows"
 EVALUATION = "evaluation"
 BASELINE_EVALUATION = "baseline-evaluation"
+DEPLOYMENT = "deployment"
 
 
 @attrs.frozen
@@ -56,11 +57,17 @@ def default_steps(registry: Any) -> list[str]:
 def steps_providing(registry: Any, *artifacts: str) -> list[str]:
     """The steps of the default pipeline that provide any of ``artifacts``, in its order: what a
     command that runs part of the pipeline runs (``embedtune train``: the steps providing
-    ``trained-model``)."""
-    names = default_steps(registry)
-    chosen = [n for n in names if any(a in registry.get("step", n).info.provides for a in artifacts)]
+    ``trained-model``). When no default step does, the registered steps that do (a step that
+    runs only when named, like ``export``)."""
+    def providing(names: list[str]) -> list[str]:
+        return [n for n in names if any(a in registry.get("step", n).info.provides for a in artifacts)]
+
+    chosen = providing(default_steps(registry))
     if not chosen:
-        raise ComponentError(f"no step of the default pipeline provides {' or '.join(repr(a) for a in artifacts)}",
+        others = sorted(registry.components("step"), key=lambda c: (c.name, c.plugin))
+        chosen = providing([c.name if registry.has("step", c.name) else c.qualified_name for c in others])
+    if not chosen:
+        raise ComponentError(f"no step provides {' or '.join(repr(a) for a in artifacts)}",
                              hint="`embedtune components step` lists the steps; a plugin that replaced the built-in "
                                   "steps must provide these")
     return chosen

@@ -108,8 +108,22 @@ def register_pipeline_steps(register):
     :class:`embedtune_core.types.PipelineStep`: ``run(context)`` gets an
     ``embedtune_core.pipeline.steps.StepContext`` (the run folder, the resolved config, the
     model as it stands and its folder, the data, ``report(key, value)``). It may also have
-    ``check(plan)`` (called in preflight, before any model loads) and ``setup(context)`` (called
-    once the models are loaded, before the run folder exists). Return nothing.
+    ``check(plan, name)`` (called in preflight, before any model loads) and ``setup(context)``
+    (called once the models are loaded, before the run folder exists). Return nothing.
+    """
+
+
+@hookspec
+def register_exporters(register):
+    """Register model exporters (the deployable variants ``embedtune export`` writes and measures).
+
+    ``register(name, factory, description=..., **metadata)`` with the metadata of
+    :class:`~embedtune_core.plugins.metadata.ExporterInfo` (``format``, ``backend``, ``weights``,
+    ``reference``, ``default``). ``factory(**options)`` returns an
+    :class:`embedtune_core.types.Exporter`: ``export(request)`` takes an
+    ``embedtune_core.types.ExportRequest`` and writes the model into ``request.folder`` in the
+    declared format; the core loads it, measures it at every dim and embedding precision, and
+    writes the variant folders. Return nothing.
     """
 
 

@@ -94,6 +94,8 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("step", "step", "register_pipeline_steps", metadata.StepInfo,
          aliases=("steps", "pipeline_step", "pipeline-step", "pipeline_steps", "pipeline-steps"),
          returns="an object with run(context)", check=_has_method("run")),
+    Kind("exporter", "exporter", "register_exporters", metadata.ExporterInfo, aliases=("exporters",),
+         returns="an object with export(request)", check=_has_method("export")),
 )}
 
 

@@ -85,6 +85,19 @@ class CallbackInfo:
     needs_eval: Annotated[bool, "it needs evaluation during training (training.eval_steps)"] = False
 
 
+@attrs.frozen
+class ExporterInfo:
+    """A model exporter."""
+
+    format: Annotated[Literal["onnx", "sentence-transformers"],
+                      "what it writes: onnx (model.onnx and tokenizer.json) or a sentence-transformers folder"] = "onnx"
+    backend: Annotated[str, "the runtime its variants are served with, as the deployment table names it"] = "onnx"
+    weights: Annotated[str, "the precision of its weights, as the deployment table names it (fp32, int8...)"] = "fp32"
+    reference: Annotated[bool, "its full-size float32 variant is the reference the others' retention and speed are "
+                               "measured against (one exporter of an export run declares it)"] = False
+    default: Annotated[bool, "exported when the run names no exporters"] = True
+
+
 #: what a pipeline step may declare it uses: preflight reads and checks these for it
 StepUse = Literal["training-rows", "held-out", "retention", "mining", "training"]
 

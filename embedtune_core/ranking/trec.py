@@ -321,7 +321,6 @@ def _numbers(column: Any, integer: bool, path: Any, lines: Any) -> Any:
 
 def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     fields, names, hint = (4, QRELS_FIELDS, QRELS_HINT) if qrels else (6, RUN_FIELDS, RUN_HINT)
@@ -376,7 +375,6 @@ def _joined(parts: list) -> Any:
 def _check_unique(table: TrecTable, qrels: bool) -> None:
     """A document judged (or listed) twice for one query is an error at the second line."""
     import numpy as np
-    import pyarrow as pa
     import pyarrow.compute as pc
 
     bounds = [start for start, _ in table.doc_blocks] + [len(table.doc)]

@@ -10,7 +10,7 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 from datasets import Dataset  # noqa: E402
 
-from embedtune_core.errors import DataError, EmbedtuneError  # noqa: E402
+from embedtune_core.errors import EmbedtuneError  # noqa: E402
 from embedtune_core.types import MiningRequest  # noqa: E402
 
 PACK = pathlib.Path(__file__).resolve().parent.parent
