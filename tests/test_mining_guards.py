@@ -1,0 +1,314 @@
+"""Each false-negative guard and selection rule with a case only it catches, on every scoring
+path: dense retrieval (the model's cosine ranks and guards), BM25 ranking with the model's
+cosine as guard scores, and a cross-encoder rescoring what dense retrieval found.
+
+Scores are set by hand: :class:`TableEncoder` returns unit vectors whose cosine with each anchor
+is the one a table gives, and :class:`TableCrossEncoder` returns a table's scores, so no test
+depends on a model's weights. No two candidates of an anchor share a score, except the case and
+punctuation variants of one text, which are compared by their normalised form. Every candidate
+text contains its anchor's word, and a candidate with a higher table score has fewer words, so
+BM25 ranks the candidates as the table does.
+"""
+
+import numpy as np
+import pytest
+
+from embedtune_core.mining import match_text, run_miner
+
+PATHS = ["dense", "bm25", "cross-encoder"]
+
+
+class TableEncoder:
+    """texts -> unit vectors: anchor ``a`` is axis ``a``; any other text has its table score with
+    each anchor on that anchor's axis and the rest of its unit length on an axis of its own."""
+
+    def __init__(self, table):
+        self.table = table  # {anchor: {text: cosine}}
+        self.anchors = list(table)
+        self.own = {}
+
+    def vector(self, text):
+        out = np.zeros(len(self.anchors) + 512, dtype=np.float64)
+        if text in self.table:
+            out[self.anchors.index(text)] = 1.0
+            return out
+        for i, anchor in enumerate(self.anchors):
+            out[i] = self.table[anchor].get(text, 0.0)
+        rest = 1.0 - float(out @ out)
+        assert rest >= 0, text
+        out[len(self.anchors) + self.own.setdefault(text, len(self.own))] = np.sqrt(rest)
+        return out
+
+    def __call__(self, texts):
+        return np.stack([self.vector(t) for t in texts]).astype(np.float32)
+
+
+class TableCrossEncoder:
+    """A cross-encoder whose score of (anchor, text) is the table's (-1 for a text not in it)."""
+
+    def __init__(self, table):
+        self.table = table
+
+    def predict(self, pairs, batch_size=32, convert_to_numpy=True, show_progress_bar=False):
+        return np.array([self.table[a].get(t, -1.0) for a, t in pairs], dtype=np.float32)
+
+
+def reordered(table):
+    """The same texts with other cosines, in the reverse order: what the dense retrieval of the
+    cross-encoder path ranks by (the cross-encoder's table decides the guards and the order)."""
+    out = {}
+    for anchor, scores in table.items():
+        ranked = sorted(scores, key=lambda t: scores[t])
+        out[anchor] = {t: round(0.5 - 0.01 * i, 4) for i, t in enumerate(ranked)}
+    return out
+
+
+def mine(registry, path, rows, corpus, table, n, *, dense_table=None, seed=42, output="hard-negatives", **options):
+    """Mine ``rows`` ((anchor, positive) pairs) on one scoring path with the scores of ``table``."""
+    import datasets
+
+    data = datasets.Dataset.from_dict({"anchor": [a for a, _ in rows], "positive": [p for _, p in rows]})
+    if path == "cross-encoder":
+        options = {**options, "cross_encoder": TableCrossEncoder(table)}
+        encoder = TableEncoder(dense_table or reordered(table))
+    else:
+        encoder = TableEncoder(table)
+    miner = "bm25" if path == "bm25" else "dense"
+    return run_miner(registry, miner, data, "pairs", num_negatives=n, options=options, encoder=encoder,
+                     corpus=corpus, seed=seed, output=output)
+
+
+def negatives(result, anchor):
+    """The normalised forms of the negatives of ``anchor``'s first row, in column order."""
+    row = next(r for r in result.dataset if r["anchor"] == anchor)
+    return [match_text(row[c]) for c in result.dataset.column_names if c.startswith("negative")]
+
+
+def forms(*texts):
+    return [match_text(t) for t in texts]
+
+
+# -- one anchor, every drop reason --------------------------------------------------------------
+ANCHOR = "fever"
+P1, P2 = "fever pa pb", "fever pc pd pe"  # two rows of the anchor: two positives
+C1, C2 = "fever ca", "fever cb cc"  # score above the positive's threshold
+N2, N1, N3, E = "fever na nb nc", "fever nd ne nf ng", "fever nh ni nj nk nl", "fever ea eb ec ed ee ef"
+ORIGINAL_VARIANTS = {"P1V": "Fever, PA pb!", "AV": "FEVER.", "N1V": "Fever nd NE nf ng."}
+SCORES = {P1: 0.80, P2: 0.85, C1: 0.78, C2: 0.765, N2: 0.755, N1: 0.69, N3: 0.2, E: 0.1,
+          ORIGINAL_VARIANTS["P1V"]: 0.30, ORIGINAL_VARIANTS["AV"]: 0.35, ORIGINAL_VARIANTS["N1V"]: 0.68}
+ROWS = [(ANCHOR, P1), (ANCHOR, P2)]
+# the variant of N1 follows N1 in the corpus: where BM25 scores the two alike, N1 ranks first
+CORPUS = [C1, C2, N2, N1, ORIGINAL_VARIANTS["N1V"], N3, E, ORIGINAL_VARIANTS["P1V"], ORIGINAL_VARIANTS["AV"]]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_each_drop_reason_at_the_defaults_and_the_statistics(registry, path):
+    """relative_margin "auto" is 0.05 on model and cross-encoder scores: against the positive's
+    0.80 (the lowest of the anchor's two), 0.765 is dropped and 0.755 kept."""
+    result = mine(registry, path, ROWS, CORPUS, {ANCHOR: SCORES}, 3)
+    stats = result.stats
+    assert negatives(result, ANCHOR) == forms(N2, N1, N3)
+    assert len(result.dataset) == 2 and result.dataset["positive"] == [P1, P2]
+    assert all(negatives(result, ANCHOR) == forms(*[r[f"negative_{i}"] for i in (1, 2, 3)]) for r in result.dataset)
+    assert stats.extra["dropped"] == {"known_positive": 2, "duplicate": 1, "same_text": 2, "absolute_margin": 0,
+                                      "relative_margin": 2, "max_score": 0, "min_score": 0}
+    assert stats.extra["relative_margin"] == 0.05 and stats.extra["positive_floor"] == pytest.approx(0.80)
+    assert stats.candidates_seen == 11 and stats.dropped_false_negatives == 4
+    assert (stats.queries, stats.queries_short, stats.negatives_written) == (1, 0, 6)
+    assert stats.extra["negatives_filled"] == 0 and stats.extra["rows_in"] == stats.extra["rows_out"] == 2
+    assert stats.extra["score"] == {"dense": "dense scores", "bm25": "model cosine scores",
+                                    "cross-encoder": "cross-encoder scores"}[path]
+    # the gap from the anchor's (lowest) positive score to each negative's, averaged (the
+    # cross-encoder path keeps N1's variant, the one dense retrieval ranks first)
+    row = result.dataset[0]
+    gaps = [0.80 - SCORES[row[f"negative_{i}"]] for i in (1, 2, 3)]
+    assert stats.mean_score_gap == pytest.approx(np.mean(gaps), abs=1e-5)
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("options, dropped, expected", [
+    # absolute: kept only at or below 0.80 - 0.1
+    ({"relative_margin": None, "absolute_margin": 0.1}, {"absolute_margin": 3}, (N1, N3, E)),
+    ({"relative_margin": None, "max_score": 0.7}, {"max_score": 3}, (N1, N3, E)),
+    # a too easy candidate is dropped by min_score in the search ...
+    ({"min_score": 0.15}, {"relative_margin": 2, "min_score": 1}, (N2, N1, N3)),
+    ({"relative_margin": 0.0}, {"relative_margin": 0}, (C1, C2, N2)),  # 0 keeps up to the positive
+    ({"relative_margin": 0.03}, {"relative_margin": 1}, (C2, N2, N1)),  # 0.80 - 0.024 = 0.776
+])
+def test_each_score_guard_drops_what_only_it_catches(registry, path, options, dropped, expected):
+    result = mine(registry, path, ROWS, CORPUS, {ANCHOR: SCORES}, 3, **options)
+    counts = result.stats.extra["dropped"]
+    want = {"known_positive": 2, "duplicate": 1, "same_text": 2, "absolute_margin": 0, "relative_margin": 0,
+            "max_score": 0, "min_score": 0, **dropped}
+    assert counts == want
+    assert negatives(result, ANCHOR) == forms(*expected)
+    assert result.stats.dropped_false_negatives == sum(want[r] for r in ("same_text", "absolute_margin",
+                                                                          "relative_margin", "max_score"))
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_fill_ins_ignore_min_score_but_not_the_other_guards(registry, path):
+    """Four negatives asked: the search keeps three (E is under min_score); E, the one text the
+    other guards let through, comes back as a random fill-in (fill-ins are easy by design)."""
+    result = mine(registry, path, ROWS, CORPUS, {ANCHOR: SCORES}, 4, min_score=0.15)
+    assert negatives(result, ANCHOR) == forms(N2, N1, N3, E)
+    stats = result.stats
+    assert stats.extra["negatives_filled"] == 1 and stats.queries_short == 1 and stats.negatives_written == 8
+    dropped = mine(registry, path, ROWS, CORPUS, {ANCHOR: SCORES}, 4, min_score=0.15, short="drop")
+    assert len(dropped.dataset) == 0 and dropped.stats.extra["rows_dropped_short"] == 2
+    assert dropped.stats.queries_short == 1 and dropped.stats.negatives_written == 0
+    triplets = mine(registry, path, ROWS, CORPUS, {ANCHOR: SCORES}, 4, min_score=0.15, short="drop", output="triplets")
+    assert len(triplets.dataset) == 6 and triplets.stats.negatives_written == 6  # short anchors keep what they got
+    assert [match_text(t) for t in triplets.dataset["negative"][:3]] == forms(N2, N1, N3)
+
+
+# -- fill-ins ---------------------------------------------------------------------------------
+FILL_ANCHOR, FILL_POSITIVE = "fever", "fever qa"
+FILL = {"fever qa": 0.8, "fever ha hb": 0.79, "fever ma mb mc": 0.5, "Fever, MA mb mc!": 0.49,
+        "Fever!": 0.3, "FEVER qa.": 0.25, "stock prices fell": 0.1}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_fill_ins_pass_the_guards_and_are_never_a_variant_of_a_chosen_text(registry, path):
+    """The search keeps one negative of the two asked (the window ends at rank 2; BM25 retrieves
+    only texts sharing a word, and the last one shares none). Of the random draws only the
+    unrelated text passes: not the positive, the variants of the positive, of the anchor or of the
+    negative already chosen, nor the text above the margin."""
+    corpus = list(FILL)
+    dense_table = {FILL_ANCHOR: {"fever qa": 0.9, "fever ma mb mc": 0.85, "fever ha hb": 0.8, "Fever!": 0.3,
+                                 "Fever, MA mb mc!": 0.2, "FEVER qa.": 0.15, "stock prices fell": 0.1}}
+    window = {} if path == "bm25" else {"range_max": 2}
+    result = mine(registry, path, [(FILL_ANCHOR, FILL_POSITIVE)], corpus, {FILL_ANCHOR: FILL}, 2,
+                  dense_table=dense_table, **window)
+    assert negatives(result, FILL_ANCHOR) == forms("fever ma mb mc", "stock prices fell")
+    stats = result.stats
+    assert stats.extra["negatives_filled"] == 1 and stats.queries_short == 1
+    assert stats.extra["dropped"]["relative_margin"] == 1 and stats.extra["dropped"]["known_positive"] == 1
+    # the fill-in's score is recorded: the gap counts it
+    assert stats.mean_score_gap == pytest.approx(np.mean([0.8 - 0.5, 0.8 - 0.1]), abs=1e-5)
+
+
+# -- the positive floor -------------------------------------------------------------------------
+FLOOR = {
+    "fever": {"fever pa": 0.8, "fever ka kb": 0.7},
+    "rash": {"rash pa": 0.85, "rash ka kb": 0.7},
+    # the weak anchor: its positive scores 0.3, the data's median is 0.8
+    "cough": {"cough pa": 0.3, "cough wa": 0.77, "cough wb wc": 0.65, "cough wd we wf": 0.1},
+}
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("floor, kept, threshold_note", [
+    ("auto", ["cough wb wc", "cough wd we wf"], 0.8),  # compared with the median 0.8: 0.65 is kept, 0.77 is not
+    (None, ["cough wd we wf"], None),  # the anchor's own 0.3: both are dropped
+    (0.5, ["cough wd we wf"], 0.5),  # 0.65 > 0.5 - 0.025
+])
+def test_the_positive_floor_is_the_median_positive_score(registry, path, floor, kept, threshold_note):
+    rows = [("fever", "fever pa"), ("rash", "rash pa"), ("cough", "cough pa")]
+    corpus = [t for scores in FLOOR.values() for t in scores]
+    options = {"positive_floor": floor, "max_score": 0.75}  # every other anchor's text stays a candidate
+    result = mine(registry, path, rows, corpus, FLOOR, 3, short="drop", range_max=6, **options)
+    got = mine(registry, path, rows, corpus, FLOOR, 1, range_max=6, **options)
+    assert got.stats.extra["positive_floor"] == (pytest.approx(threshold_note) if threshold_note else None)
+    assert negatives(got, "cough") == forms(kept[0])
+    filled = mine(registry, path, rows, corpus, FLOOR, 2, range_max=6, **options)
+    cough = negatives(filled, "cough")
+    assert cough[: len(kept)] == forms(*kept[:2])
+    assert result.stats.extra["dropped"]["relative_margin"] == (1 if floor == "auto" else 2)
+
+
+# -- the window and random sampling -------------------------------------------------------------
+WINDOW = {"fever": {"fever " + " ".join(f"x{i}{j}" for j in range(i + 1)): round(0.6 - 0.04 * i, 4) for i in range(10)}}
+WINDOW_POSITIVE = "fever p1 p2 p3 p4 p5 p6 p7 p8 p9 p10 p11 p12"  # the longest text: ranked last by BM25
+WINDOW["fever"][WINDOW_POSITIVE] = 0.9
+RANKED = sorted((t for t in WINDOW["fever"] if t != WINDOW_POSITIVE), key=lambda t: -WINDOW["fever"][t])
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_window_and_random_sampling_inside_it(registry, path):
+    corpus = RANKED[::-1]
+    rows = [("fever", WINDOW_POSITIVE)]
+    window = {"range_min": 2, "range_max": 7}
+    if path == "cross-encoder":  # retrieval must find the window's texts: it ranks as the cross-encoder
+        window["dense_table"] = WINDOW
+    top = mine(registry, path, rows, corpus, WINDOW, 3, **window)
+    assert negatives(top, "fever") == forms(*RANKED[2:5])
+    assert top.stats.extra["range_max"] == 7 and top.stats.extra["sampling"] == "top"
+    drawn = set()
+    for seed in range(12):
+        sampled = mine(registry, path, rows, corpus, WINDOW, 3, seed=seed, sampling="random", **window)
+        got = negatives(sampled, "fever")
+        assert set(got) <= set(forms(*RANKED[2:7])), seed  # inside ranks 2-6, never above or below
+        positions = [forms(*RANKED).index(t) for t in got]
+        assert positions == sorted(positions) and len(set(got)) == 3  # in rank order, each once
+        drawn.update(got)
+        assert sampled.stats.extra["negatives_filled"] == 0
+    assert drawn == set(forms(*RANKED[2:7]))  # every text of the window can be drawn
+    again = [negatives(mine(registry, path, rows, corpus, WINDOW, 3, seed=3, sampling="random", **window), "fever")
+             for _ in range(2)]
+    assert again[0] == again[1]
+
+
+# -- the deeper search --------------------------------------------------------------------------
+def deep_table():
+    """20 texts above the positive's threshold, the positive, one negative, then the second
+    negative at rank 22: just past the first search (2 negatives: ranks up to 2 x 10 + 1)."""
+    scores = {}
+    for i in range(20):
+        scores["fever " + " ".join(f"c{i}x{j}" for j in range(1 + i // 4))] = round(0.95 - 0.005 * i, 4)
+    positive = "fever " + " ".join(f"p{j}" for j in range(6))
+    scores[positive] = 0.7
+    scores["fever " + " ".join(f"ok{j}" for j in range(7))] = 0.6
+    scores["fever " + " ".join(f"deep{j}" for j in range(8))] = 0.3
+    return {"fever": scores}, positive
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_an_anchor_only_partly_short_is_searched_deeper(registry, path):
+    table, positive = deep_table()
+    corpus = [t for t in table["fever"] if t != positive]
+    deep = dict(dense_table=table) if path == "cross-encoder" else {}
+    result = mine(registry, path, [("fever", positive)], corpus, table, 2, **deep)
+    ok, deep_text = [t for t in table["fever"] if "ok0" in t or "deep0" in t]
+    assert negatives(result, "fever") == forms(ok, deep_text)
+    stats = result.stats
+    assert stats.extra["negatives_filled"] == 0 and stats.queries_short == 0
+    assert stats.extra["depth"] == 22 and stats.extra["deepest"] == 23 and stats.extra["range_max"] == 21
+    assert stats.extra["dropped"]["relative_margin"] == 20 and stats.candidates_seen == 23
+    # a fixed window is never searched deeper: the second negative is a fill-in
+    fixed = mine(registry, path, [("fever", positive)], corpus, table, 2, range_max=21, **deep)
+    assert fixed.stats.extra["deepest"] == 22 and fixed.stats.extra["negatives_filled"] == 1
+    # nor past max_depth
+    capped = mine(registry, path, [("fever", positive)], corpus, table, 2, max_depth=22, **deep)
+    assert capped.stats.extra["deepest"] == 22 and capped.stats.extra["negatives_filled"] == 1
+
+
+def test_bm25_without_a_model_keeps_lexical_candidates_above_the_positive(registry):
+    """No model: the margins are off ("auto"), only the text guards apply, on BM25's ranking."""
+    import datasets
+
+    data = datasets.Dataset.from_dict({"anchor": [a for a, _ in ROWS], "positive": [p for _, p in ROWS]})
+    result = run_miner(registry, "bm25", data, "pairs", num_negatives=3, options={"range_max": 20}, corpus=CORPUS)
+    assert result.stats.extra["relative_margin"] is None
+    assert result.stats.extra["dropped"] == {"known_positive": 2, "duplicate": 1, "same_text": 2, "absolute_margin": 0,
+                                             "relative_margin": 0, "max_score": 0, "min_score": 0}
+    assert negatives(result, ANCHOR) == forms(C1, C2, N2)  # the shortest texts sharing the word, in order
+
+
+def test_pairs_group_rows_of_one_anchor_and_keep_the_corpus_order():
+    import datasets
+
+    from embedtune_core.mining.pairs import prepare_pairs
+    from embedtune_core.types import MiningRequest
+
+    data = datasets.Dataset.from_dict({"anchor": ["b", "a", "b", "b"], "positive": ["x", "y", "z", "x"]})
+    pairs = prepare_pairs(MiningRequest(dataset=data, dataset_type="pairs", corpus=["w", "X.", "x"]))
+    assert pairs.queries == ["b", "a"] and pairs.row_query.tolist() == [0, 1, 0, 0]
+    assert pairs.corpus == ["w", "X.", "x", "y", "z"]  # the corpus, then new positives, each text once
+    assert [p.tolist() for p in pairs.query_positives] == [[2, 4], [3]] and pairs.max_positives == 2
+    assert pairs.row_positive.tolist() == [2, 3, 4, 2]
+    assert pairs.is_known_positive(np.array([[0], [1]]), np.array([[2, 3, 4, -1]])).tolist() == [
+        [True, False, True, False], [False, True, False, False]]
+    # "X." is the positive "x" in another case: the same text for b, not for a
+    assert pairs.is_same_text(np.array([0, 1, 0]), np.array([1, 1, -1])).tolist() == [True, False, False]
+    assert pairs.text_group[1] == pairs.text_group[2] != pairs.text_group[0]
