@@ -35,7 +35,7 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "significance": (["embedtune_core/pipeline/significance.py"], ["tests/test_significance.py"],
                      ["-k", "not a_run_reports"]),
     "forgetting": (["embedtune_core/pipeline/forgetting.py"], ["tests/test_forgetting.py"],
-                   ["-k", "not a_run and not saved_model and not refused"]),
+                   ["-k", "not a_run and not saved_model and not refused and not come_from and not against_a_baseline"]),
     "mining": (["embedtune_core/mining/selection.py", "embedtune_core/mining/guards.py",
                 "embedtune_core/mining/pairs.py", "embedtune_core/mining/output.py"],
                ["tests/test_mining_guards.py"], []),
@@ -85,7 +85,14 @@ def _results(folder: Path) -> dict[str, dict[str, str]]:
     return statuses
 
 
-def run_group(name: str, keep: bool, jobs: int) -> dict[str, dict[str, str]]:
+def _diff(folder: Path, mutant: str) -> str:
+    """The changed lines of one mutant (``mutmut show``)."""
+    out = subprocess.run([sys.executable, "-m", "mutmut", "show", mutant], cwd=folder, capture_output=True, text=True,
+                         env={**os.environ, **ENV}).stdout
+    return "\n".join(line for line in out.splitlines() if line[:1] in "+-" and line[:3] not in ("+++", "---"))
+
+
+def run_group(name: str, keep: bool, jobs: int, diffs: bool = False) -> dict[str, dict[str, str]]:
     modules, tests, extra = GROUPS[name]
     folder = Path(tempfile.mkdtemp(prefix=f"embedtune-mutation-{name}-"))
     try:
@@ -99,6 +106,11 @@ def run_group(name: str, keep: bool, jobs: int) -> dict[str, dict[str, str]]:
             raise SystemExit(f"mutmut failed on group {name}")
         statuses = _results(folder)
         print(f"[{name}] {time.perf_counter() - started:.0f} s", file=sys.stderr)
+        if diffs:
+            for module in statuses.values():
+                for mutant, status in sorted(module.items()):
+                    if status != "killed":
+                        print(f"--- {status}: {mutant}\n{_diff(folder, mutant)}")
         return statuses
     finally:
         if keep:
@@ -112,6 +124,7 @@ def main() -> None:
     parser.add_argument("groups", nargs="*", help="groups to run (default: all)")
     parser.add_argument("--list", action="store_true", help="print the groups and exit")
     parser.add_argument("--survivors", action="store_true", help="list every mutant that survived")
+    parser.add_argument("--diffs", action="store_true", help="print the change each surviving mutant makes")
     parser.add_argument("--keep", action="store_true", help="keep each group's folder (mutmut show NAME there)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--json", type=Path, help="also write the statuses to this file")
@@ -125,7 +138,7 @@ def main() -> None:
         raise SystemExit(f"unknown group {unknown[0]}; groups: {', '.join(GROUPS)}")
     everything: dict[str, dict[str, str]] = {}
     for group in args.groups or list(GROUPS):
-        everything.update(run_group(group, args.keep, args.jobs))
+        everything.update(run_group(group, args.keep, args.jobs, args.diffs))
     print(f"{'module':<42} {'mutants':>8} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
     for module, statuses in sorted(everything.items()):
         values = list(statuses.values())

@@ -156,10 +156,18 @@ def test_choose_alpha_ties_boundaries_and_missing_scores():
     assert choose_alpha(alphas, [0.5, 0.6, 0.7, 0.8], [0.40, 0.45, 0.39, 0.30], tolerance=0.02) == 0.6
     # a domain score that is missing is never chosen; nothing scored: the last a
     assert choose_alpha(alphas, [0.5, None, 0.4, None], [None] * 4, tolerance=0.0) == 0.0
+    assert choose_alpha(alphas, [0.5, None, 0.7, None], [None] * 4, tolerance=0.0) == 0.6  # scores after a gap count
     assert choose_alpha(alphas, [None] * 4, [None] * 4, tolerance=0.0) == 1.0
     # without the base model's retention, or without one a's, nothing is excluded for it
     assert choose_alpha(alphas, [0.5, 0.6, 0.7, 0.8], [None, 0.1, 0.1, 0.1], tolerance=0.0) == 1.0
     assert choose_alpha(alphas, [0.5, 0.6, 0.7, 0.8], [0.5, 0.5, 0.1, None], tolerance=0.0) == 1.0
+
+
+def test_headline_of_an_evaluation_that_is_missing():
+    from embedtune_core.pipeline.forgetting import headline_of
+
+    assert headline_of(None, "ndcg@10") is None and headline_of(_evaluation(0.4), None) is None
+    assert headline_of(_evaluation(0.4), "ndcg@10") == 0.4 and headline_of(_evaluation(0.4), "mrr@10") is None
 
 
 def test_interpolate_records_every_alpha_and_leaves_the_chosen_weights():

@@ -204,6 +204,12 @@ def test_biggest_changes_orders_several_gains_and_losses_ties_by_query_id():
     assert [r["query_id"] for r in entry["lost"]] == ["l4", "l6", "l1", "l2", "l3"]
 
 
+def test_a_single_resample_is_drawn():
+    stats = paired_statistics(np.zeros(30), np.full(30, 0.25), resamples=1)
+    assert stats["ci95"] == [0.25, 0.25]  # every resample of a constant change has its mean
+    assert stats["p_value"] == 0.5  # the one sign flip is (almost surely) smaller: (0 + 1) / (1 + 1)
+
+
 def test_resamples_past_one_chunk_and_the_seed():
     """1,500 resamples (a chunk and a half) fill every slot; the default seed is 0, and the seed
     given to ``significance`` is the one the statistics use."""
