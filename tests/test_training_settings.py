@@ -1,0 +1,233 @@
+"""Every training setting embedtune decides, read from what the Trainer is given.
+
+``train()`` runs up to the Trainer with sentence-transformers' ``SentenceTransformerTrainer`` and
+``SentenceTransformerTrainingArguments`` replaced by recorders, so each test sees the exact
+arguments and callbacks a real run would hand over (precision with a CUDA GPU faked, the
+automatic learning rate around its threshold, the batch sampler, early stopping) without
+training. Resume is checked on real short trainings."""
+
+import json
+import math
+import types
+
+import pytest
+import sentence_transformers
+import torch
+
+from embedtune_core.config.schema import TrainingConfig
+from embedtune_core.training.losses import LossTraits
+from embedtune_core.training.trainer import TrainSetup, train
+from training_samples import dataset, setup
+
+IN_BATCH = LossTraits(accepts=None, in_batch_negatives=True, input="rows", constant_memory=False)
+PLAIN = LossTraits(accepts=None, in_batch_negatives=False, input="rows", constant_memory=False)
+
+
+class Handed(Exception):
+    """Raised by the recording Trainer: what train() handed it."""
+
+    def __init__(self, args, callbacks):
+        super().__init__("handed over")
+        self.arguments, self.callbacks = args, callbacks
+
+
+class FakeModel:
+    """What train() reads from a model before the Trainer: its device and its hidden size."""
+
+    def __init__(self, device="cpu", hidden=384):
+        self.device = device
+        self.hidden = hidden
+
+    def __getitem__(self, index):
+        return types.SimpleNamespace(auto_model=types.SimpleNamespace(config=types.SimpleNamespace(hidden_size=self.hidden)))
+
+
+@pytest.fixture
+def handed(monkeypatch, tmp_path):
+    """``handed(config, rows=..., ...)`` -> (the arguments as keywords, the callbacks)."""
+
+    def record_arguments(**kwargs):
+        return types.SimpleNamespace(**kwargs)
+
+    def record_trainer(*, model, args, train_dataset, eval_dataset, loss, callbacks):
+        raise Handed(args, callbacks)
+
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainingArguments", record_arguments)
+    monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainer", record_trainer)
+
+    def run(config, *, rows=8, traits=IN_BATCH, ordered=False, device="cpu", hidden=384, eval_rows=0, callbacks=()):
+        data = dataset("pairs", repeat=math.ceil(rows / 8)).select(range(rows))
+        eval_data = dataset("pairs").select(range(eval_rows)) if eval_rows else None
+        with pytest.raises(Handed) as caught:
+            train(FakeModel(device, hidden), data, torch.nn.Identity(), TrainSetup(config=config, traits=traits,
+                  ordered=ordered, callbacks=tuple(callbacks)), tmp_path / "run", eval_dataset=eval_data, quiet=True)
+        return vars(caught.value.arguments), caught.value.callbacks
+
+    return run
+
+
+@pytest.fixture
+def cuda(monkeypatch):
+    """A CUDA GPU (``bf16`` says whether it supports bf16)."""
+
+    def fake(bf16=True):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: bf16)
+
+    return fake
+
+
+@pytest.mark.parametrize("precision, device, bf16_supported, expected", [
+    ("bf16", "cuda:0", True, (False, True)),
+    ("fp16", "cuda:0", True, (True, False)),
+    ("auto", "cuda:0", True, (False, True)),
+    ("auto", "cuda", False, (True, False)),
+    ("fp32", "cuda:0", True, (False, False)),
+    ("auto", "cpu", True, (False, False)),  # the model is on the CPU: no mixed precision there
+])
+def test_precision_reaches_the_trainer(handed, cuda, precision, device, bf16_supported, expected):
+    cuda(bf16_supported)
+    args, _ = handed(TrainingConfig(precision=precision, learning_rate=1e-4), device=device)
+    assert (args["fp16"], args["bf16"]) == expected
+    assert args.get("use_cpu", False) == (device == "cpu")
+
+
+def test_precision_without_a_gpu(monkeypatch):
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.training.arguments import resolve_precision
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert resolve_precision("auto", None) == "bf16" and resolve_precision("auto", "mps") == "fp32"
+    with pytest.raises(ConfigError, match="needs a CUDA GPU") as caught:
+        resolve_precision("bf16", "cpu")  # a GPU in the machine, the model on the CPU
+    assert caught.value.key == "training.precision"
+
+
+@pytest.mark.parametrize("rows, accumulation, epochs, expected", [
+    (12_000, 3, 1, 2e-4),  # batch 4 x 3 = 12 rows a step: 1,000 steps, still a short run
+    (12_001, 3, 1, 5e-5),  # 1,001 steps
+    (6_000, 3, 2, 2e-4),  # 500 steps an epoch, two epochs
+    (6_001, 3, 2, 5e-5),  # 501 x 2
+    (4_004, 1, 1, 5e-5),  # without the accumulation: 1,001 steps
+])
+def test_the_automatic_learning_rate_counts_optimizer_steps_as_the_trainer(handed, rows, accumulation, epochs, expected):
+    config = TrainingConfig(batch_size=4, gradient_accumulation_steps=accumulation, epochs=epochs)
+    args, _ = handed(config, rows=rows)
+    assert args["learning_rate"] == expected
+    assert args["gradient_accumulation_steps"] == accumulation and args["num_train_epochs"] == epochs
+    steps = math.ceil(math.ceil(math.ceil(rows / 4) / accumulation) * epochs)  # transformers' own count
+    assert (steps <= 1000) == (expected == 2e-4)
+
+
+def test_the_automatic_learning_rate_by_model_size_and_max_steps(handed):
+    assert handed(TrainingConfig(max_steps=1000), rows=100_000, hidden=384)[0]["learning_rate"] == 2e-4
+    assert handed(TrainingConfig(max_steps=1001), rows=16, hidden=384)[0]["learning_rate"] == 5e-5
+    assert handed(TrainingConfig(), rows=16, hidden=768)[0]["learning_rate"] == 2e-5
+    assert handed(TrainingConfig(), rows=16, hidden=767)[0]["learning_rate"] == 2e-4
+    assert handed(TrainingConfig(learning_rate=3e-5), rows=16)[0]["learning_rate"] == 3e-5
+
+
+def test_the_sampler_follows_the_loss_and_the_data_order(handed):
+    from sentence_transformers.base.sampler import BatchSamplers
+
+    from embedtune_core.training.samplers import sequential_batch_sampler
+
+    config = TrainingConfig(learning_rate=1e-4)
+    assert handed(config, traits=IN_BATCH)[0]["batch_sampler"] == BatchSamplers.NO_DUPLICATES
+    assert handed(config, traits=PLAIN)[0]["batch_sampler"] == BatchSamplers.BATCH_SAMPLER
+    assert handed(config, traits=IN_BATCH, ordered=True)[0]["batch_sampler"] is sequential_batch_sampler
+    fixed = TrainingConfig(learning_rate=1e-4, batch_sampler="batch_sampler")
+    assert handed(fixed, traits=IN_BATCH, ordered=True)[0]["batch_sampler"] == BatchSamplers.BATCH_SAMPLER
+
+
+def test_early_stopping_and_evaluation_reach_the_trainer(handed):
+    from transformers import EarlyStoppingCallback
+
+    config = TrainingConfig(learning_rate=1e-4, eval_steps=5, early_stopping_patience=3, load_best_model_at_end=True)
+    args, callbacks = handed(config, eval_rows=4)
+    stopping = [c for c in callbacks if isinstance(c, EarlyStoppingCallback)]
+    assert len(stopping) == 1 and stopping[0].early_stopping_patience == 3
+    assert args["eval_strategy"] == "steps" and args["eval_steps"] == 5 and args["save_steps"] == 5
+    assert args["load_best_model_at_end"] and args["metric_for_best_model"] == "eval_loss"
+    assert args["greater_is_better"] is False
+    # a callback of the user's own is kept, and no second one is added
+    mine = EarlyStoppingCallback(early_stopping_patience=7)
+    _, callbacks = handed(config, eval_rows=4, callbacks=[mine])
+    assert [c for c in callbacks if isinstance(c, EarlyStoppingCallback)] == [mine]
+    # without evaluation: no evaluation, nothing to stop on
+    args, callbacks = handed(TrainingConfig(learning_rate=1e-4, eval_steps=5))
+    assert args["eval_strategy"] == "no" and args["eval_steps"] is None and args["metric_for_best_model"] is None
+    assert not any(isinstance(c, EarlyStoppingCallback) for c in callbacks)
+
+
+def test_every_setting_and_its_default_reaches_the_trainer(handed, monkeypatch):
+    config = TrainingConfig(epochs=2, batch_size=6, learning_rate=3e-5, warmup_ratio=0.25, weight_decay=0.02,
+                            lr_scheduler="cosine", max_grad_norm=0.7, seed=11, save_total_limit=2, logging_steps=3,
+                            dataloader_workers=1, save_steps=9)
+    args, _ = handed(config)
+    assert (args["num_train_epochs"], args["max_steps"]) == (2, -1)
+    assert args["per_device_train_batch_size"] == args["per_device_eval_batch_size"] == 6
+    assert (args["weight_decay"], args["lr_scheduler_type"], args["max_grad_norm"], args["seed"]) == (0.02, "cosine", 0.7, 11)
+    assert args.get("warmup_steps", args.get("warmup_ratio")) == 0.25
+    assert (args["save_strategy"], args["save_steps"], args["save_total_limit"]) == ("steps", 9, 2)
+    assert (args["logging_steps"], args["dataloader_num_workers"], args["report_to"]) == (3, 1, "none")
+    assert args["output_dir"].endswith("checkpoints") and "dataloader_drop_last" not in args
+    defaults, _ = handed(TrainingConfig(learning_rate=1e-4))
+    assert defaults["save_strategy"] == "epoch" and defaults["max_steps"] == -1
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert handed(TrainingConfig(learning_rate=1e-4, warmup_ratio=1.0))[0]["dataloader_drop_last"] is True
+
+
+# -- resume -------------------------------------------------------------------------------------
+def _quick(**overrides):
+    values = dict(batch_size=2, learning_rate=1e-3, warmup_ratio=0.0, logging_steps=1, lr_scheduler="constant")
+    values.update(overrides)
+    return TrainingConfig(**values)
+
+
+def test_resume_from_a_checkpoint_before_the_last_accumulated_step_trains_it(registry, tiny_model, tmp_path):
+    """10 rows at batch 2 are 5 batches; with 2 batches a step the Trainer takes 3 steps (the last
+    one a single batch). A run stopped at its checkpoint of step 2 has one step left."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from embedtune_core.training.checkpoints import newest_checkpoint
+    from embedtune_core.training.losses import build_loss
+
+    config = _quick(gradient_accumulation_steps=2, save_steps=2)
+    torch.manual_seed(0)
+    model = SentenceTransformer(tiny_model, device="cpu")
+    data = dataset("pairs", repeat=2).select(range(10))
+    first = train(model, data, build_loss(registry, "mnrl", model, {}), setup(registry, config), tmp_path / "run",
+                  quiet=True)
+    assert first.global_step == 3
+    for folder in (tmp_path / "run" / "checkpoints").iterdir():
+        if folder.name != "checkpoint-2":
+            shutil.rmtree(folder)  # as if killed after the checkpoint of step 2
+    assert newest_checkpoint(tmp_path / "run").name == "checkpoint-2"
+    torch.manual_seed(0)
+    again = SentenceTransformer(tiny_model, device="cpu")
+    resumed = train(again, data, build_loss(registry, "mnrl", again, {}), setup(registry, config), tmp_path / "run",
+                    resume=True, quiet=True)
+    assert resumed.global_step == 3 and [r["step"] for r in resumed.log_history if "loss" in r][-1] == 3
+
+
+def test_resuming_a_finished_run_leaves_its_training_record_and_log(registry, tiny_model, tmp_path):
+    from embedtune_core.pipeline.runner import run_pipeline
+    from tests.test_pipeline import small_config
+
+    config = small_config(tiny_model, tmp_path, steps=["train"], mining={"miner": None},
+                          training={"max_steps": 3, "batch_size": 8, "learning_rate": 1e-3, "save_steps": 3,
+                                    "logging_steps": 1})
+    run_pipeline(config, registry, quiet=True)
+    folder = tmp_path / "runs" / "p"
+    before = json.loads((folder / "metrics.json").read_text())["training"]
+    log = (folder / "training_log.jsonl").read_text()
+    weights = (folder / "model" / "model.safetensors").read_bytes()
+    run_pipeline(config, registry, resume=True, quiet=True)
+    after = json.loads((folder / "metrics.json").read_text())["training"]
+    assert after == before and before["steps"] == 3 and before["loss"] is not None
+    assert (folder / "training_log.jsonl").read_text() == log
+    assert (folder / "model" / "model.safetensors").read_bytes() == weights
