@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -311,3 +312,34 @@ def test_bom_and_crlf_files(registry, tmp_path):
     with pytest.raises(DataError) as err:
         load_data(registry, str(csv_path), dataset_type="pairs")
     assert err.value.line == 3 and err.value.key == "positive"
+
+
+def test_a_folder_with_one_split_is_never_evaluated_on_its_training_rows(registry, tmp_path):
+    """One split file (even one named test), a saved dataset with one split, an IR folder with
+    one qrels file: that split trains and there is no held-out split read from the same rows."""
+    import datasets
+
+    source = os.path.join(DATA, "pairs_splits", "test.jsonl")
+    for name in ("train", "test", "validation"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(source, folder / f"{name}.jsonl")
+        bundle = load_data(registry, str(folder), dataset_type="pairs")
+        assert bundle.eval is None and bundle.train.to_list() == rows_of(source), name
+    rows = load_data(registry, sample("pairs.jsonl"), dataset_type="pairs").train
+    datasets.DatasetDict({"test": rows}).save_to_disk(str(tmp_path / "dd"))
+    saved = load_data(registry, str(tmp_path / "dd"), dataset_type="pairs")
+    assert saved.eval is None and saved.train.to_list() == rows.to_list()
+    ir = tmp_path / "ir"
+    shutil.copytree(os.path.join(DATA, "ir"), ir)
+    for qrels in sorted((ir / "qrels").iterdir())[1:]:
+        qrels.unlink()
+    only = load_data(registry, str(ir), dataset_type="ir")
+    assert only.eval is None and only.train.qrels
+
+
+def test_a_folder_with_train_and_test_holds_out_exactly_the_test_file(registry):
+    folder = os.path.join(DATA, "pairs_splits")
+    bundle = load_data(registry, folder, dataset_type="pairs")
+    assert bundle.train.to_list() == rows_of(os.path.join(folder, "train.jsonl"))
+    assert bundle.eval.to_list() == rows_of(os.path.join(folder, "test.jsonl"))
