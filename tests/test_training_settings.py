@@ -231,3 +231,73 @@ def test_resuming_a_finished_run_leaves_its_training_record_and_log(registry, ti
     assert after == before and before["steps"] == 3 and before["loss"] is not None
     assert (folder / "training_log.jsonl").read_text() == log
     assert (folder / "model" / "model.safetensors").read_bytes() == weights
+
+
+# -- the advice's numbers -----------------------------------------------------------------------
+MINILM = {"hidden": 384, "layers": 6, "heads": 12, "parameters": 22_337_280}
+
+
+def test_model_shape_reads_config_json(tmp_path):
+    from embedtune_core.training.advice import model_shape
+
+    (tmp_path / "m" / "0_Transformer").mkdir(parents=True)
+    config = {"hidden_size": 384, "num_hidden_layers": 6, "num_attention_heads": 12, "vocab_size": 30522,
+              "intermediate_size": 1536}
+    (tmp_path / "m" / "0_Transformer" / "config.json").write_text(json.dumps(config))
+    assert model_shape(str(tmp_path / "m")) == MINILM  # 30522 x 384 + 6 x (4 x 384^2 + 2 x 384 x 1536)
+    (tmp_path / "m" / "config.json").write_text(json.dumps({"hidden_size": 64}))  # the folder's own first
+    assert model_shape(str(tmp_path / "m")) == {"hidden": 64, "layers": 12, "heads": 12,
+                                                "parameters": 30522 * 64 + 12 * (4 * 64 * 64 + 2 * 64 * 256)}
+    (tmp_path / "n").mkdir()
+    (tmp_path / "n" / "config.json").write_text("{broken")
+    assert model_shape(str(tmp_path / "n")) == {} and model_shape(str(tmp_path / "none")) == {}
+
+
+@pytest.mark.parametrize("seq_len, texts, memory, expected", [
+    (128, 2, 11.45, 256),  # 258 fit: the power of two below
+    (128, 2, 11.25, 128),  # 254 fit
+    (128, 3, 16, 128),
+    (256, 2, 8, 64),
+    (128, 2, 0.52, 1),
+    (128, 2, 0.5, 0),  # the weights fit, not one example
+    (128, 2, 0.4, 0),  # not even the weights
+])
+def test_max_batch_for_memory_at_its_boundaries(seq_len, texts, memory, expected):
+    from embedtune_core.training.advice import max_batch_for_memory
+
+    assert max_batch_for_memory(MINILM, seq_len, texts, memory) == expected
+
+
+@pytest.mark.parametrize("size, batch, in_batch, expected", [
+    (10_000, 1024, True, (256, 1, "r; capped at 256 so 10,000 examples still make at least 30 optimizer steps", 0)),
+    (2_000, 64, True, (64, 1, "r", 0)),  # 31 steps: no cap
+    (1_920, 64, True, (64, 1, "r", 0)),  # exactly 30 steps
+    (1_919, 64, True, (32, 1, "r; capped at 32 so 1,919 examples still make at least 30 optimizer steps", 0)),
+    (80, 32, True, (16, 6, "the floor of 15 in-batch negatives per example", 1)),
+    (10, 32, True, (10, 10, "all 10 examples: fewer than the floor of 15 in-batch negatives", 1)),
+    (16, 32, True, (16, 10, "the floor of 15 in-batch negatives per example", 1)),
+    (500, 32, True, (16, 1, "r; capped at 16 so 500 examples still make at least 30 optimizer steps", 0)),
+    (1_000, 8, True, (16, 1, "the floor of 15 in-batch negatives per example", 0)),  # memory allows 8: 63 steps at 16
+    (80, 32, False, (2, 1, "r; capped at 2 so 80 examples still make at least 30 optimizer steps", 0)),
+])
+def test_plan_batches(size, batch, in_batch, expected):
+    from embedtune_core.training.advice import plan_batches
+
+    plan = plan_batches(size, batch, "r", in_batch_negatives=in_batch)
+    assert (plan["batch_size"], plan["epochs"], plan["reason"], len(plan["warnings"])) == expected
+    if plan["warnings"]:
+        per_epoch = math.ceil(size / plan["batch_size"])
+        assert plan["warnings"][0] == (
+            f"{size:,} examples are too few for both 15+ in-batch negatives and 30 optimizer steps per epoch "
+            f"(batch {plan['batch_size']} gives {per_epoch}); train {plan['epochs']} epochs instead, or better, add data")
+
+
+def test_planned_steps_and_the_rate_without_a_row_count():
+    from embedtune_core.training.advice import auto_learning_rate, decide_learning_rate, planned_steps
+
+    assert planned_steps(10, 4, epochs=1.5) == 5  # 3 batches an epoch
+    assert planned_steps(1000, 4, epochs=1, accumulation=3, processes=2) == 42
+    assert planned_steps(0, 4, epochs=1) == 1 and planned_steps(5, 0, epochs=1) == 5
+    assert auto_learning_rate(384, None) == 5e-5 and auto_learning_rate(767, 1000) == 2e-4
+    assert decide_learning_rate(TrainingConfig(), hidden=384, rows=None).learning_rate == 5e-5
+    assert decide_learning_rate(TrainingConfig(), hidden=None, rows=10).learning_rate == 2e-5
