@@ -312,3 +312,75 @@ def test_pairs_group_rows_of_one_anchor_and_keep_the_corpus_order():
     # "X." is the positive "x" in another case: the same text for b, not for a
     assert pairs.is_same_text(np.array([0, 1, 0]), np.array([1, 1, -1])).tolist() == [True, False, False]
     assert pairs.text_group[1] == pairs.text_group[2] != pairs.text_group[0]
+
+
+def test_the_statistics_table_the_cli_prints(registry):
+    from embedtune_core.mining.output import expected_columns, stats_rows
+
+    result = mine(registry, "dense", ROWS, CORPUS, {ANCHOR: SCORES}, 3, min_score=0.15)
+    stats = result.stats
+    assert stats_rows(stats) == [
+        ["queries", 1], ["candidates seen", 11], ["dropped as likely false negatives", 4], ["negatives written", 6],
+        ["queries with fewer negatives than asked", 0], ["mean score gap (positive - negative)", stats.mean_score_gap],
+        ["  dropped: known_positive", 2], ["  dropped: duplicate", 1], ["  dropped: same_text", 2],
+        ["  dropped: relative_margin", 2], ["  dropped: min_score", 1],
+        ["rows in", 2], ["rows out", 2], ["rows dropped short", 0], ["negatives filled", 0], ["score", "dense scores"],
+    ]
+    stats.extra["search_recall@40"] = 0.97
+    assert stats_rows(stats)[-1] == ["search recall@40 (approximate search against exact)", 0.97]
+    assert expected_columns("triplets", 3) == ["anchor", "positive", "negative"]
+    assert expected_columns("hard-negatives", 2) == ["anchor", "positive", "negative_1", "negative_2"]
+
+
+def test_pairs_refuse_what_cannot_be_mined():
+    import datasets
+
+    from embedtune_core.errors import ComponentError, DataError
+    from embedtune_core.mining.pairs import prepare_pairs
+    from embedtune_core.types import MiningRequest
+
+    def refused(error, data, **request):
+        with pytest.raises(error) as caught:
+            prepare_pairs(MiningRequest(dataset=data, dataset_type="pairs", **request))
+        return caught.value
+
+    assert refused(DataError, datasets.Dataset.from_dict({"anchor": [], "positive": []})).message == \
+        "there is nothing to mine: the dataset has no rows"
+    nli = refused(ComponentError, datasets.Dataset.from_dict({"premise": ["a"], "hypothesis": ["b"], "label": [0]}))
+    assert nli.message == "this miner needs (anchor, positive) rows, not NLI records"
+    blank = refused(DataError, datasets.Dataset.from_dict({"anchor": ["a", "b"], "positive": ["x", " "]}))
+    assert (blank.message, blank.record, blank.key) == ("column 'positive' needs non-empty text, got ' '", 2, "positive")
+    assert refused(DataError, datasets.Dataset.from_dict({"text": ["a"]})).message == \
+        "mining needs (anchor, positive) rows; the data has columns text"
+    assert refused(DataError, datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["x"]}), corpus=["c", "d"],
+                   categories=["k", "k", "k"]).message == "3 categories for 2 corpus texts"
+    assert refused(DataError, datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["x"]}),
+                   categories=["k", "k"]).message == "2 categories for 1 rows"
+    # other column names: question/answer, or the first two columns
+    renamed = prepare_pairs(MiningRequest(dataset=datasets.Dataset.from_dict({"question": ["a"], "answer": ["x"]}),
+                                          dataset_type="pairs"))
+    plain = prepare_pairs(MiningRequest(dataset=datasets.Dataset.from_dict({"left": ["a"], "right": ["x"]}),
+                                        dataset_type="pairs"))
+    assert renamed.queries == plain.queries == ["a"] and renamed.corpus == plain.corpus == ["x"]
+
+
+def test_pairs_carry_categories_from_the_rows_and_the_corpus():
+    import datasets
+
+    from embedtune_core.mining.pairs import prepare_pairs
+    from embedtune_core.types import IRData, MiningRequest
+
+    rows = datasets.Dataset.from_dict({"anchor": ["a", "b", "c"], "positive": ["x", "y", "z"],
+                                       "category": ["law", "", "med"]})
+    pairs = prepare_pairs(MiningRequest(dataset=rows, dataset_type="pairs", corpus=["w", "y"],
+                                        categories=["fin", "tax"]))
+    # the corpus's categories win over the rows'; an empty one is unknown
+    assert pairs.corpus == ["w", "y", "x", "z"] and pairs.categories == ["fin", "tax", "law", "med"]
+    no_corpus = prepare_pairs(MiningRequest(dataset=rows, dataset_type="pairs", categories=["p", None, "r"]))
+    assert no_corpus.categories == ["p", None, "r"]
+    ir = IRData(corpus={"d1": "x", "d2": "w"}, queries={"q1": "a"}, qrels={"q1": {"d1": 1}})
+    from_ir = prepare_pairs(MiningRequest(dataset=ir, dataset_type="ir", categories=["k1", "k2"]))
+    assert from_ir.corpus == ["x", "w"] and from_ir.categories == ["k1", "k2"]
+    mismatched = prepare_pairs(MiningRequest(dataset=ir, dataset_type="ir", categories=["k1"]))
+    assert mismatched.categories is None  # not one per IR corpus text: dropped
+    assert prepare_pairs(MiningRequest(dataset=rows.remove_columns("category"), dataset_type="pairs")).categories is None
