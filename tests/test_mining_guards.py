@@ -327,7 +327,8 @@ def test_the_statistics_table_the_cli_prints(registry):
         ["rows in", 2], ["rows out", 2], ["rows dropped short", 0], ["negatives filled", 0], ["score", "dense scores"],
     ]
     stats.extra["search_recall@40"] = 0.97
-    assert stats_rows(stats)[-1] == ["search recall@40 (approximate search against exact)", 0.97]
+    stats.extra["ordered"] = True
+    assert stats_rows(stats)[-2:] == [["ordered", True], ["search recall@40 (approximate search against exact)", 0.97]]
     assert expected_columns("triplets", 3) == ["anchor", "positive", "negative"]
     assert expected_columns("hard-negatives", 2) == ["anchor", "positive", "negative_1", "negative_2"]
 
@@ -384,3 +385,117 @@ def test_pairs_carry_categories_from_the_rows_and_the_corpus():
     mismatched = prepare_pairs(MiningRequest(dataset=ir, dataset_type="ir", categories=["k1"]))
     assert mismatched.categories is None  # not one per IR corpus text: dropped
     assert prepare_pairs(MiningRequest(dataset=rows.remove_columns("category"), dataset_type="pairs")).categories is None
+
+
+# -- the guards' formulas and the output, exactly -----------------------------------------------
+def test_guard_options_refuse_an_empty_window_and_an_unusable_cross_encoder():
+    from embedtune_core.mining.guards import GuardOptions
+    from embedtune_core.plugins.options import OptionError
+
+    with pytest.raises(OptionError) as caught:
+        GuardOptions(range_min=3, range_max=3)
+    assert str(caught.value) == "range_max (3) must be greater than range_min (3)" and caught.value.option == "range_max"
+    with pytest.raises(OptionError) as caught:
+        GuardOptions(cross_encoder=5)
+    assert str(caught.value) == "cross_encoder must be a model name or folder, got 5"
+    assert caught.value.option == "cross_encoder"
+    assert GuardOptions(range_min=3, range_max=4).range_max == 4
+    assert GuardOptions(cross_encoder="some/folder").cross_encoder == "some/folder"
+    table = TableCrossEncoder({})
+    assert GuardOptions(cross_encoder=table).cross_encoder is table
+
+
+def test_guard_positives_and_the_floor():
+    from embedtune_core.mining.guards import guard_positives
+
+    positives = np.array([0.8, 0.7, 0.2, np.inf], dtype=np.float32)  # inf: an anchor without a scored positive
+    compared, floor = guard_positives(positives, "auto")
+    assert floor == pytest.approx(0.7) and compared.dtype == np.float32
+    assert compared[:3].tolist() == pytest.approx([0.8, 0.7, 0.7]) and np.isinf(compared[3])
+    assert guard_positives(positives, 0.75)[0][:3].tolist() == pytest.approx([0.8, 0.75, 0.75])
+    same, none = guard_positives(positives, None)
+    assert same is positives and none is None
+    nothing = np.full(2, np.inf, dtype=np.float32)
+    unchanged, no_floor = guard_positives(nothing, "auto")
+    assert no_floor is None and np.isinf(unchanged).all()
+
+
+def test_a_score_on_a_threshold_is_kept():
+    """``score <= positive - margin`` keeps the score equal to the threshold (values exact in binary)."""
+    from embedtune_core.mining.guards import GuardOptions, failed_guards
+
+    positive = np.array([[0.5]])
+    values = np.array([[0.25, 0.2500001, 0.5, 0.125, 0.1249999]])
+    checks = dict(failed_guards(values, positive, GuardOptions(relative_margin=0.5, absolute_margin=0.25,
+                                                               max_score=0.25, min_score=0.125)))
+    assert checks["absolute_margin"].tolist() == [[False, True, True, False, False]]
+    assert checks["relative_margin"].tolist() == [[False, True, True, False, False]]
+    assert checks["max_score"].tolist() == [[False, True, True, False, False]]
+    assert checks["min_score"].tolist() == [[False, False, False, False, True]]
+    easy = dict(failed_guards(values, positive, GuardOptions(relative_margin=None, min_score=0.125), easy=False))
+    assert easy == {}
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_first_corpus_text_as_a_negative_in_both_outputs(registry, path):
+    """The best candidate is corpus text 0: both outputs write it (index 0 is a text, -1 none)."""
+    rows = [("fever", WINDOW_POSITIVE), ("fever", "fever q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13")]
+    table = {"fever": {**WINDOW["fever"], rows[1][1]: 0.95}}
+    extra = {"dense_table": table} if path == "cross-encoder" else {}
+    hard = mine(registry, path, rows, RANKED, table, 2, **extra)
+    assert hard.dataset.to_list() == [{"anchor": "fever", "positive": p, "negative_1": RANKED[0],
+                                       "negative_2": RANKED[1]} for _, p in rows]
+    assert hard.stats.extra["output"] == "hard-negatives" and hard.stats.extra["rows_out"] == 2
+    assert hard.stats.mean_score_gap == pytest.approx(0.9 - (0.6 + 0.56) / 2, abs=1e-5)  # the lowest positive, 0.9
+    triplets = mine(registry, path, rows, RANKED, table, 2, output="triplets", **extra)
+    assert triplets.dataset.to_list() == [{"anchor": "fever", "positive": p, "negative": n}
+                                          for _, p in rows for n in RANKED[:2]]
+    stats = triplets.stats
+    assert stats.extra["output"] == "triplets" and stats.extra["rows_out"] == 4 and stats.negatives_written == 4
+    assert "rows_dropped_short" not in stats.extra and stats.extra["rows_in"] == 2
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_short_anchors_count_and_their_gaps(registry, path):
+    """Two anchors, one of which the guards leave one negative of two: short, its rows go
+    and the mean gap is the other anchor's; triplets keep its one negative and count its gap."""
+    # for rash, every fever text scores above its threshold (0.6 - 0.03): nothing to fill it with
+    table = {"fever": {"fever pa": 0.8, "fever na": 0.5, "fever nb nc": 0.3},
+             "rash": {"rash pa": 0.6, "rash ra": 0.59, "rash rb rc": 0.2, "fever pa": 0.58, "fever na": 0.58,
+                      "fever nb nc": 0.585}}
+    rows = [("fever", "fever pa"), ("rash", "rash pa")]
+    corpus = ["fever na", "fever nb nc", "rash ra", "rash rb rc"]
+    extra = {"dense_table": table} if path == "cross-encoder" else {}
+    options = dict(range_max=8, positive_floor=None, **extra)
+    dropped = mine(registry, path, rows, corpus, table, 2, short="drop", **options)
+    assert dropped.dataset["anchor"] == ["fever"] and dropped.stats.queries_short == 1
+    assert dropped.stats.mean_score_gap == pytest.approx(np.mean([0.8 - 0.5, 0.8 - 0.3]), abs=1e-5)
+    triplets = mine(registry, path, rows, corpus, table, 2, short="drop", output="triplets", **options)
+    assert triplets.dataset["anchor"] == ["fever", "fever", "rash"] and triplets.stats.queries_short == 1
+    assert triplets.stats.mean_score_gap == pytest.approx(np.mean([0.3, 0.5, 0.6 - 0.2]), abs=1e-5)
+    filled = mine(registry, path, rows, corpus, table, 2, **options)
+    assert filled.stats.queries_short == 1 and filled.dataset["anchor"] == ["fever"]
+    nothing = mine(registry, path, rows[1:], corpus, table, 3, short="drop", **options)
+    assert len(nothing.dataset) == 0 and nothing.stats.mean_score_gap is None
+
+
+def test_build_result_without_gaps_and_with_a_sources_own_drop_reasons():
+    import datasets
+
+    from embedtune_core.mining.output import build_result
+    from embedtune_core.mining.pairs import prepare_pairs
+    from embedtune_core.mining.selection import Selection
+    from embedtune_core.types import MiningRequest, MiningStats
+
+    request = MiningRequest(dataset=datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["x"]}),
+                            dataset_type="pairs", corpus=["y", "z"], num_negatives=1)
+    data = prepare_pairs(request)
+    selection = Selection(negatives=np.array([[0]]), scores=np.array([[0.25]], dtype=np.float32),
+                          positive_scores=np.array([0.75], dtype=np.float32))
+    plain = build_result(data, selection, request, MiningStats())
+    assert plain.dataset.to_list() == [{"anchor": "a", "positive": "x", "negative_1": "y"}]
+    assert plain.stats.mean_score_gap == 0.5 and plain.stats.dropped_false_negatives == 0
+    stats = MiningStats(extra={"dropped": {"same_text": 2, "duplicate": 5, "max_score": 1, "overlap": 3}})
+    result = build_result(data, selection, request, stats, score_gaps=False)
+    assert result.stats.mean_score_gap is None
+    assert result.stats.dropped_false_negatives == 6  # same_text, max_score and the source's own reason
