@@ -174,7 +174,7 @@ def test_fill_ins_pass_the_guards_and_are_never_a_variant_of_a_chosen_text(regis
     only texts sharing a word, and the last one shares none). Of the random draws only the
     unrelated text passes: not the positive, the variants of the positive, of the anchor or of the
     negative already chosen, nor the text above the margin."""
-    corpus = list(FILL)
+    corpus = ["fever ma mb mc"] + [t for t in FILL if t != "fever ma mb mc"]  # the negative found is text 0
     dense_table = {FILL_ANCHOR: {"fever qa": 0.9, "fever ma mb mc": 0.85, "fever ha hb": 0.8, "Fever!": 0.3,
                                  "Fever, MA mb mc!": 0.2, "FEVER qa.": 0.15, "stock prices fell": 0.1}}
     window = {} if path == "bm25" else {"range_max": 2}
@@ -186,6 +186,12 @@ def test_fill_ins_pass_the_guards_and_are_never_a_variant_of_a_chosen_text(regis
     assert stats.extra["dropped"]["relative_margin"] == 1 and stats.extra["dropped"]["known_positive"] == 1
     # the fill-in's score is recorded: the gap counts it
     assert stats.mean_score_gap == pytest.approx(np.mean([0.8 - 0.5, 0.8 - 0.1]), abs=1e-5)
+    # three asked, one text to fill with: it is written once, and the anchor stays short
+    window = {} if path == "bm25" else {"range_max": 3}
+    three = mine(registry, path, [(FILL_ANCHOR, FILL_POSITIVE)], corpus, {FILL_ANCHOR: FILL}, 3,
+                 dense_table=dense_table, output="triplets", **window)
+    assert [match_text(t) for t in three.dataset["negative"]] == forms("fever ma mb mc", "stock prices fell")
+    assert three.stats.extra["negatives_filled"] == 1 and three.stats.queries_short == 1
 
 
 # -- the positive floor -------------------------------------------------------------------------
@@ -440,14 +446,18 @@ def test_a_score_on_a_threshold_is_kept():
 def test_the_first_corpus_text_as_a_negative_in_both_outputs(registry, path):
     """The best candidate is corpus text 0: both outputs write it (index 0 is a text, -1 none)."""
     rows = [("fever", WINDOW_POSITIVE), ("fever", "fever q1 q2 q3 q4 q5 q6 q7 q8 q9 q10 q11 q12 q13")]
-    table = {"fever": {**WINDOW["fever"], rows[1][1]: 0.95}}
+    fillers = {f"stock filler {i}": round(0.001 * i, 4) for i in range(20)}
+    table = {"fever": {**WINDOW["fever"], rows[1][1]: 0.95, **fillers}}
     extra = {"dense_table": table} if path == "cross-encoder" else {}
-    hard = mine(registry, path, rows, RANKED, table, 2, **extra)
+    corpus = RANKED + list(fillers)
+    hard = mine(registry, path, rows, corpus, table, 2, **extra)
+    # found in the first search (ranks up to 2 x 10 + 2, of 32 texts): no deeper one
+    assert hard.stats.extra["depth"] == hard.stats.extra["deepest"] == 24
     assert hard.dataset.to_list() == [{"anchor": "fever", "positive": p, "negative_1": RANKED[0],
                                        "negative_2": RANKED[1]} for _, p in rows]
     assert hard.stats.extra["output"] == "hard-negatives" and hard.stats.extra["rows_out"] == 2
     assert hard.stats.mean_score_gap == pytest.approx(0.9 - (0.6 + 0.56) / 2, abs=1e-5)  # the lowest positive, 0.9
-    triplets = mine(registry, path, rows, RANKED, table, 2, output="triplets", **extra)
+    triplets = mine(registry, path, rows, corpus, table, 2, output="triplets", **extra)
     assert triplets.dataset.to_list() == [{"anchor": "fever", "positive": p, "negative": n}
                                           for _, p in rows for n in RANKED[:2]]
     stats = triplets.stats
@@ -499,3 +509,123 @@ def test_build_result_without_gaps_and_with_a_sources_own_drop_reasons():
     result = build_result(data, selection, request, stats, score_gaps=False)
     assert result.stats.mean_score_gap is None
     assert result.stats.dropped_false_negatives == 6  # same_text, max_score and the source's own reason
+
+
+# -- the selection's plan, directly -------------------------------------------------------------
+class FakeSource:
+    """A candidate source as the plan sees one: its name, whether its scores are a model's, how
+    deep it proposes."""
+
+    def __init__(self, name="lexical", dense=False, default_depth=None):
+        self.name, self.dense, self.default_depth = name, dense, default_depth
+
+
+def test_default_range_max_leaves_room_for_what_the_guards_drop():
+    from embedtune_core.mining.guards import GuardOptions
+    from embedtune_core.mining.selection import default_range_max
+
+    margins = GuardOptions(range_min=2, relative_margin=0.05)
+    plain = GuardOptions(range_min=2, relative_margin=None)
+    assert default_range_max(margins, 3, 2) == 2 + 30 + 2
+    assert default_range_max(plain, 3, 2) == 2 + 3 + 2
+    assert default_range_max(GuardOptions(relative_margin=None, max_score=0.9), 3, 1) == 31
+    # a cross-encoder's min_score drops candidates too; either alone does not
+    assert default_range_max(GuardOptions(relative_margin=None, cross_encoder="ce", min_score=0.1), 3, 1) == 31
+    assert default_range_max(GuardOptions(relative_margin=None, cross_encoder="ce"), 3, 1) == 4
+    assert default_range_max(GuardOptions(relative_margin=None, min_score=0.1), 3, 1) == 4
+    # a source that proposes few candidates: all of them
+    assert default_range_max(margins, 3, 2, source_depth=7) == 2 + 7
+    assert default_range_max(margins, 9, 2, source_depth=7) == 2 + 9
+
+
+def test_which_scores_the_guards_compare():
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.mining.guards import GuardOptions
+    from embedtune_core.mining.selection import resolve_guard_scores
+    from embedtune_core.types import MiningRequest
+
+    with_model = MiningRequest(dataset=None, dataset_type="pairs", encoder=TableEncoder({}))
+    without = MiningRequest(dataset=None, dataset_type="pairs")
+    auto = GuardOptions()
+
+    def resolved(guards, source, request):
+        mode, decided, note = resolve_guard_scores(guards, source, request)
+        return mode, decided.relative_margin, note
+
+    assert resolved(auto, FakeSource("dense", dense=True), without) == ("retrieval", 0.05, "dense scores")
+    assert resolved(auto, FakeSource("bm25"), with_model) == ("encoder", 0.05, "model cosine scores")
+    assert resolved(auto, FakeSource("bm25"), without) == (
+        "retrieval", None,
+        "bm25 scores (relative_margin off: no model to score candidates; set it to apply it to these scores)")
+    assert resolved(GuardOptions(relative_margin=0.1), FakeSource("bm25"), without) == ("retrieval", 0.1, "bm25 scores")
+    assert resolved(GuardOptions(guard_scores="retrieval"), FakeSource("bm25"), with_model) == (
+        "retrieval", None,
+        "bm25 scores (relative_margin off: no model to score candidates; set it to apply it to these scores)")
+    assert resolved(GuardOptions(cross_encoder="ce"), FakeSource("bm25"), without) == (
+        "cross-encoder", 0.05, "cross-encoder scores")
+    assert resolved(GuardOptions(cross_encoder="ce", relative_margin=None), FakeSource("dense", dense=True),
+                    with_model)[:2] == ("cross-encoder", None)
+    with pytest.raises(ConfigError) as caught:
+        resolve_guard_scores(GuardOptions(guard_scores="encoder"), FakeSource("bm25"), without)
+    error = caught.value
+    assert (error.message, error.key, error.hint) == (
+        "guard_scores=encoder needs a model to score candidates", "mining.options.guard_scores",
+        "give a model (--model / mining.model) or use guard_scores=retrieval")
+
+
+def test_the_plan_of_a_source_that_proposes_few_candidates_and_a_window_too_small():
+    import datasets
+
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.mining.guards import GuardOptions
+    from embedtune_core.mining.pairs import prepare_pairs
+    from embedtune_core.mining.selection import plan_selection
+    from embedtune_core.types import MiningRequest
+
+    rows = datasets.Dataset.from_dict({"anchor": ["a", "a"], "positive": ["x", "y"]})
+    request = MiningRequest(dataset=rows, dataset_type="pairs", corpus=[f"t{i}" for i in range(20)], num_negatives=2)
+    data = prepare_pairs(request)
+    plan = plan_selection(data, FakeSource(default_depth=5), GuardOptions(range_min=1), request)
+    assert (plan.range_max, plan.depth, plan.mode) == (6, 8, "retrieval")  # 1 + 5 ranks, + 2 positives deep
+    assert plan_selection(data, FakeSource(), GuardOptions(range_max=30), request).depth == 22  # the whole corpus
+    with pytest.raises(ConfigError) as caught:
+        plan_selection(data, FakeSource(), GuardOptions(range_min=2, range_max=3), request)
+    error = caught.value
+    assert (error.message, error.key, error.hint) == (
+        "cannot mine 2 negatives from ranks 2 to 3", "mining.options.range_max",
+        "raise range_max, lower range_min, or ask for fewer negatives")
+    assert plan_selection(data, FakeSource(), GuardOptions(range_min=2, range_max=4), request).range_max == 4
+
+
+def test_select_negatives_for_some_queries_only_and_in_batches_of_one():
+    """``query_ids`` mines those anchors and leaves the others' slots empty (-1, no score); a
+    batch of one anchor at a time gives what one batch gives."""
+    import datasets
+
+    from embedtune_core.mining import GuardOptions, ScoreSource, prepare_pairs, select_negatives
+    from embedtune_core.types import MiningRequest, MiningStats
+
+    table = {a: {t: round(0.55 - 0.1 * i - 0.01 * k, 3) for i, t in enumerate(["u", "v", "w", "z"])}
+             for k, a in enumerate(["a", "b", "c"])}
+    rows = datasets.Dataset.from_dict({"anchor": ["a", "b", "c"], "positive": ["pa", "pb", "pc"]})
+    request = MiningRequest(dataset=rows, dataset_type="pairs", corpus=["u", "v", "w", "z"], num_negatives=2)
+    data = prepare_pairs(request)
+    vectors = TableEncoder(table)
+
+    def score_rows(query_ids):
+        return vectors([data.queries[q] for q in query_ids]) @ vectors(data.corpus).T
+
+    guards = GuardOptions(relative_margin=None, positive_floor=None)
+    some = select_negatives(data, ScoreSource(score_rows), guards, request, MiningStats(), query_ids=[1])
+    assert some.negatives.tolist() == [[-1, -1], [0, 1], [-1, -1]]
+    assert np.isnan(some.scores[[0, 2]]).all() and some.scores[1].tolist() == pytest.approx([0.54, 0.44])
+    everyone = select_negatives(data, ScoreSource(score_rows), guards, request, MiningStats())
+    one_by_one = select_negatives(data, ScoreSource(score_rows), attrs_evolve(guards, batch_size=1), request,
+                                  MiningStats())
+    assert everyone.negatives.tolist() == one_by_one.negatives.tolist() == [[0, 1]] * 3
+
+
+def attrs_evolve(options, **changes):
+    import attrs
+
+    return attrs.evolve(options, **changes)
