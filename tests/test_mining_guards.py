@@ -266,6 +266,8 @@ def deep_table():
     scores[positive] = 0.7
     scores["fever " + " ".join(f"ok{j}" for j in range(7))] = 0.6
     scores["fever " + " ".join(f"deep{j}" for j in range(8))] = 0.3
+    for i in range(100):  # texts sharing no word, below every other: the corpus is 123 texts
+        scores[f"stock filler {i}"] = round(0.001 * i, 4)
     return {"fever": scores}, positive
 
 
@@ -279,11 +281,14 @@ def test_an_anchor_only_partly_short_is_searched_deeper(registry, path):
     assert negatives(result, "fever") == forms(ok, deep_text)
     stats = result.stats
     assert stats.extra["negatives_filled"] == 0 and stats.queries_short == 0
-    assert stats.extra["depth"] == 22 and stats.extra["deepest"] == 23 and stats.extra["range_max"] == 21
-    assert stats.extra["dropped"]["relative_margin"] == 20 and stats.candidates_seen == 23
+    # the second search is four times deeper; BM25 proposes only the 23 texts sharing the word
+    assert stats.extra["depth"] == 22 and stats.extra["deepest"] == 88 and stats.extra["range_max"] == 21
+    assert stats.extra["dropped"]["relative_margin"] == 20
+    assert stats.candidates_seen == (23 if path == "bm25" else 88)
     # a fixed window is never searched deeper: the second negative is a fill-in
     fixed = mine(registry, path, [("fever", positive)], corpus, table, 2, range_max=21, **deep)
     assert fixed.stats.extra["deepest"] == 22 and fixed.stats.extra["negatives_filled"] == 1
+    assert negatives(fixed, "fever")[0] == forms(ok)[0]
     # nor past max_depth
     capped = mine(registry, path, [("fever", positive)], corpus, table, 2, max_depth=22, **deep)
     assert capped.stats.extra["deepest"] == 22 and capped.stats.extra["negatives_filled"] == 1
@@ -629,3 +634,37 @@ def attrs_evolve(options, **changes):
     import attrs
 
     return attrs.evolve(options, **changes)
+
+
+def test_statistics_add_up_over_calls_and_count_what_the_source_dropped():
+    """A miner may select for a few anchors at a time into one statistics object; a source may
+    exclude candidates itself (counted as likely false negatives, by its own reason)."""
+    import datasets
+
+    from embedtune_core.mining import GuardOptions, ScoreSource, build_result, prepare_pairs, select_negatives
+    from embedtune_core.types import MiningRequest, MiningStats
+
+    table = {a: {t: round(0.5 - 0.1 * i - 0.01 * k, 3) for i, t in enumerate(["u", "v", "w"])}
+             for k, a in enumerate(["a", "b"])}
+    table["a"]["pa"], table["b"]["pb"] = 0.45, 0.45  # each anchor's positive: u scores above it
+    rows = datasets.Dataset.from_dict({"anchor": ["a", "b"], "positive": ["pa", "pb"]})
+    request = MiningRequest(dataset=rows, dataset_type="pairs", corpus=["u", "v", "w"], num_negatives=1)
+    data = prepare_pairs(request)
+    vectors = TableEncoder(table)
+
+    class Dropping(ScoreSource):
+        def __init__(self):
+            super().__init__(lambda q: vectors([data.queries[i] for i in q]) @ vectors(data.corpus).T)
+            self.dropped = {"overlap": 3}
+            self.seen_extra = 2
+
+    stats = MiningStats()
+    guards = GuardOptions(relative_margin=0.05, positive_floor=None)
+    for query in (0, 1):
+        select_negatives(data, Dropping(), guards, request, stats, query_ids=[query])
+    assert stats.extra["dropped"]["relative_margin"] == 2 and stats.extra["dropped"]["known_positive"] == 2
+    assert stats.extra["dropped"]["overlap"] == 6
+    assert stats.candidates_seen == 2 * (5 + 2)  # every text of the corpus, and the source's own, twice
+    selection = select_negatives(data, Dropping(), guards, request, MiningStats())
+    result = build_result(data, selection, request, stats)
+    assert result.stats.dropped_false_negatives == 2 + 6
