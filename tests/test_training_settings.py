@@ -301,3 +301,62 @@ def test_planned_steps_and_the_rate_without_a_row_count():
     assert auto_learning_rate(384, None) == 5e-5 and auto_learning_rate(767, 1000) == 2e-4
     assert decide_learning_rate(TrainingConfig(), hidden=384, rows=None).learning_rate == 5e-5
     assert decide_learning_rate(TrainingConfig(), hidden=None, rows=10).learning_rate == 2e-5
+
+
+# -- checks of settings that depend on each other -----------------------------------------------
+def test_settings_that_need_evaluation_or_a_package_are_refused_with_their_key(monkeypatch):
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.training import arguments
+    from embedtune_core.training.arguments import check_training_config
+
+    def refused(config, has_eval=True):
+        with pytest.raises(ConfigError) as caught:
+            check_training_config(config, has_eval=has_eval)
+        return caught.value.message, caught.value.key, caught.value.hint
+
+    assert refused(TrainingConfig(eval_steps=5), has_eval=False) == (
+        "training.eval_steps needs evaluation data", "training.eval_steps",
+        "give held-out data (data.eval_source or data.eval_fraction > 0) or unset eval_steps")
+    assert refused(TrainingConfig(load_best_model_at_end=True)) == (
+        "load_best_model_at_end needs evaluation during training", "training.load_best_model_at_end",
+        "set training.eval_steps too")
+    assert refused(TrainingConfig(early_stopping_patience=2)) == (
+        "early stopping needs evaluation during training", "training.early_stopping_patience",
+        "set training.eval_steps too")
+    assert refused(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True)) == (
+        "with load_best_model_at_end, save_steps (6) must be a multiple of eval_steps (4)", "training.save_steps",
+        "e.g. save_steps = 4")
+    check_training_config(TrainingConfig(eval_steps=4, save_steps=8, load_best_model_at_end=True), has_eval=True)
+    check_training_config(TrainingConfig(eval_steps=4, load_best_model_at_end=True), has_eval=True)
+    assert refused(TrainingConfig(report_to=["mlflow"])) == (
+        "cannot report to 'mlflow'", "training.report_to", "use one of: tensorboard, wandb")
+    monkeypatch.setattr(arguments, "missing_report_package", lambda target: {"wandb": "wandb"}.get(target))
+    assert refused(TrainingConfig(report_to=["WandB "])) == (
+        "reporting to wandb needs the 'wandb' package, which is not installed", "training.report_to",
+        "pip install wandb")
+    assert arguments.check_report_to(" TensorBoard") == "tensorboard"
+
+
+def test_which_package_reporting_needs(monkeypatch):
+    import importlib.util
+
+    from embedtune_core.training.arguments import missing_report_package
+
+    installed = set()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name in installed else None)
+    assert missing_report_package("tensorboard") == "tensorboard" and missing_report_package("wandb") == "wandb"
+    installed.add("tensorboardX")  # either of the two packages will do
+    assert missing_report_package("tensorboard") is None
+
+
+def test_arguments_refuse_undecided_settings_and_carry_the_rest(handed, tmp_path):
+    from embedtune_core.training.arguments import training_arguments
+
+    with pytest.raises(ValueError, match="^training_arguments needs a decided batch_sampler"):
+        training_arguments(TrainingConfig(), tmp_path, has_eval=False)
+    with pytest.raises(ValueError, match="^training_arguments needs a decided learning_rate"):
+        training_arguments(TrainingConfig(batch_sampler="no_duplicates"), tmp_path, has_eval=False)
+    args, _ = handed(TrainingConfig(learning_rate=1e-4, gradient_checkpointing=True, report_to=["WandB"]))
+    assert args["activation_checkpointing"] is True and "gradient_checkpointing" not in args
+    assert args["disable_tqdm"] is True and args["run_name"] == "run" and args["logging_first_step"] is True
+    assert args["report_to"] == ["wandb"]
