@@ -120,6 +120,13 @@ def test_the_automatic_learning_rate_counts_optimizer_steps_as_the_trainer(hande
     assert (steps <= 1000) == (expected == 2e-4)
 
 
+def test_the_automatic_learning_rate_counts_the_rows_every_process_takes(handed, monkeypatch):
+    """Two processes take 2 x 4 rows a step: 8,000 rows are 1,000 steps (a short run), not 2,000."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert handed(TrainingConfig(batch_size=4), rows=8_000)[0]["learning_rate"] == 2e-4
+    assert handed(TrainingConfig(batch_size=4), rows=8_001)[0]["learning_rate"] == 5e-5
+
+
 def test_the_automatic_learning_rate_by_model_size_and_max_steps(handed):
     assert handed(TrainingConfig(max_steps=1000), rows=100_000, hidden=384)[0]["learning_rate"] == 2e-4
     assert handed(TrainingConfig(max_steps=1001), rows=16, hidden=384)[0]["learning_rate"] == 5e-5
