@@ -99,9 +99,19 @@ def test_precision_without_a_gpu(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", None) == "bf16" and resolve_precision("auto", "mps") == "fp32"
-    with pytest.raises(ConfigError, match="needs a CUDA GPU") as caught:
+    with pytest.raises(ConfigError) as caught:
         resolve_precision("bf16", "cpu")  # a GPU in the machine, the model on the CPU
-    assert caught.value.key == "training.precision"
+    assert (caught.value.message, caught.value.key, caught.value.hint) == (
+        "precision 'bf16' needs a CUDA GPU", "training.precision", "use auto or fp32 on this machine")
+    assert resolve_precision("fp32", "cuda") == "fp32" and resolve_precision("fp16", "cuda") == "fp16"
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_precision("fp16", "cuda") == "fp16"
+    with pytest.raises(ConfigError) as caught:
+        resolve_precision("bf16", "cuda")
+    assert (caught.value.message, caught.value.key, caught.value.hint) == (
+        "this GPU does not support bf16", "training.precision", "use fp16 or auto")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_precision("fp32", None) == "fp32"
 
 
 @pytest.mark.parametrize("rows, accumulation, epochs, expected", [
@@ -176,14 +186,17 @@ def test_every_setting_and_its_default_reaches_the_trainer(handed, monkeypatch):
     assert (args["num_train_epochs"], args["max_steps"]) == (2, -1)
     assert args["per_device_train_batch_size"] == args["per_device_eval_batch_size"] == 6
     assert (args["weight_decay"], args["lr_scheduler_type"], args["max_grad_norm"], args["seed"]) == (0.02, "cosine", 0.7, 11)
-    assert args.get("warmup_steps", args.get("warmup_ratio")) == 0.25
+    assert args["warmup_steps"] == 0.25 and "warmup_ratio" not in args  # transformers 5: a ratio below 1
     assert (args["save_strategy"], args["save_steps"], args["save_total_limit"]) == ("steps", 9, 2)
     assert (args["logging_steps"], args["dataloader_num_workers"], args["report_to"]) == (3, 1, "none")
     assert args["output_dir"].endswith("checkpoints") and "dataloader_drop_last" not in args
     defaults, _ = handed(TrainingConfig(learning_rate=1e-4))
-    assert defaults["save_strategy"] == "epoch" and defaults["max_steps"] == -1
+    assert defaults["save_strategy"] == "epoch" and defaults["max_steps"] == -1 and defaults["save_steps"] == 500
+    assert defaults["greater_is_better"] is None and defaults["eval_strategy"] == "no"
     monkeypatch.setenv("WORLD_SIZE", "2")
-    assert handed(TrainingConfig(learning_rate=1e-4, warmup_ratio=1.0))[0]["dataloader_drop_last"] is True
+    whole, _ = handed(TrainingConfig(learning_rate=1e-4, warmup_ratio=1.0))
+    assert whole["dataloader_drop_last"] is True
+    assert whole["warmup_steps"] == 0.999999  # 1 would mean one step to transformers 5
 
 
 # -- resume -------------------------------------------------------------------------------------
@@ -263,6 +276,7 @@ def test_model_shape_reads_config_json(tmp_path):
 @pytest.mark.parametrize("seq_len, texts, memory, expected", [
     (128, 2, 11.45, 256),  # 258 fit: the power of two below
     (128, 2, 11.25, 128),  # 254 fit
+    (128, 2, 11.3065, 128),  # 255.6 fit (256.4 if a GB were 1025^3 bytes)
     (128, 3, 16, 128),
     (256, 2, 8, 64),
     (128, 2, 0.52, 1),
@@ -367,3 +381,63 @@ def test_arguments_refuse_undecided_settings_and_carry_the_rest(handed, tmp_path
     assert args["activation_checkpointing"] is True and "gradient_checkpointing" not in args
     assert args["disable_tqdm"] is True and args["run_name"] == "run" and args["logging_first_step"] is True
     assert args["report_to"] == ["wandb"]
+    config = TrainingConfig(learning_rate=1e-4, batch_sampler="batch_sampler")
+    assert vars(training_arguments(config, tmp_path / "loud", has_eval=False))["disable_tqdm"] is False
+
+
+def test_advise_on_a_data_summary(registry):
+    """Every number and line ``advise`` gives for two summaries, worked out by hand: 5,000 pairs on
+    a GPU with 11.25 GB (MiniLM: 128 examples fit at 128 tokens, the longest field's p95 being 100),
+    and 500 STS pairs on CPU for a base-size model."""
+    from embedtune_core.training.advice import advise
+
+    stats = {"minimum": {"size": 5000, "required": 1000, "unit": "pairs"},
+             "splits": {"train": {"tokens": {"anchor": {"count": 10, "p95": 40, "over_max_seq_length": 2},
+                                             "positive": {"count": 10, "p95": 100},
+                                             "negative": {"count": 0, "p95": 900}},  # no such texts: ignored
+                                  "duplicate_records": 3},
+                        "eval": {"duplicate_queries": 1}},
+             "max_seq_length": 256, "leakage": {"shared_anchors": {"count": 2, "examples": ["x", "y"]},
+                                                "none": {"count": 0}}}
+    advice = advise(stats, dataset_type="pairs", model_name="m", shape=MINILM, memory_gb=11.25, device="gpu",
+                    registry=registry)
+    assert advice == {
+        "dataset_type": "pairs", "examples": 5000, "model": "m", "loss": "mnrl", "batch_size": 128, "epochs": 1,
+        "steps": 40, "warmup_ratio": 0.1, "learning_rate": 2e-4, "max_seq_length": 128,
+        "notes": [
+            "epochs: 1 — 5,000 examples is a small set; more epochs overfit it",
+            "batch_size: 128 (the largest power of two that fits 11.25 GB at 128 tokens); each example then has 127 "
+            "in-batch negatives — as large as memory allows",
+            "loss: cached-mnrl reaches batches of 1,000+ in constant memory if the batch above is small",
+            "warmup_ratio: 0.1 — 4 of 40 steps; use 0.15–0.2 if the loss oscillates early",
+            "learning_rate: 0.0002 — small model (hidden size 384), short run (40 steps)",
+            "loss: mnrl — the default for pairs data (in-batch negatives)",
+            "max_seq_length: 128 covers 95% of the texts (p95 100 tokens)",
+        ],
+        "warnings": [
+            "train: 3 duplicate records — remove them (duplicates in a batch become false negatives)",
+            "train: 2 anchor text(s) longer than max_seq_length 256 are truncated",
+            "eval: 1 duplicate queries — remove them (duplicates in a batch become false negatives)",
+            "leakage (shared anchors): 2 anchor(s) on both sides, e.g. ['x']",
+        ],
+        "config": {"training": {"epochs": 1, "batch_size": 128, "warmup_ratio": 0.1, "learning_rate": 2e-4},
+                   "loss": {"name": "mnrl"}, "model": {"max_seq_length": 128}},
+    }
+    small = {"minimum": {"size": 500, "required": 1000, "unit": "pairs"}, "splits": {"train": {}}}
+    advice = advise(small, dataset_type="sts", model_name="m", shape={"hidden": 768}, memory_gb=None, device="cpu",
+                    registry=registry)
+    assert {k: advice[k] for k in ("loss", "batch_size", "epochs", "steps", "learning_rate", "max_seq_length")} == {
+        "loss": "cosent", "batch_size": 16, "epochs": 1, "steps": 32, "learning_rate": 2e-5, "max_seq_length": 128}
+    assert advice["notes"][1] == ("batch_size: 16 (on CPU, 32 keeps steps short; capped at 16 so 500 examples still "
+                                  "make at least 30 optimizer steps)")
+    assert advice["notes"][3:5] == ["learning_rate: 2e-05 — base-size model", "loss: cosent — the default for sts data"]
+    assert advice["warnings"] == ["only 500 training pairs; the guide's minimum for sts is 1,000"]
+    # a GPU with no memory size given: 64, and a longer field sets the length (up to the model's limit)
+    long = {"minimum": {"size": 100_000, "required": 0, "unit": "pairs"}, "max_seq_length": None,
+            "splits": {"train": {"tokens": {"anchor": {"count": 5, "p95": 700}}}}}
+    advice = advise(long, dataset_type="triplets", model_name="m", shape=MINILM, memory_gb=None, device="gpu",
+                    registry=registry)
+    assert (advice["batch_size"], advice["max_seq_length"], advice["learning_rate"]) == (64, 512, 5e-5)
+    assert advice["notes"][0] == ("epochs: 1 — 100,000 examples; add a second epoch only if the eval metric still "
+                                  "rises at the end")
+    assert "no memory size given (--memory-gb)" in advice["notes"][1]
