@@ -24,8 +24,9 @@ def processes(monkeypatch):
         state.world, state.rank = world, rank
         return state
 
+    # gloo collects on the CPU whatever device accelerate would pick (a GPU here: never used)
     monkeypatch.setattr(distributed, "process_group",
-                        lambda: types.SimpleNamespace(backend="gloo", device=torch.device("cpu")))
+                        lambda: types.SimpleNamespace(backend="gloo", device=torch.device("cuda")))
 
     def all_gather(outputs, tensor):
         state.calls.append(("all_gather", tensor.clone()))
