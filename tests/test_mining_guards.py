@@ -188,6 +188,7 @@ def test_fill_ins_pass_the_guards_and_are_never_a_variant_of_a_chosen_text(regis
     assert stats.mean_score_gap == pytest.approx(np.mean([0.8 - 0.5, 0.8 - 0.1]), abs=1e-5)
     # three asked, one text to fill with: it is written once, and the anchor stays short
     window = {} if path == "bm25" else {"range_max": 3}
+    corpus = ["stock prices fell"] + [t for t in FILL if t != "stock prices fell"]  # the fill-in is text 0
     three = mine(registry, path, [(FILL_ANCHOR, FILL_POSITIVE)], corpus, {FILL_ANCHOR: FILL}, 3,
                  dense_table=dense_table, output="triplets", **window)
     assert [match_text(t) for t in three.dataset["negative"]] == forms("fever ma mb mc", "stock prices fell")
@@ -657,6 +658,7 @@ def test_statistics_add_up_over_calls_and_count_what_the_source_dropped():
             super().__init__(lambda q: vectors([data.queries[i] for i in q]) @ vectors(data.corpus).T)
             self.dropped = {"overlap": 3}
             self.seen_extra = 2
+            self.extra = {"search_recall@5": 0.97}
 
     stats = MiningStats()
     guards = GuardOptions(relative_margin=0.05, positive_floor=None)
@@ -665,6 +667,57 @@ def test_statistics_add_up_over_calls_and_count_what_the_source_dropped():
     assert stats.extra["dropped"]["relative_margin"] == 2 and stats.extra["dropped"]["known_positive"] == 2
     assert stats.extra["dropped"]["overlap"] == 6
     assert stats.candidates_seen == 2 * (5 + 2)  # every text of the corpus, and the source's own, twice
+    assert stats.extra["search_recall@5"] == 0.97  # what the source measured
     selection = select_negatives(data, Dropping(), guards, request, MiningStats())
     result = build_result(data, selection, request, stats)
     assert result.stats.dropped_false_negatives == 2 + 6
+
+
+def test_fill_ins_from_a_pool_take_each_text_once():
+    """``fill_short`` with a ``pool``: only its texts, each (and its variants) written once even
+    when every draw is the same text."""
+    import datasets
+
+    from embedtune_core.mining import GuardOptions, Selection, fill_short, prepare_pairs
+    from embedtune_core.types import MiningRequest, MiningStats
+
+    rows = datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["p"]})
+    request = MiningRequest(dataset=rows, dataset_type="pairs", corpus=["x", "Y.", "y", "z"], num_negatives=3)
+    data = prepare_pairs(request)
+    selection = Selection(negatives=np.array([[0, -1, -1]]), scores=np.array([[0.2, np.nan, np.nan]], np.float32),
+                          positive_scores=np.array([0.9], np.float32), guard_positives=np.array([0.9], np.float32))
+    stats = MiningStats()
+    guards = GuardOptions(relative_margin=None)
+    fill_short(data, selection, guards, lambda q, d: np.full(len(d), 0.1, np.float32), np.random.default_rng(0),
+               np.array([0]), stats, pool=[1, 2])  # "Y." and "y": one text
+    assert selection.negatives[0, 0] == 0 and (selection.negatives[0, 1:] >= 0).sum() == 1
+    assert data.corpus[selection.negatives[0, 1]] in ("Y.", "y") and selection.negatives[0, 2] == -1
+    assert selection.filled.tolist() == [[False, True, False]] and stats.extra["negatives_filled"] == 1
+    assert selection.scores[0, 1] == pytest.approx(0.1)
+    again = Selection(negatives=np.array([[0, -1, -1]]), scores=np.zeros((1, 3), np.float32),
+                      positive_scores=np.array([0.9], np.float32))
+    fill_short(data, again, guards, lambda q, d: np.full(len(d), 0.1, np.float32), np.random.default_rng(0),
+               np.array([0]), MiningStats(), pool=[3])
+    assert again.negatives.tolist() == [[0, 3, -1]]
+
+
+@pytest.mark.parametrize("path", ["dense", "bm25"])
+def test_equal_scores_keep_the_retrieval_order(registry, path):
+    """Twenty texts the model scores alike (and BM25 too: the same length): the negatives are the
+    first ones the source returns, in corpus order, and of two variants the earlier is kept."""
+    texts = [f"fever w{i:02d}" for i in range(20)]
+    variants = {7: "Fever W03.", 9: "FEVER w01"}  # variants of texts 3 and 1, later in the corpus
+    corpus = [variants.get(i, t) for i, t in enumerate(texts)]
+    table = {"fever": {**{t: 0.3 for t in corpus}, "fever pos": 0.8}}
+    result = mine(registry, path, [("fever", "fever pos")], corpus, table, 6, short="drop")
+    row = result.dataset[0]
+    assert [row[f"negative_{i}"] for i in range(1, 7)] == [corpus[i] for i in (0, 1, 2, 3, 4, 5)]
+    assert result.stats.extra["dropped"]["duplicate"] == 2
+
+
+def test_bm25_with_a_model_ranks_by_bm25_and_guards_by_the_model(registry):
+    """The model's cosine decides what the margins drop; BM25 decides the order of what is left."""
+    table = {"fever": {"fever pos": 0.8, "fever a": 0.1, "fever b c": 0.3, "fever d e f": 0.5, "fever g h i j": 0.79}}
+    result = mine(registry, "bm25", [("fever", "fever pos")], list(table["fever"])[1:], table, 3)
+    assert negatives(result, "fever") == ["fever a", "fever b c", "fever d e f"]  # shortest first, not by cosine
+    assert result.stats.extra["dropped"]["relative_margin"] == 1  # 0.79 > 0.8 - 0.04
