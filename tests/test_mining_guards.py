@@ -477,7 +477,7 @@ def test_short_anchors_count_and_their_gaps(registry, path):
     and the mean gap is the other anchor's; triplets keep its one negative and count its gap."""
     # for rash, every fever text scores above its threshold (0.6 - 0.03): nothing to fill it with
     table = {"fever": {"fever pa": 0.8, "fever na": 0.5, "fever nb nc": 0.3},
-             "rash": {"rash pa": 0.6, "rash ra": 0.59, "rash rb rc": 0.2, "fever pa": 0.58, "fever na": 0.58,
+             "rash": {"rash pa": 0.6, "rash ra": 0.59, "rash rb rc": 0.1, "fever pa": 0.58, "fever na": 0.58,
                       "fever nb nc": 0.585}}
     rows = [("fever", "fever pa"), ("rash", "rash pa")]
     corpus = ["fever na", "fever nb nc", "rash ra", "rash rb rc"]
@@ -488,7 +488,7 @@ def test_short_anchors_count_and_their_gaps(registry, path):
     assert dropped.stats.mean_score_gap == pytest.approx(np.mean([0.8 - 0.5, 0.8 - 0.3]), abs=1e-5)
     triplets = mine(registry, path, rows, corpus, table, 2, short="drop", output="triplets", **options)
     assert triplets.dataset["anchor"] == ["fever", "fever", "rash"] and triplets.stats.queries_short == 1
-    assert triplets.stats.mean_score_gap == pytest.approx(np.mean([0.3, 0.5, 0.6 - 0.2]), abs=1e-5)
+    assert triplets.stats.mean_score_gap == pytest.approx(np.mean([0.3, 0.5, 0.6 - 0.1]), abs=1e-5)
     filled = mine(registry, path, rows, corpus, table, 2, **options)
     assert filled.stats.queries_short == 1 and filled.dataset["anchor"] == ["fever"]
     nothing = mine(registry, path, rows[1:], corpus, table, 3, short="drop", **options)
