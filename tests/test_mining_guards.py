@@ -222,6 +222,9 @@ def test_the_positive_floor_is_the_median_positive_score(registry, path, floor, 
     cough = negatives(filled, "cough")
     assert cough[: len(kept)] == forms(*kept[:2])
     assert result.stats.extra["dropped"]["relative_margin"] == (1 if floor == "auto" else 2)
+    # counted per anchor of the batch: each anchor's positive once, and what each one saw
+    assert result.stats.extra["dropped"]["known_positive"] == 3
+    assert result.stats.candidates_seen == (8 if path == "bm25" else 3 * 7)
 
 
 # -- the window and random sampling -------------------------------------------------------------
