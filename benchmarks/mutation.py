@@ -139,15 +139,17 @@ def main() -> None:
     everything: dict[str, dict[str, str]] = {}
     for group in args.groups or list(GROUPS):
         everything.update(run_group(group, args.keep, args.jobs, args.diffs))
-    print(f"{'module':<42} {'mutants':>8} {'killed':>7} {'survived':>9} {'other':>6} {'score':>7}")
+    # score: killed / (killed + survived + not run by any test); timeouts are left out of it
+    print(f"{'module':<42} {'mutants':>8} {'killed':>7} {'survived':>9} {'no tests':>9} {'other':>6} {'score':>7}")
     for module, statuses in sorted(everything.items()):
         values = list(statuses.values())
         killed = sum(v == "killed" for v in values)
         survived = sum(v == "survived" for v in values)
-        other = len(values) - killed - survived
-        scored = killed + survived
+        untested = sum(v == "no tests" for v in values)
+        other = len(values) - killed - survived - untested
+        scored = killed + survived + untested
         score = f"{killed / scored:.1%}" if scored else "-"
-        print(f"{module:<42} {len(values):>8} {killed:>7} {survived:>9} {other:>6} {score:>7}")
+        print(f"{module:<42} {len(values):>8} {killed:>7} {survived:>9} {untested:>9} {other:>6} {score:>7}")
     if args.survivors:
         for module, statuses in sorted(everything.items()):
             for name, status in sorted(statuses.items()):

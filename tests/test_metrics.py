@@ -282,11 +282,13 @@ def test_non_integer_grades_are_clear_errors():
     assert ranked.grades.tolist() == [[2, 1]] and ranked.num_relevant.tolist() == [3]
 
 
-def test_metric_results_from_trec_tables_equal_those_from_dicts(registry, tmp_path):
+@pytest.mark.parametrize("levels", [None, 3])
+def test_metric_results_from_trec_tables_equal_those_from_dicts(registry, tmp_path, levels):
+    """Read from TREC files (the ``embedtune metrics`` path), with and without heavy ties."""
     from embedtune_core.ranking.metrics import metrics_of_tables
     from embedtune_core.ranking.trec import format_qrels, format_run, read_qrels_table, read_run_table
 
-    qrels, run = random_case(5, queries=30)
+    qrels, run = random_case(5, queries=30, score_levels=levels)
     run = {q: ranking for q, ranking in run.items() if ranking}  # a TREC file cannot hold an empty ranking
     (tmp_path / "qrels.txt").write_text(format_qrels(qrels))
     (tmp_path / "run.txt").write_text(format_run(run))
