@@ -336,3 +336,24 @@ def test_metric_errors_say_what_is_wrong(registry):
     result = metrics_of_ranked(ranked, [("ones@1", Ones(), 1)], per_query=True)
     assert result == {"ones@1": 1.0, "per_query": {"ones@1": {"q": 1.0, "r": 1.0}}}
     assert isinstance(result["per_query"]["ones@1"]["q"], float)
+
+
+def test_metric_specs_are_parsed_or_refused_with_the_spec_named():
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.ranking.metrics import K_DIGITS, parse_metric, split_metric_specs
+
+    assert parse_metric(" NDCG@10 ") == ("ndcg", 10) and parse_metric("mrr@1") == ("mrr", 1)
+    for bad in ("ndcg", "@10", "ndcg@0", "ndcg@x", "ndcg@-1", "ndcg@１"):
+        with pytest.raises(ConfigError) as caught:
+            parse_metric(bad)
+        assert caught.value.message == f"metric '{bad}' must be NAME@K with K a positive integer"
+        assert caught.value.hint == "e.g. ndcg@10 (K written with the digits 0-9)"
+    long = "ndcg@" + "1" * (K_DIGITS + 1)
+    with pytest.raises(ConfigError) as caught:
+        parse_metric(long)
+    assert caught.value.message.endswith(f"must be NAME@K with K a positive integer of at most {K_DIGITS} digits")
+    assert split_metric_specs(["ndcg@10, mrr@10", "map@100", "p@5,"]) == ["ndcg@10", "mrr@10", "map@100", "p@5"]
+    with pytest.raises(ConfigError) as caught:
+        split_metric_specs(["ndcg@10", " , "])
+    assert (caught.value.message, caught.value.key, caught.value.hint) == (
+        "metric ' , ' must be NAME@K with K a positive integer", "--metric", "e.g. -m ndcg@10,mrr@10")
