@@ -157,3 +157,21 @@ def test_split_rows_gathers_each_array_of_a_tuple(processes):
     assert first[:, 0].tolist() == [0, 1, 2, 3, 4]
     # the stand-in sends rank 0's rows for both arrays: this process's own come last, times 10
     assert second[:, 0].tolist() == [0, 1, 2, 30, 40]
+
+
+def test_collectives_use_the_gpu_under_nccl_and_the_cpu_under_gloo(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    meta = torch.device("meta")
+    monkeypatch.setattr(distributed, "process_group", lambda: types.SimpleNamespace(backend="nccl", device=meta))
+    assert distributed._device() == meta
+    monkeypatch.setattr(distributed, "process_group", lambda: types.SimpleNamespace(backend="gloo", device=meta))
+    assert distributed._device() == torch.device("cpu")
+    monkeypatch.setattr(distributed, "process_group", lambda: types.SimpleNamespace(device=meta))
+    monkeypatch.setattr(torch.distributed, "get_backend", lambda: "nccl")
+    assert distributed._device() == meta  # the backend asked of torch when accelerate does not say
+
+
+def test_a_process_without_a_value_adds_nothing_to_the_mean(processes):
+    state = processes(2, 1)
+    state.others = {0: 3.0}
+    assert distributed.mean_across(None) == pytest.approx(3.0)
