@@ -20,7 +20,7 @@ export HF_DATASETS_OFFLINE ?= 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: venv test test-fast quickstart bench docs clean
+.PHONY: venv test test-fast quickstart bench mutation planted docs clean
 
 $(VENV)/.stamp: pyproject.toml Makefile $(wildcard contrib/*/pyproject.toml)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,16 @@ bench: venv
 	$(PY) benchmarks/encode_bench.py
 	$(PY) benchmarks/mining_bench.py
 	$(PY) benchmarks/train_overhead.py
+
+# Mutation testing of the modules that decide the reported numbers (about an hour on 2 cores;
+# not part of `make test`): the score per module, results in benchmarks/RESULTS.md.
+mutation: venv
+	$(PIP) install -q -e ".[mutation]"
+	$(PY) benchmarks/mutation.py --survivors
+
+# Bugs planted by hand, one at a time: which the tests catch.
+planted: venv
+	$(PY) benchmarks/planted_bugs.py
 
 docs: venv
 	$(PY) -m embedtune_core.docgen

@@ -280,3 +280,80 @@ def test_non_integer_grades_are_clear_errors():
             RankedRun.from_run({"q": {"a": grade}}, {"q": {"a": 1.0}})
     ranked = RankedRun.from_run({"q": {"a": 2.0, "b": np.int32(1), "c": True}}, {"q": {"a": 1.0, "b": 0.5}})
     assert ranked.grades.tolist() == [[2, 1]] and ranked.num_relevant.tolist() == [3]
+
+
+@pytest.mark.parametrize("levels", [None, 3])
+def test_metric_results_from_trec_tables_equal_those_from_dicts(registry, tmp_path, levels):
+    """Read from TREC files (the ``embedtune metrics`` path), with and without heavy ties."""
+    from embedtune_core.ranking.metrics import metrics_of_tables
+    from embedtune_core.ranking.trec import format_qrels, format_run, read_qrels_table, read_run_table
+
+    qrels, run = random_case(5, queries=30, score_levels=levels)
+    run = {q: ranking for q, ranking in run.items() if ranking}  # a TREC file cannot hold an empty ranking
+    (tmp_path / "qrels.txt").write_text(format_qrels(qrels))
+    (tmp_path / "run.txt").write_text(format_run(run))
+    specs = ["ndcg@10", "MRR@5", "recall@20"]
+    for all_queries in (False, True):
+        got, counted = metrics_of_tables(registry, read_qrels_table(tmp_path / "qrels.txt"),
+                                         read_run_table(tmp_path / "run.txt"), specs, all_queries=all_queries,
+                                         per_query=True)
+        want = compute_metrics(registry, qrels, run, specs, all_queries=all_queries, per_query=True)
+        assert counted == len(RankedRun.from_run(qrels, run, all_queries=all_queries))
+        assert set(got) == set(want) == {*specs, "per_query"}
+        for spec in specs:
+            assert got[spec] == pytest.approx(want[spec], abs=1e-12)
+            assert got["per_query"][spec] == pytest.approx(want["per_query"][spec], abs=1e-12)
+    plain, _ = metrics_of_tables(registry, read_qrels_table(tmp_path / "qrels.txt"), read_run_table(tmp_path / "run.txt"),
+                                 ["ndcg@10"])
+    assert set(plain) == {"ndcg@10"}  # per-query values only when asked
+    assert set(compute_metrics(registry, qrels, run, ["ndcg@10"])) == {"ndcg@10"}
+
+
+def test_metric_errors_say_what_is_wrong(registry):
+    from embedtune_core.ranking.metrics import metrics_of_ranked
+
+    with pytest.raises(DataError) as caught:
+        compute_metrics(registry, {"a": {"d": 1}}, {"b": {"d": 1.0}}, ["ndcg@10"])
+    assert (caught.value.message, caught.value.hint) == (
+        "no query of the run has relevance judgements", "check that the run and the qrels use the same query ids")
+
+    class Wrong:
+        def compute(self, ranked, k):
+            return np.zeros(len(ranked) + 1)
+
+    ranked = RankedRun.from_run({"q": {"a": 1}, "r": {"a": 1}}, {"q": {"a": 1.0}, "r": {"b": 1.0}})
+    with pytest.raises(EmbedtuneError) as caught:
+        metrics_of_ranked(ranked, [("wrong@3", Wrong(), 3)])
+    assert (caught.value.message, caught.value.hint) == (
+        "metric 'wrong@3' returned an array of shape (3,), expected (2,)",
+        "compute(ranked, k) must return one value per query")
+
+    class Ones:
+        def compute(self, ranked, k):
+            return [1] * len(ranked)
+
+    assert metrics_of_ranked(RankedRun.from_run({}, {}), [("ones@1", Ones(), 1)]) == {"ones@1": 0.0}
+    result = metrics_of_ranked(ranked, [("ones@1", Ones(), 1)], per_query=True)
+    assert result == {"ones@1": 1.0, "per_query": {"ones@1": {"q": 1.0, "r": 1.0}}}
+    assert isinstance(result["per_query"]["ones@1"]["q"], float)
+
+
+def test_metric_specs_are_parsed_or_refused_with_the_spec_named():
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.ranking.metrics import K_DIGITS, parse_metric, split_metric_specs
+
+    assert parse_metric(" NDCG@10 ") == ("ndcg", 10) and parse_metric("mrr@1") == ("mrr", 1)
+    for bad in ("ndcg", "@10", "ndcg@0", "ndcg@x", "ndcg@-1", "ndcg@１"):
+        with pytest.raises(ConfigError) as caught:
+            parse_metric(bad)
+        assert caught.value.message == f"metric '{bad}' must be NAME@K with K a positive integer"
+        assert caught.value.hint == "e.g. ndcg@10 (K written with the digits 0-9)"
+    long = "ndcg@" + "1" * (K_DIGITS + 1)
+    with pytest.raises(ConfigError) as caught:
+        parse_metric(long)
+    assert caught.value.message.endswith(f"must be NAME@K with K a positive integer of at most {K_DIGITS} digits")
+    assert split_metric_specs(["ndcg@10, mrr@10", "map@100", "p@5,"]) == ["ndcg@10", "mrr@10", "map@100", "p@5"]
+    with pytest.raises(ConfigError) as caught:
+        split_metric_specs(["ndcg@10", " , "])
+    assert (caught.value.message, caught.value.key, caught.value.hint) == (
+        "metric ' , ' must be NAME@K with K a positive integer", "--metric", "e.g. -m ndcg@10,mrr@10")

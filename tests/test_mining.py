@@ -66,14 +66,6 @@ def corpus():
     return [p for _, p in ROWS] + EXTRA
 
 
-@pytest.fixture(scope="module")
-def tiny_encoder(tiny_model):
-    from embedtune_core.embedding.encode import Encoder
-    from embedtune_core.embedding.models import load_model
-
-    return Encoder(load_model(tiny_model, device="cpu"))
-
-
 def negative_columns(dataset):
     return [c for c in dataset.column_names if c.startswith("negative")]
 
@@ -460,53 +452,105 @@ def paraphrase_data(seed=0, n_rows=30, n_corpus=300):
     return datasets.Dataset.from_dict({"anchor": anchors, "positive": positives}), corpus
 
 
+class ExactVectors:
+    """Texts -> fixed vectors whose components are integers / 4096 (|integer| <= 1000, 16 of
+    them): every inner product is exact in float32, so sentence-transformers and embedtune
+    compute bit-identical scores whatever the order of their sums. It serves as our miner's
+    encoder and, through :class:`ExactModel`, as the model ``mine_hard_negatives`` encodes with."""
+
+    def __init__(self, anchors, positives, corpus, seed=0):
+        rng = np.random.default_rng(seed)
+        self.vectors = {}
+        for anchor, positive in zip(anchors, positives):
+            a = rng.integers(-1000, 1001, 16)
+            self.vectors.setdefault(anchor, a)
+            self.vectors.setdefault(positive, np.clip(a + rng.integers(-350, 351, 16), -1000, 1000))
+        for i, text in enumerate(corpus):  # a third of the corpus near some anchor, the rest anywhere
+            near = self.vectors[anchors[i % len(anchors)]]
+            noise = rng.integers(-600, 601, 16)
+            self.vectors.setdefault(text, np.clip(near + noise, -1000, 1000) if i % 3 == 0 else rng.integers(-1000, 1001, 16))
+
+    def __call__(self, texts):
+        return np.stack([self.vectors[t] for t in texts]).astype(np.float32) / 4096
+
+
+class ExactModel:
+    """What ``mine_hard_negatives`` calls on a model, with the vectors of :class:`ExactVectors`
+    and their plain inner product."""
+
+    def __init__(self, vectors):
+        import torch
+
+        self.vectors = vectors
+        self.device = torch.device("cpu")
+
+    def encode_document(self, texts, **kwargs):
+        return self.vectors(texts)
+
+    encode_query = encode_document
+
+    def similarity(self, a, b):
+        import torch
+
+        return torch.as_tensor(a) @ torch.as_tensor(b).T
+
+    def similarity_pairwise(self, a, b):
+        import torch
+
+        return (torch.as_tensor(a) * torch.as_tensor(b)).sum(dim=1)
+
+
 OURS_ONLY = ("short", "max_depth", "positive_floor")
 SETTINGS = [  # short=drop, max_depth=1, positive_floor=none: what mine_hard_negatives does
     {"relative_margin": 0.02, "short": "drop", "max_depth": 1, "positive_floor": None},
     {"range_min": 2, "range_max": 25, "relative_margin": None, "short": "drop", "positive_floor": None},
-    {"absolute_margin": 0.01, "max_score": 0.97, "relative_margin": None, "short": "drop", "positive_floor": None,
+    {"absolute_margin": 0.01, "max_score": 0.2, "relative_margin": None, "short": "drop", "positive_floor": None,
      "max_depth": 1},
 ]
 
 
+def test_the_reference_data_has_no_tie_and_no_score_on_a_threshold():
+    """Neither side breaks a tie the way the other does (ours: the lower corpus index first;
+    ``torch.topk``: unspecified), so the data has none: every candidate of an anchor scores
+    differently, and none sits on a margin's threshold."""
+    ds, corpus = paraphrase_data()
+    vectors = ExactVectors(ds["anchor"], ds["positive"], corpus)
+    texts = list(dict.fromkeys(corpus + list(ds["positive"])))
+    scores = vectors(ds["anchor"]).astype(np.float64) @ vectors(texts).astype(np.float64).T
+    positive = np.einsum("ij,ij->i", vectors(ds["anchor"]).astype(np.float64), vectors(ds["positive"]).astype(np.float64))
+    for row, pos in zip(scores, positive):
+        assert len(np.unique(row)) == len(row)
+        for threshold in (pos - abs(pos) * 0.02, pos - 0.01, 0.2):
+            assert np.abs(row - threshold).min() > 1e-6
+
+
 @pytest.mark.parametrize("settings", SETTINGS)
-def test_dense_miner_matches_sentence_transformers(registry, tiny_model, tiny_encoder, settings):
-    from sentence_transformers import SentenceTransformer
+def test_dense_miner_matches_sentence_transformers(registry, settings):
+    """The same negatives as ``mine_hard_negatives``, in the same order, on scores both compute
+    exactly alike (see ``test_the_reference_data_has_no_tie_and_no_score_on_a_threshold``)."""
     from sentence_transformers.util import mine_hard_negatives
 
     ds, corpus = paraphrase_data()
-    model = SentenceTransformer(tiny_model, device="cpu")
-    reference = mine_hard_negatives(
-        ds, model, corpus=corpus, num_negatives=3, output_format="n-tuple", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k not in OURS_ONLY},
-    )
-    ours = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus)
-    assert len(ours.dataset) > 0
+    vectors = ExactVectors(ds["anchor"], ds["positive"], corpus)
+    reference_options = {k: v for k, v in settings.items() if v is not None and k not in OURS_ONLY}
+    reference = mine_hard_negatives(ds, ExactModel(vectors), corpus=corpus, num_negatives=3, output_format="n-tuple",
+                                    verbose=False, **reference_options)
+    ours = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=vectors, corpus=corpus)
+    assert len(ours.dataset) >= 10
     if settings.get("relative_margin") or settings.get("absolute_margin"):
         assert ours.stats.dropped_false_negatives > 0
-    ref = {(r["anchor"], r["positive"]): [r[f"negative_{i}"] for i in (1, 2, 3)] for r in reference}
-    got = {(r["anchor"], r["positive"]): [r[f"negative_{i}"] for i in (1, 2, 3)] for r in ours.dataset}
-    assert set(got) == set(ref)
-    anchor_emb = dict(zip(ds["anchor"], tiny_encoder(ds["anchor"])))
-    for key, negatives in ref.items():
-        if got[key] != negatives:  # allowed only where the differing candidates tie
-            a = anchor_emb[key[0]]
-            ours_scores = tiny_encoder(got[key]) @ a
-            ref_scores = tiny_encoder(negatives) @ a
-            np.testing.assert_allclose(ours_scores, ref_scores, atol=1e-5)
-    # triplets agree as a multiset too
-    ref_triplets = mine_hard_negatives(
-        ds, model, corpus=corpus, num_negatives=3, output_format="triplet", verbose=False,
-        **{k: v for k, v in settings.items() if v is not None and k not in OURS_ONLY},
-    )
-    our_triplets = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=tiny_encoder, corpus=corpus, output="triplets")
-    assert sorted(map(tuple, (r.values() for r in ref_triplets.to_list()))) == sorted(map(tuple, (r.values() for r in our_triplets.dataset.to_list())))
+    assert ours.dataset.to_list() == reference.to_list()
+    ref_triplets = mine_hard_negatives(ds, ExactModel(vectors), corpus=corpus, num_negatives=3, output_format="triplet",
+                                       verbose=False, **reference_options)
+    our_triplets = run_miner(registry, "dense", ds, "pairs", num_negatives=3, options=settings, encoder=vectors,
+                             corpus=corpus, output="triplets")
+    assert our_triplets.dataset.to_list() == ref_triplets.to_list()
 
 
 def test_bm25_miner_matches_bm25s(registry):
     import bm25s
 
-    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.lexical import BM25Source
     from embedtune_core.mining import prepare_pairs
 
     ds, corpus = paraphrase_data(seed=3, n_rows=20, n_corpus=150)
@@ -548,7 +592,7 @@ def test_bm25_top_k_equals_bm25s_scores_on_every_text(stopwords):
     float32 scores bit for bit, the same texts, ties in corpus order."""
     import bm25s
 
-    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.lexical import BM25Source
     from embedtune_core.mining.pairs import prepare_pairs
 
     ds, corpus = paraphrase_data(seed=7, n_rows=120, n_corpus=900)
@@ -577,7 +621,7 @@ def test_bm25_pruning_is_exact_where_it_skips_texts():
     and the top-k still equals the one from bm25s' scores of every text."""
     import bm25s
 
-    from embedtune_plugins.miners import BM25Source
+    from embedtune_core.mining.lexical import BM25Source
     from embedtune_core.mining.pairs import prepare_pairs
 
     import datasets
@@ -636,10 +680,12 @@ def test_cross_encoder_rescoring_decides_the_guards_and_the_order(registry, pair
     options = {"cross_encoder": tiny_cross_encoder, "relative_margin": None, "max_score": threshold, "range_max": len(corpus)}
     result = run_miner(registry, "dense", pairs.select([0]), "pairs", num_negatives=3, options=options, encoder=WordCountEncoder(), corpus=corpus)
     assert result.stats.extra["score"] == "cross-encoder scores"
-    by_ce = sorted((s, t) for s, t in zip(ce_scores.tolist(), candidates) if s <= threshold)
-    expected = [t for _, t in sorted(by_ce, key=lambda x: -x[0])[:3]]
+    # the three best cross-encoder scores at or under the threshold, best first (compared as
+    # scores: the random weights of the tiny cross-encoder may score two texts alike)
+    by_ce = dict(zip(candidates, ce_scores.tolist()))
     row = result.dataset[0]
-    assert [row["negative_1"], row["negative_2"], row["negative_3"]] == expected
+    got = [by_ce[row[f"negative_{i}"]] for i in (1, 2, 3)]
+    assert got == pytest.approx(sorted((s for s in ce_scores.tolist() if s <= threshold), reverse=True)[:3], abs=1e-6)
     assert result.stats.extra["dropped"]["max_score"] == sum(1 for s in ce_scores if s > threshold)
 
 

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 
 import pytest
 
@@ -311,3 +312,64 @@ def test_bom_and_crlf_files(registry, tmp_path):
     with pytest.raises(DataError) as err:
         load_data(registry, str(csv_path), dataset_type="pairs")
     assert err.value.line == 3 and err.value.key == "positive"
+
+
+def test_a_folder_with_one_split_is_never_evaluated_on_its_training_rows(registry, tmp_path):
+    """One split file (even one named test), a saved dataset with one split, an IR folder with
+    one qrels file: that split trains and there is no held-out split read from the same rows."""
+    import datasets
+
+    source = os.path.join(DATA, "pairs_splits", "test.jsonl")
+    for name in ("train", "test", "validation"):
+        folder = tmp_path / name
+        folder.mkdir()
+        shutil.copy(source, folder / f"{name}.jsonl")
+        bundle = load_data(registry, str(folder), dataset_type="pairs")
+        assert bundle.eval is None and bundle.train.to_list() == rows_of(source), name
+    rows = load_data(registry, sample("pairs.jsonl"), dataset_type="pairs").train
+    datasets.DatasetDict({"test": rows}).save_to_disk(str(tmp_path / "dd"))
+    saved = load_data(registry, str(tmp_path / "dd"), dataset_type="pairs")
+    assert saved.eval is None and saved.train.to_list() == rows.to_list()
+    ir = tmp_path / "ir"
+    shutil.copytree(os.path.join(DATA, "ir"), ir)
+    for qrels in sorted((ir / "qrels").iterdir())[1:]:
+        qrels.unlink()
+    only = load_data(registry, str(ir), dataset_type="ir")
+    assert only.eval is None and only.train.qrels
+
+
+def test_a_folder_with_train_and_test_holds_out_exactly_the_test_file(registry):
+    folder = os.path.join(DATA, "pairs_splits")
+    bundle = load_data(registry, folder, dataset_type="pairs")
+    assert bundle.train.to_list() == rows_of(os.path.join(folder, "train.jsonl"))
+    assert bundle.eval.to_list() == rows_of(os.path.join(folder, "test.jsonl"))
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_term_in_another_case_stays_on_its_side_of_the_split(seed):
+    """'Term7' and 'term7' are one term: a pairs split never trains on one and holds out the other."""
+    from embedtune_core.data.splits import pairs_bundle
+
+    rows = [(f"Term{i}", f"definition {i}") for i in range(40)] + [(f"term{i}", f"another text {i}") for i in range(40)]
+    bundle = pairs_bundle(rows, eval_fraction=0.3, seed=seed, source="test", info={})
+    train = {a.lower() for a in bundle.train["anchor"]}
+    held = {a.lower() for a in bundle.eval["anchor"]}
+    assert held and train and not train & held
+    assert len(bundle.train) + len(bundle.eval) == 80
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_an_ir_split_trains_and_mines_on_training_documents_only(seed):
+    """Held-out queries are ranked against every document, but no held-out query, nor a document
+    judged for one, is in the training data or the mining corpus."""
+    from embedtune_core.data.splits import ir_bundle
+
+    rows = [(f"q{i}", f"question {i}", f"d{i}", f"answer {i}") for i in range(30)]
+    rows += [(f"q{i}b", f"question {i} again", f"d{i}", f"answer {i}") for i in range(0, 30, 3)]  # a group of two
+    bundle = ir_bundle(rows, eval_fraction=0.3, seed=seed, source="test", info={})
+    held_docs = {d for judged in bundle.eval.qrels.values() for d in judged}
+    assert held_docs and not held_docs & set(bundle.train.corpus)
+    assert set(bundle.corpus) == set(bundle.train.corpus.values())
+    assert not set(bundle.eval.queries) & set(bundle.train.queries)
+    assert len(bundle.eval.corpus) == 30 and len(bundle.train.corpus) == 30 - len(held_docs)
+    assert bundle.info["eval_queries"] == len(bundle.eval.queries) and bundle.info["documents"] == 30

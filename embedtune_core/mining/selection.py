@@ -144,7 +144,7 @@ def select_negatives(
             _select_batch(data, source, deepest, selection, pending[start : start + deepest.guards.batch_size],
                           n, rng, counts)
         pending = pending[(selection.negatives[pending] < 0).any(axis=1)]
-        deeper = _deeper(deepest, data, guards)
+        deeper = _deeper(deepest, data, guards) if len(pending) else None
         if deeper is None:
             break
         deepest = deeper

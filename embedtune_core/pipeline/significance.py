@@ -68,8 +68,9 @@ def paired_statistics(before: Sequence[float], after: Sequence[float], *, resamp
 
 def biggest_changes(before: Mapping[str, Mapping[str, Any]], after: Mapping[str, Mapping[str, Any]],
                     texts: Mapping[str, tuple[str, str]], count: int = 5) -> dict[str, list[dict[str, Any]]]:
-    """The ``count`` queries that gained and lost most: query text, relevant text, value and rank
-    of the first relevant document before and after (None: not in the ranked depth)."""
+    """The ``count`` queries that gained and lost most (largest change first, equal changes by
+    query id): query text, relevant text, value and rank of the first relevant document before and
+    after (None: not in the ranked depth)."""
     shared = [q for q in before if q in after]
     rows = []
     for q in shared:
@@ -78,9 +79,9 @@ def biggest_changes(before: Mapping[str, Mapping[str, Any]], after: Mapping[str,
                      "before": before[q]["value"], "after": after[q]["value"],
                      "change": after[q]["value"] - before[q]["value"],
                      "rank_before": before[q].get("rank"), "rank_after": after[q].get("rank")})
-    rows.sort(key=lambda r: (-r["change"], r["query_id"]))
-    gained = [r for r in rows if r["change"] > TIE][:count]
-    lost = [r for r in reversed(rows) if r["change"] < -TIE][:count]
+    # largest change first on both sides; equal changes in query id order on both sides
+    gained = sorted((r for r in rows if r["change"] > TIE), key=lambda r: (-r["change"], r["query_id"]))[:count]
+    lost = sorted((r for r in rows if r["change"] < -TIE), key=lambda r: (r["change"], r["query_id"]))[:count]
     return {"gained": gained, "lost": lost}
 
 

@@ -233,7 +233,8 @@ def _target_steps(trainer: Any) -> int:
     args = trainer.args
     if args.max_steps > 0:
         return args.max_steps
-    per_epoch = max(len(trainer.get_train_dataloader()) // args.gradient_accumulation_steps, 1)
+    # a last group of fewer batches than gradient_accumulation_steps is a step too
+    per_epoch = max(math.ceil(len(trainer.get_train_dataloader()) / args.gradient_accumulation_steps), 1)
     return math.ceil(args.num_train_epochs * per_epoch)
 
 
