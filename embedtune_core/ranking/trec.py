@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
+from embedtune_core.ranking.arrays import distinct
 
 #: bytes read per block; a block ends at a line end
 BLOCK_BYTES = 1 << 23
@@ -83,7 +84,7 @@ class TrecTable:
         starts = np.asarray([start for start, _ in self.doc_blocks], dtype=np.int64)
         block = np.searchsorted(starts, records, side="right") - 1
         out: list[str] = [""] * len(records)
-        for b in np.unique(block).tolist():
+        for b in distinct(block).tolist():
             at = np.flatnonzero(block == b)
             texts = _strings(_call("take", self.doc_blocks[b][1], _int_array(self.doc[records[at]])))
             for i, text in zip(at.tolist(), texts):
@@ -116,12 +117,12 @@ class TrecTable:
         bounds = [start for start, _ in self.doc_blocks] + [len(self.doc)]
         for (start, ids), end in zip(self.doc_blocks, bounds[1:]):
             block_rows = record_rows[start:end]
-            present = np.unique(block_rows[block_rows >= 0])
+            present = distinct(block_rows[block_rows >= 0])
             lo, hi = np.searchsorted(sorted_rows, present, "left"), np.searchsorted(sorted_rows, present, "right")
             pairs = by_row[np.repeat(lo, hi - lo) + np.arange(int((hi - lo).sum())) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)]
             if not len(pairs):
                 continue
-            codes = np.unique(doc_codes[pairs])
+            codes = distinct(doc_codes[pairs])
             wanted = _call("take", doc_ids, _int_array(codes))
             local = _numpy(_call("index_in", ids, options=_compute().SetLookupOptions(wanted)))[self.doc[start:end]]
             lines = np.flatnonzero((local >= 0) & (block_rows >= 0))
@@ -520,7 +521,7 @@ def _check_unique(table: TrecTable, qrels: bool) -> None:
         # A query whose lines lie in several blocks: compare its documents across the blocks.
         blocks_of = np.zeros(len(table.query_ids), dtype=np.int64)
         for start, end in zip(bounds[:-1], bounds[1:]):
-            blocks_of[np.unique(table.query[start:end])] += 1
+            blocks_of[distinct(table.query[start:end])] += 1
         split = np.flatnonzero(blocks_of[table.query] > 1)
         if len(split):
             codes = _numpy(_call("dictionary_encode", _string_array(table.doc_ids(split))).indices)
