@@ -30,6 +30,8 @@ from embedtune_core.ranking.arrays import distinct
 
 #: bytes read per block; a block ends at a line end
 BLOCK_BYTES = 1 << 23
+#: records per part of a block whose document ids share one dictionary
+DOC_PART = 1 << 14
 
 QRELS_FIELDS = "'query_id iteration doc_id relevance'"
 RUN_FIELDS = "'query_id Q0 doc_id rank score tag'"
@@ -51,9 +53,9 @@ class TrecTable:
         path: the file.
         query_ids: the distinct query ids, in order of first appearance.
         query: ``int32[records]``, each record's position in ``query_ids``.
-        doc_blocks: per block of lines, ``(first record, distinct document ids of the block as a
-            pyarrow string array)``.
-        doc: ``int32[records]``, each record's position in its block's ids.
+        doc_blocks: per part of the file (up to ``DOC_PART`` records), ``(first record, distinct
+            document ids of the part as a pyarrow string array)``.
+        doc: ``int32[records]``, each record's position in its part's ids.
         values: ``int64[records]`` grades (qrels) or ``float64[records]`` scores (run).
         blank_lines: sorted 1-based numbers of the lines that hold no record.
     """
@@ -404,8 +406,10 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
         local = np.asarray([query_index.setdefault(q, len(query_index)) for q in _strings(block.queries.dictionary)],
                            dtype=np.int32)
         queries.append(local[_numpy(block.queries.indices)])
-        doc_blocks.append((sum(map(len, values[:-1])), block.docs.dictionary))
-        docs.append(_numpy(block.docs.indices))
+        first_record = sum(map(len, values[:-1]))
+        for offset, encoded in block.docs:
+            doc_blocks.append((first_record + offset, encoded.dictionary))
+            docs.append(_numpy(encoded.indices))
     if not values:
         if qrels:
             raise DataError("no judgements in the qrels file", file=path)
@@ -425,9 +429,10 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
 
 @dataclass
 class _Block:
-    """The columns of one block of lines: query and document ids dictionary-encoded (pyarrow),
-    the values (numpy), the block's blank lines and each record's line (both 0-based within
-    the block; ``record_lines`` None: record ``i`` is on line ``i``), and its line ends."""
+    """The columns of one block of lines: query ids dictionary-encoded (pyarrow), document ids
+    too, in parts (:func:`_encoded_parts`), the values (numpy), the block's blank lines and each
+    record's line (both 0-based within the block; ``record_lines`` None: record ``i`` is on line
+    ``i``), and its line ends."""
 
     queries: Any
     docs: Any
@@ -480,8 +485,15 @@ def _plain_block(data: Any, qrels: bool, odd_free: bool = True) -> _Block | None
         return None  # other whitespace, control characters or non-ASCII bytes than the spaces and line ends
     columns = [table.column(i).chunk(0) if table.column(i).num_chunks == 1 else table.column(i).combine_chunks()
                for i in range(3)]
-    return _Block(queries=_call("dictionary_encode", columns[0]), docs=_call("dictionary_encode", columns[1]),
+    return _Block(queries=_call("dictionary_encode", columns[0]), docs=_encoded_parts(columns[1]),
                   values=_numpy(columns[2]), blank=np.zeros(0, dtype=np.int64), newlines=newlines)
+
+
+def _encoded_parts(ids: Any) -> list:
+    """``[(first record, dictionary-encoded ids)]`` for the document ids of a block, a part of
+    ``DOC_PART`` records at a time: documents are mostly distinct, and hashing them in parts whose
+    tables stay in the CPU's cache is three times faster than the block at once."""
+    return [(start, _call("dictionary_encode", ids.slice(start, DOC_PART))) for start in range(0, len(ids), DOC_PART)]
 
 
 def _block_fields(data: bytes, path: Any, line: int, qrels: bool) -> _Block:
@@ -496,7 +508,7 @@ def _block_fields(data: bytes, path: Any, line: int, qrels: bool) -> _Block:
         return _Block(queries=None, docs=None, values=np.zeros(0), blank=blank - line, newlines=newlines)
     values = _numbers(_field(tokens, first, 3 if qrels else 4), qrels, path, lambda i: int(records[i]))
     return _Block(queries=_call("dictionary_encode", _field(tokens, first, 0)),
-                  docs=_call("dictionary_encode", _field(tokens, first, 2)),
+                  docs=_encoded_parts(_field(tokens, first, 2)),
                   values=values, blank=blank - line, newlines=newlines, record_lines=records - line)
 
 
