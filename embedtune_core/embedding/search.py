@@ -130,6 +130,7 @@ class VectorSearch:
         recall_sample: int = RECALL_SAMPLE,
         seed: int = 0,
         dedupe: bool = True,
+        centre: bool = True,
     ) -> None:
         from embedtune_core.embedding.duplicates import Groups
 
@@ -146,6 +147,7 @@ class VectorSearch:
         self.device = device
         self.recall_sample = recall_sample
         self.seed = seed
+        self.centre = centre
         self._recall: dict[int, float] = {}
         self.index = None
         if backend == "ivf":
@@ -166,9 +168,9 @@ class VectorSearch:
                                  hint="pip install faiss-cpu (or faiss-gpu), or search exactly")
         return faiss
 
-    def _add(self, index: Any, block: int = 65536) -> None:
+    def _add(self, index: Any, shift: Any = 0.0, block: int = 65536) -> None:
         for start in range(0, len(self.vectors), block):
-            index.add(np.ascontiguousarray(self.vectors[start : start + block], dtype=np.float32))
+            index.add(np.ascontiguousarray(self.vectors[start : start + block] - shift, dtype=np.float32))
 
     def _on_gpu(self, index: Any, faiss: Any) -> Any:
         wants_gpu = self.device is None or str(self.device).startswith("cuda")
@@ -185,8 +187,12 @@ class VectorSearch:
         index.cp.niter = 10  # k-means iterations: past a few the lists barely move
         rng = np.random.default_rng(self.seed)
         train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
-        index.train(np.ascontiguousarray(self.vectors[train], dtype=np.float32))
-        self._add(index)
+        # The lists partition the corpus less its mean: embeddings share a common direction that
+        # would otherwise decide every assignment; a query's ranking is unchanged, as q.(d - m)
+        # differs from q.d by q.m, the same for every document.
+        shift = np.mean(self.vectors[train], axis=0, dtype=np.float64).astype(np.float32) if self.centre else 0.0
+        index.train(np.ascontiguousarray(self.vectors[train] - shift, dtype=np.float32))
+        self._add(index, shift)
         index.nprobe = min(nlist, nprobe or max(16, nlist // 64))
         self.nlist, self.nprobe = nlist, index.nprobe
         self._quantizer = quantizer  # the index refers to it
@@ -198,6 +204,15 @@ class VectorSearch:
         self._add(index)
         index.hnsw.efSearch = ef_search
         return index
+
+    def set_effort(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Search more or fewer IVF lists (``nprobe``) or HNSW candidates (``ef_search``) from
+        now on; recall already measured is forgotten."""
+        if nprobe is not None and self.backend == "ivf":
+            self.index.nprobe = self.nprobe = min(self.nlist, int(nprobe))
+        if ef_search is not None and self.backend == "hnsw":
+            self.index.hnsw.efSearch = int(ef_search)
+        self._recall.clear()
 
     def _exact(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-k over the corpus (through its distinct vectors)."""
