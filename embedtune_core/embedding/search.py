@@ -205,6 +205,18 @@ class VectorSearch:
         index.hnsw.efSearch = ef_search
         return index
 
+    def describe(self) -> str:
+        """What this search is, for statistics: the backend, its settings, distinct vectors."""
+        if self.backend == "ivf":
+            text = f"ivf nlist={self.nlist} nprobe={self.nprobe}" + (" centred" if self.centre else "")
+        elif self.backend == "hnsw":
+            text = f"hnsw M=32 efSearch={self.index.hnsw.efSearch}"
+        else:
+            text = "exact"
+        if self.groups is not None:
+            text += f", {len(self.vectors):,} distinct vectors of {len(self.corpus):,}"
+        return text
+
     def set_effort(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
         """Search more or fewer IVF lists (``nprobe``) or HNSW candidates (``ef_search``) from
         now on; recall already measured is forgotten."""
