@@ -38,21 +38,14 @@ BATCH = 1024
 
 def model_folder(work: str, name: str) -> str:
     from embedtune_core.testing import build_tiny_model
+    from scale_bench import tiny_vocab_model
 
-    folder = os.path.join(work, name)
-    model = os.path.join(folder, "model")
+    if name == "tiny-vocab":
+        return tiny_vocab_model(work)
+    model = os.path.join(work, "tiny-model", "model")
     if os.path.exists(os.path.join(model, "modules.json")):
         return model
-    if name == "tiny":
-        return str(build_tiny_model(folder))
-    texts = []
-    with open(pairs_file(work, 100_000), encoding="utf-8") as handle:
-        for number, line in enumerate(handle):
-            if number == 5000:
-                break
-            row = json.loads(line)
-            texts += [row["anchor"], row["positive"]]
-    return str(build_tiny_model(folder, texts=texts, word_embedding_std=0.5))
+    return str(build_tiny_model(os.path.join(work, "tiny-model")))
 
 
 def pairs_file(work: str, n: int) -> str:
@@ -88,8 +81,8 @@ def configs(n: int, skip: set[str]) -> list[tuple[str, dict]]:
     out = [("exact", {"backend": "exact"})]
     if "ivf" not in skip:
         for nlist in sorted({int(np.sqrt(n)), int(4 * np.sqrt(n))}):
-            for nprobe in (4, 8, 16, 32, 64):
-                for centre in (False, True):
+            for centre in (False, True):
+                for nprobe in (4, 8, 16, 32, 64):
                     out.append((f"ivf nlist={nlist} nprobe={nprobe}" + (" centred" if centre else ""),
                                 {"backend": "ivf", "nlist": nlist, "nprobe": nprobe, "centre": centre}))
     if "hnsw" not in skip:

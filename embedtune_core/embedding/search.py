@@ -181,7 +181,7 @@ class VectorSearch:
     def _ivf(self, nlist: int | None, nprobe: int | None) -> Any:
         faiss = self._faiss()
         n, dim = self.vectors.shape
-        nlist = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+        nlist = min(nlist, n) if nlist else max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.niter = 10  # k-means iterations: past a few the lists barely move
