@@ -91,6 +91,7 @@ def test_short_anchors_are_searched_once_more_with_the_same_negatives(batch_size
                                     MiningStats())
     short = set(np.flatnonzero((first_window.negatives < 0).any(axis=1)).tolist())
     assert 10 < len(short) < 40
+    assert stats.extra["searched_deeper"] == len(short) and stats.extra["deepest"] == levels[-1].depth
     assert sorted(q for q, _ in deeper) == sorted(short)  # each short anchor once more...
     assert {depth for _, depth in deeper} == {levels[-1].depth}  # ...straight to the deepest window
     assert (got.negatives[[q for q in range(len(data.queries)) if ABOVE[q % len(ABOVE)] < 400]] >= 0).all()

@@ -146,9 +146,8 @@ def select_negatives(
     levels = _deeper_levels(plan, data, guards)
     pending = query_ids[(selection.negatives[query_ids] < 0).any(axis=1)]
     used = _select_deeper(data, source, levels, selection, pending, n, rng, counts) if levels else 0
-    # reported: the window after the last one any anchor needed (the last when all were needed)
-    deepest = levels[min(used, len(levels) - 1)] if levels else plan
-    _count(stats, counts, query_ids, source, plan, deepest)
+    stats.extra["searched_deeper"] = int(len(pending)) if levels else 0
+    _count(stats, counts, query_ids, source, plan, levels[used - 1] if used else plan)
     if plan.guards.short == "fill":
         fill_short(data, selection, plan.guards, plan.rescore or source.score, rng, query_ids, stats)
     return selection
