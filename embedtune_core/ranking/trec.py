@@ -527,8 +527,12 @@ def _check_unique(table: TrecTable, qrels: bool) -> None:
 
     bounds = [start for start, _ in table.doc_blocks] + [len(table.doc)]
     for (start, ids), end in zip(table.doc_blocks, bounds[1:]):
-        keys = table.query[start:end].astype(np.int64) * max(len(ids), 1) + table.doc[start:end]
-        _first_repeat(keys, table, qrels, start)
+        if len(ids) == end - start:
+            continue  # no document twice in the part
+        codes = table.doc[start:end]
+        repeated = np.flatnonzero(np.bincount(codes, minlength=len(ids))[codes] > 1)  # only these can repeat
+        keys = table.query[start + repeated].astype(np.int64) * len(ids) + codes[repeated]
+        _first_repeat(keys, table, qrels, 0, start + repeated)
     if len(table.doc_blocks) > 1:
         # A query whose lines lie in several blocks: compare its documents across the blocks.
         blocks_of = np.zeros(len(table.query_ids), dtype=np.int64)
