@@ -70,7 +70,9 @@ def test_auto_switches_at_the_size_given():
     pytest.importorskip("faiss")
     corpus = unit_rows(2000, 8, 6)
     assert VectorSearch(corpus, approximate_from=2001, device="cpu").backend == "exact"
-    assert VectorSearch(corpus, approximate_from=2000, device="cpu").backend == "ivf"
+    assert VectorSearch(corpus, approximate_from=2000, device="cpu").backend == "hnsw"
+    # a few queries do not pay for a graph: IVF lists
+    assert VectorSearch(corpus, approximate_from=2000, device="cpu", expected_queries=100).backend == "ivf"
     assert VectorSearch(corpus, approximate_from=None, device="cpu").backend == "exact"
     with pytest.raises(ValueError, match="backend"):
         VectorSearch(corpus, backend="annoy")

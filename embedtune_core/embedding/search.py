@@ -23,6 +23,11 @@ BACKENDS = ("auto", "exact", "ivf", "hnsw")
 APPROXIMATE_FROM = 1_000_000
 #: queries of the sample on which the recall of an approximate search is measured
 RECALL_SAMPLE = 1000
+#: queries from which ``backend="auto"`` builds an HNSW graph rather than IVF lists: measured on
+#: one thread (32 dims), the graph costs 160 us a vector to build, as much as 36,000 exact
+#: query-document products (4.4 ns each), and then reaches a recall@10 in 1.4x (300k) to 3.5x
+#: (1M) less time than IVF (``benchmarks/search_bench.py``, RESULTS.md "Search")
+HNSW_FROM_QUERIES = 36_000
 
 
 def top_k(
@@ -106,10 +111,13 @@ def faiss_module() -> Any:
 class VectorSearch:
     """Top-k inner-product search over ``corpus`` (rows; normalise them for cosine).
 
-    ``backend``: "exact", "ivf", "hnsw", or "auto" (exact below ``approximate_from`` distinct
-    vectors, IVF from there; None: always exact). ``nlist`` (IVF lists, default 4 sqrt(n)),
-    ``nprobe`` (lists searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW)
-    trade speed for recall, which :meth:`recall` measures. ``device``: "cpu" or a CUDA device for
+    ``backend``: "exact", "ivf", "hnsw", or "auto": exact below ``approximate_from`` distinct
+    vectors (None: always exact); from there an HNSW graph, or IVF lists where
+    ``expected_queries`` says fewer than ``HNSW_FROM_QUERIES`` queries will be searched (the
+    graph's build would not pay). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
+    searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW) trade speed for
+    recall, which :meth:`recall` measures; ``centre`` partitions the IVF lists over the corpus
+    less its mean (the ranking is the same; off by default: it measured lower recall). ``device``: "cpu" or a CUDA device for
     the exact search and, when faiss has GPUs, the index (None: a GPU when present).
 
     Identical rows are searched once (``dedupe``, :mod:`embedtune_core.embedding.duplicates`): the
@@ -130,7 +138,8 @@ class VectorSearch:
         recall_sample: int = RECALL_SAMPLE,
         seed: int = 0,
         dedupe: bool = True,
-        centre: bool = True,
+        centre: bool = False,
+        expected_queries: int | None = None,
     ) -> None:
         from embedtune_core.embedding.duplicates import Groups
 
@@ -142,7 +151,8 @@ class VectorSearch:
         self.vectors = corpus if self.groups is None else np.asarray(corpus)[self.groups.first]
         if backend == "auto":
             big = approximate_from is not None and len(self.vectors) >= approximate_from
-            backend = "ivf" if big else "exact"
+            few = expected_queries is not None and expected_queries < HNSW_FROM_QUERIES
+            backend = ("ivf" if few else "hnsw") if big else "exact"
         self.backend = backend
         self.device = device
         self.recall_sample = recall_sample

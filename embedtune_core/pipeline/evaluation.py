@@ -88,7 +88,8 @@ def evaluate_ir(
     here = not is_sharing() or is_main_process()  # the metrics are computed once
     for dim in _check_dims(dims, corpus_emb.shape[1]):
         queries = _truncate(query_emb, dim)
-        search = VectorSearch(_truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
+        search = VectorSearch(_truncate(corpus_emb, dim), device=device, approximate_from=approximate_from,
+                              expected_queries=len(queries))
         scores, indices = search.search(queries, depth)
         recall = search.recall(queries, depth) if search.approximate else None
         if not here:
