@@ -117,8 +117,9 @@ class VectorSearch:
     graph's build would not pay). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
     searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW) trade speed for
     recall, which :meth:`recall` measures; ``centre`` partitions the IVF lists over the corpus
-    less its mean (the ranking is the same; off by default: it measured lower recall). ``device``: "cpu" or a CUDA device for
-    the exact search and, when faiss has GPUs, the index (None: a GPU when present).
+    less its mean (the ranking is the same; off by default: it measured lower recall).
+    ``device``: "cpu" or a CUDA device for the exact search and, when faiss has GPUs, the index
+    (None: a GPU when present).
 
     Identical rows are searched once (``dedupe``, :mod:`embedtune_core.embedding.duplicates`): the
     index holds the distinct corpus vectors, each distinct query of a batch is searched once, and
@@ -197,9 +198,9 @@ class VectorSearch:
         index.cp.niter = 10  # k-means iterations: past a few the lists barely move
         rng = np.random.default_rng(self.seed)
         train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
-        # The lists partition the corpus less its mean: embeddings share a common direction that
-        # would otherwise decide every assignment; a query's ranking is unchanged, as q.(d - m)
-        # differs from q.d by q.m, the same for every document.
+        # With ``centre`` the lists partition the corpus less its mean (embeddings share a common
+        # direction); a query's ranking is unchanged, as q.(d - m) differs from q.d by q.m, the
+        # same for every document.
         shift = np.mean(self.vectors[train], axis=0, dtype=np.float64).astype(np.float32) if self.centre else 0.0
         index.train(np.ascontiguousarray(self.vectors[train] - shift, dtype=np.float32))
         self._add(index, shift)
