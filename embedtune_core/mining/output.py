@@ -101,7 +101,8 @@ def stats_rows(stats: MiningStats) -> list[list[Any]]:
     for reason, count in (stats.extra.get("dropped") or {}).items():
         if count:
             rows.append([f"  dropped: {reason}", count])
-    for key in ("rows_in", "rows_out", "rows_dropped_short", "negatives_filled", "score", "ordered"):
+    for key in ("rows_in", "rows_out", "rows_dropped_short", "negatives_filled", "searched_deeper", "score",
+                "ordered"):
         if key in stats.extra:
             rows.append([key.replace("_", " "), stats.extra[key]])
     if "search" in stats.extra:
