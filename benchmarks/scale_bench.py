@@ -140,6 +140,37 @@ def measure(command: list[str], log: str) -> tuple[float, float, float]:
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024 / 1024
 
 
+def tiny_vocab_model(work: str) -> str:
+    """The tiny BERT with a vocabulary of the synthetic texts (5,000 pairs of the 100k set) and
+    wide word embeddings: every text its own vector, texts that share words closer, as with a
+    trained model. (The default tiny model's vocabulary does not hold the synthetic words: its
+    texts collapse to a few dozen distinct vectors.)"""
+    from embedtune_core.testing import build_tiny_model
+
+    folder = os.path.join(work, "tiny-vocab")
+    model = os.path.join(folder, "model")
+    if os.path.exists(os.path.join(model, "modules.json")):
+        return model
+    pairs = os.path.join(work, "pairs-100000.jsonl")
+    if not os.path.exists(pairs):
+        write_pairs(pairs, 100_000, 0)
+    texts = []
+    with open(pairs, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            if number == 5000:
+                break
+            row = json.loads(line)
+            texts += [row["anchor"], row["positive"]]
+    return str(build_tiny_model(folder, texts=texts, word_embedding_std=0.5))
+
+
+def search_lines(log: str) -> str:
+    """The search rows of a mining log (which search, its recall against exact search)."""
+    with open(log, encoding="utf-8", errors="replace") as handle:
+        rows = [line.strip() for line in handle if line.startswith("search")]
+    return "; ".join(" ".join(row.split()) for row in rows)
+
+
 def command_for(name: str, n: int, work: str, model: str, args: argparse.Namespace) -> list[str]:
     embedtune = os.path.join(os.path.dirname(sys.executable), "embedtune")
     pairs = os.path.join(work, f"pairs-{n}.jsonl")
@@ -180,6 +211,8 @@ def main(argv=None) -> None:
     parser.add_argument("--depth", type=int, default=100, help="documents per query in the TREC run")
     parser.add_argument("--work", default=None, help="folder for the data and outputs (default: a temporary one)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="tiny", choices=["tiny", "tiny-vocab"],
+                        help="tiny: the tests' tiny BERT; tiny-vocab: the same with a vocabulary of the data")
     parser.add_argument("--json", dest="json_out", default=None, help="also write the measurements here")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -192,16 +225,20 @@ def main(argv=None) -> None:
     from embedtune_core.testing import build_tiny_model
 
     model = os.path.join(work, "tiny-model", "model")
-    if not os.path.exists(os.path.join(model, "modules.json")):
+    if args.model == "tiny-vocab":
+        model = tiny_vocab_model(work)
+    elif not os.path.exists(os.path.join(model, "modules.json")):
         model = str(build_tiny_model(os.path.join(work, "tiny-model")))
     print(f"python {platform.python_version()}, {os.cpu_count()} cpus, OMP_NUM_THREADS=1; work folder {work}")
     rows = []
     for name in commands:
         for n in sizes:
-            seconds, cpu, peak = measure(command_for(name, n, work, model, args), os.path.join(work, f"{name}-{n}.log"))
+            log = os.path.join(work, f"{name}-{n}.log")
+            seconds, cpu, peak = measure(command_for(name, n, work, model, args), log)
             rows.append({"command": name, "size": n, "seconds": round(seconds, 2), "cpu_seconds": round(cpu, 2),
-                         "peak_gb": round(peak, 3)})
-            print(f"{name:<11} {n:>9,}  {seconds:9.1f} s wall  {cpu:9.1f} s cpu  {peak:7.2f} GB", flush=True)
+                         "peak_gb": round(peak, 3), "search": search_lines(log) if name == "mine-dense" else ""})
+            print(f"{name:<11} {n:>9,}  {seconds:9.1f} s wall  {cpu:9.1f} s cpu  {peak:7.2f} GB  {rows[-1]['search']}",
+                  flush=True)
     print()
     print("| command | " + " | ".join(f"{n:,}" for n in sizes) + " | CPU time exponent | memory exponent |")
     print("|---|" + "---|" * (len(sizes) + 2))

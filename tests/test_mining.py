@@ -269,10 +269,12 @@ def test_dense_faiss_index_gives_the_same_negatives(registry, pairs, corpus):
     for a, b in zip(torch_.dataset, faiss_.dataset):  # equal up to ties (word counts tie often)
         q = encoder([a["anchor"]])[0]
         np.testing.assert_allclose(encoder([a["negative_1"], a["negative_2"]]) @ q, encoder([b["negative_1"], b["negative_2"]]) @ q, atol=1e-6)
-    # the approximate search reports what it cost against exact search; the exact one reports nothing
+    # the approximate search reports what it cost against exact search; the exact one finds all
     recall = {k: v for k, v in faiss_.stats.extra.items() if k.startswith("search_recall@")}
     assert len(recall) == 1 and 0.9 <= next(iter(recall.values())) <= 1.0, recall
-    assert not any(k.startswith("search_recall@") for k in torch_.stats.extra)
+    assert faiss_.stats.extra["search"].startswith("ivf nlist=")
+    assert [v for k, v in torch_.stats.extra.items() if k.startswith("search_recall@")] == [1.0]
+    assert torch_.stats.extra["search"] == "exact"
 
 
 def test_lexical_miner_margins_use_the_model_or_are_off_by_default(registry, pairs, corpus):

@@ -339,11 +339,14 @@ def test_the_statistics_table_the_cli_prints(registry):
         ["queries with fewer negatives than asked", 0], ["mean score gap (positive - negative)", stats.mean_score_gap],
         ["  dropped: known_positive", 2], ["  dropped: duplicate", 1], ["  dropped: same_text", 2],
         ["  dropped: relative_margin", 2], ["  dropped: min_score", 1],
-        ["rows in", 2], ["rows out", 2], ["negatives filled", 0], ["rows dropped short", 0], ["score", "cosine scores"],
+        ["rows in", 2], ["rows out", 2], ["negatives filled", 0], ["rows dropped short", 0], ["searched deeper", 0],
+        ["score", "cosine scores"], ["search", "exact"], ["search recall@11 (against exact search)", 1.0],
     ]
     stats.extra["search_recall@40"] = 0.97
     stats.extra["ordered"] = True
-    assert stats_rows(stats)[-2:] == [["ordered", True], ["search recall@40 (approximate search against exact)", 0.97]]
+    assert stats_rows(stats)[-4:] == [["ordered", True], ["search", "exact"],
+                                      ["search recall@11 (against exact search)", 1.0],
+                                      ["search recall@40 (against exact search)", 0.97]]
     assert expected_columns("triplets", 3) == ["anchor", "positive", "negative"]
     assert expected_columns("hard-negatives", 2) == ["anchor", "positive", "negative_1", "negative_2"]
 

@@ -70,7 +70,9 @@ def test_auto_switches_at_the_size_given():
     pytest.importorskip("faiss")
     corpus = unit_rows(2000, 8, 6)
     assert VectorSearch(corpus, approximate_from=2001, device="cpu").backend == "exact"
-    assert VectorSearch(corpus, approximate_from=2000, device="cpu").backend == "ivf"
+    assert VectorSearch(corpus, approximate_from=2000, device="cpu").backend == "hnsw"
+    # a few queries do not pay for a graph: IVF lists
+    assert VectorSearch(corpus, approximate_from=2000, device="cpu", expected_queries=100).backend == "ivf"
     assert VectorSearch(corpus, approximate_from=None, device="cpu").backend == "exact"
     with pytest.raises(ValueError, match="backend"):
         VectorSearch(corpus, backend="annoy")
@@ -90,7 +92,7 @@ def test_recall_counts_documents_that_tie_with_the_exact_top_k():
     distinct = unit_rows(60, 8, 8)
     corpus = np.repeat(distinct, 200, axis=0)  # 200 equal copies of each vector
     queries = unit_rows(50, 8, 9)
-    search = VectorSearch(corpus, backend="ivf", device="cpu")
+    search = VectorSearch(corpus, backend="ivf", device="cpu", dedupe=False)  # the index below holds every copy
     best = np.argmax(queries @ distinct.T, axis=1)
 
     class LastCopies:  # an index that finds the highest-numbered copies of the best vector
@@ -103,3 +105,49 @@ def test_recall_counts_documents_that_tie_with_the_exact_top_k():
     _, exact = brute_force(queries, corpus, 10)
     assert all(not set(a) & set(b) for a, b in zip(idx, exact))  # no id in common...
     assert search.recall(queries, 10) == 1.0  # ...yet every one scores as the exact top 10
+
+
+@pytest.mark.parametrize("k", [1, 3, 25, 130, 700])
+def test_identical_vectors_are_searched_once_with_the_results_of_every_row(k):
+    """A corpus of few distinct vectors, each many times (what an untrained model gives), and a
+    batch of repeated queries: the results are those of a search of every row, ties by index."""
+    rng = np.random.default_rng(10)
+    distinct = unit_rows(12, 8, 11)
+    corpus = distinct[rng.integers(0, 12, 600)]
+    corpus[::7] = unit_rows(len(corpus[::7]), 8, 12)  # some rows only once
+    queries = np.concatenate([unit_rows(5, 8, 13), distinct[[3, 3, 5]], corpus[[0, 7, 7]]])[rng.permutation(11)]
+    search = VectorSearch(corpus, device="cpu")
+    assert search.groups is not None and len(search.vectors) < 200
+    scores, idx = search.search(queries, k)
+    want_s, want_i = brute_force(queries, corpus, k)
+    assert idx.shape == (len(queries), k) and (idx[:, len(corpus):] == -1).all()  # padded past the corpus
+    np.testing.assert_array_equal(idx[:, : len(corpus)], want_i)
+    np.testing.assert_allclose(scores[:, : len(corpus)], want_s, atol=1e-6)
+
+
+def test_an_approximate_index_holds_the_distinct_vectors():
+    pytest.importorskip("faiss")
+    corpus = np.repeat(unit_rows(300, 8, 14), 20, axis=0)  # 6,000 rows, 300 vectors
+    queries = unit_rows(100, 8, 15)
+    search = VectorSearch(corpus, backend="ivf", device="cpu", nlist=4, nprobe=4)
+    assert search.approximate and search.index.ntotal == 300
+    _, idx = search.search(queries, 30)
+    np.testing.assert_array_equal(idx, brute_force(queries, corpus, 30)[1])  # every list probed: exact
+    assert search.recall(queries, 30) == 1.0
+
+
+def test_distinct_rows_compares_values_when_hashes_collide(monkeypatch):
+    from embedtune_core.embedding import duplicates
+
+    rows = np.array([[1.0, 2.0], [0.0, 0.0], [-0.0, 0.0], [2.0, 1.0], [1.0, 2.0]], dtype=np.float32)
+    first, group = duplicates.distinct_rows(rows)
+    assert first.tolist() == [0, 1, 3] and group.tolist() == [0, 1, 1, 2, 0]  # -0.0 equals 0.0
+    assert duplicates.distinct_rows(rows[[0, 1, 3]]) is None
+
+    class Equal:  # every row hashes alike
+        def standard_normal(self, size):
+            return np.zeros(size)
+
+    monkeypatch.setattr(duplicates.np.random, "default_rng", lambda seed: Equal())
+    first, group = duplicates.distinct_rows(rows[[0, 3, 0]])
+    assert first.tolist() == [0, 1] and group.tolist() == [0, 1, 0]

@@ -83,10 +83,15 @@ def test_line_numbers_skip_blank_lines(tmp_path):
     (b"q1 0 d1 1\nq1 0 d\x002 1\n", "qrels.txt:2: control character U+0000"),
     (b"q1 0 d1 1\nq1\x1f0 d2 1\n", "qrels.txt:2: control character U+001F"),
     (b"q1 0 d1 1\n\nq1 0 \xc3 1\n", "qrels.txt:3: not UTF-8 text"),
+    (b"q1 0 d1 1\rq2 0 d2 1\n", "qrels.txt:1: expected 4 fields"),  # CR is whitespace, not a line end
+    (b"q1 0 d1 1\nq2 0 d2\t1\nq3 0 d3 1\n", None),  # a tab separates fields as a space does
 ])
 def test_bad_qrels(tmp_path, content, message):
     path = tmp_path / "qrels.txt"
     path.write_bytes(content)
+    if message is None:
+        assert trec.read_qrels(path) == {"q1": {"d1": 1}, "q2": {"d2": 1}, "q3": {"d3": 1}}
+        return
     with pytest.raises(DataError) as info:
         read_qrels_table(path)
     assert message in str(info.value)
@@ -195,13 +200,20 @@ FUZZ = settings(max_examples=1500, derandomize=True, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
-@pytest.mark.parametrize("qrels", [True, False], ids=["qrels", "run"])
-def test_fuzzed_files_are_read_or_one_error(tmp_path, qrels):
+ASCII_QRELS = format_qrels({"q1": {"d1": 1, "d2": 0, "d3": 3}, "q2": {"d1": 2, "x9": -1}}).encode()
+ASCII_RUN = format_run({"q1": {"d1": 0.5, "d2": 0.25, "d3": 1e-3}, "q2": {"d1": 2.0, "x9": -1.5}}).encode()
+
+
+@pytest.mark.parametrize("qrels, valid", [(True, VALID_QRELS), (False, VALID_RUN), (True, ASCII_QRELS),
+                                          (False, ASCII_RUN)], ids=["qrels", "run", "ascii-qrels", "ascii-run"])
+def test_fuzzed_files_are_read_or_one_error(tmp_path, qrels, valid):
+    """Files with non-ASCII ids go through the field-by-field reader; ASCII ones mostly through
+    the CSV reader, and out of it when a mutation makes a block anything but plain."""
     path = tmp_path / ("qrels.txt" if qrels else "run.txt")
     read = trec.read_qrels if qrels else trec.read_run
 
     @FUZZ
-    @given(mutated(VALID_QRELS if qrels else VALID_RUN))
+    @given(mutated(valid))
     def check(content):
         path.write_bytes(content)
         want = reference(content, qrels)
@@ -226,3 +238,44 @@ def test_grades_past_32_bits_keep_their_value(registry, tmp_path):
     dcg = 1 / np.log2(2) + 2**32 / np.log2(3)
     ideal = 2**32 / np.log2(2) + 1 / np.log2(3)
     assert registry.create("metric", "ndcg").compute(ranked, 2)[0] == pytest.approx(dcg / ideal, abs=1e-12)
+
+
+PLAIN_TOKENS = ["0", "7", "+1", "-0", "+-1", "1.", ".5", ".", "1e5", "1E+5", "1e", "e5", "1e400", "-1e-400", "inf",
+                "-inf", "+inf", "Inf", "INFINITY", "infinity", "nan", "NaN", "-nan", "0x10", "1_0", "1,5", "1.5.2",
+                "00012", "9223372036854775807", "9223372036854775808", "-9223372036854775808",
+                "-9223372036854775809", "9" * 25, "9" * 400, "true", "false", "null", "NA", "N/A", "#", "abc",
+                "1d", "1f", "- 1"]
+
+
+@pytest.mark.parametrize("qrels", [True, False], ids=["qrels", "run"])
+@pytest.mark.parametrize("token", PLAIN_TOKENS)
+def test_plain_blocks_read_as_the_field_by_field_reader(tmp_path, monkeypatch, qrels, token):
+    """The CSV reader takes a plain block; the result (or the error) is what the field-by-field
+    reader gives for the same bytes."""
+    line = f"q1 0 d1 {token}\n" if qrels else f"q1 Q0 d1 1 {token} t\n"
+    path = tmp_path / "file.txt"
+    path.write_text(("q0 0 d0 1\n" if qrels else "q0 Q0 d0 1 0.5 t\n") + line, encoding="ascii")
+    read = read_qrels_table if qrels else read_run_table
+
+    def outcome():
+        try:
+            table = read(path)
+        except DataError as exc:
+            return str(exc)
+        return table.query_ids, table.values.tolist(), table.doc_ids(range(len(table)))
+
+    plain = outcome()
+    monkeypatch.setattr(trec, "_plain_block", lambda *args: None)
+    assert plain == outcome()
+
+
+def test_plain_blocks_use_the_csv_reader(tmp_path, monkeypatch):
+    qrels, run = file_case(3, score_levels=3)
+    qrels_path, run_path = write(tmp_path, qrels, run)
+    monkeypatch.setattr(trec, "BLOCK_BYTES", 300)
+
+    def refuse(*args):
+        raise AssertionError("a plain block went to the field-by-field reader")
+
+    monkeypatch.setattr(trec, "_block_fields", refuse)
+    assert trec.read_run(run_path) == run and trec.read_qrels(qrels_path) == qrels

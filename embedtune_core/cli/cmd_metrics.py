@@ -38,9 +38,10 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
         from embedtune_core.config.schema import DEFAULT_METRICS
 
         specs = list(DEFAULT_METRICS)
+    registry = app.registry  # the one place this command loads plugins: it needs only the metrics
     for spec in specs:
         try:
-            app.registry.get("metric", parse_metric(spec)[0])
+            registry.get("metric", parse_metric(spec)[0])
         except EmbedtuneError as exc:
             exc.key = exc.key or "--metric"
             raise
@@ -50,7 +51,7 @@ def command(app: AppContext, qrels: str, run: str, metrics: tuple[str, ...], as_
     if not all_queries and not any(query in judged for query in ranking.query_ids):
         raise DataError(f"no query of the run has relevance judgements in {qrels}", file=run,
                         hint="check that the run and the qrels use the same query ids (and the order: QRELS RUN)")
-    result, counted = metrics_of_tables(app.registry, judgements, ranking, specs, all_queries=all_queries,
+    result, counted = metrics_of_tables(registry, judgements, ranking, specs, all_queries=all_queries,
                                         per_query=per_query)
     if as_json:
         echo_json(result)

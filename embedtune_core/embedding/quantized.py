@@ -128,18 +128,19 @@ class QuantizedSearch:
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores[nq, k], indices[nq, k])``: the best ``k`` of the candidates by the float
         query's inner product with the stored vectors, ties by lower index; -inf / -1 pad."""
-        from embedtune_core.embedding.search import _ordered, gather_scores
+        from embedtune_core.embedding.duplicates import ordered
+        from embedtune_core.embedding.search import gather_scores
 
         queries = np.asarray(queries, dtype=np.float32)
         k = int(k)
         if len(queries) == 0 or len(self.stored) == 0:
-            return _ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)
+            return ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)
         space_queries, space_corpus = self._candidate_space(queries)
         depth = min(max(self.candidates, k), len(self.stored))
         candidates = candidates_by_code(space_queries, space_corpus, depth)
         scores = gather_scores(queries, self.stored, candidates)
-        scores, indices = _ordered(scores, candidates, depth)
-        return _ordered(scores[:, :k], indices[:, :k], k)
+        scores, indices = ordered(scores, candidates, depth)
+        return ordered(scores[:, :k], indices[:, :k], k)
 
     def recall(self, queries: Any, k: int) -> None:
         return None

@@ -16,11 +16,18 @@ from typing import Any
 
 import numpy as np
 
+from embedtune_core.embedding.duplicates import ordered
+
 BACKENDS = ("auto", "exact", "ivf", "hnsw")
 #: corpus size from which ``backend="auto"`` uses an approximate faiss index
 APPROXIMATE_FROM = 1_000_000
 #: queries of the sample on which the recall of an approximate search is measured
 RECALL_SAMPLE = 1000
+#: queries from which ``backend="auto"`` builds an HNSW graph rather than IVF lists: measured on
+#: one thread (32 dims), the graph costs 160 us a vector to build, as much as 36,000 exact
+#: query-document products (4.4 ns each), and then reaches a recall@10 in 1.4x (300k) to 3.5x
+#: (1M) less time than IVF (``benchmarks/search_bench.py``, RESULTS.md "Search")
+HNSW_FROM_QUERIES = 36_000
 
 
 def top_k(
@@ -104,11 +111,19 @@ def faiss_module() -> Any:
 class VectorSearch:
     """Top-k inner-product search over ``corpus`` (rows; normalise them for cosine).
 
-    ``backend``: "exact", "ivf", "hnsw", or "auto" (exact below ``approximate_from`` vectors, IVF
-    from there; None: always exact). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
+    ``backend``: "exact", "ivf", "hnsw", or "auto": exact below ``approximate_from`` distinct
+    vectors (None: always exact); from there an HNSW graph, or IVF lists where
+    ``expected_queries`` says fewer than ``HNSW_FROM_QUERIES`` queries will be searched (the
+    graph's build would not pay). ``nlist`` (IVF lists, default 4 sqrt(n)), ``nprobe`` (lists
     searched per query, default max(16, nlist / 64)) and ``ef_search`` (HNSW) trade speed for
-    recall, which :meth:`recall` measures. ``device``: "cpu" or a CUDA
-    device for the exact search and, when faiss has GPUs, the index (None: a GPU when present).
+    recall, which :meth:`recall` measures; ``centre`` partitions the IVF lists over the corpus
+    less its mean (the ranking is the same; off by default: it measured lower recall).
+    ``device``: "cpu" or a CUDA device for the exact search and, when faiss has GPUs, the index
+    (None: a GPU when present).
+
+    Identical rows are searched once (``dedupe``, :mod:`embedtune_core.embedding.duplicates`): the
+    index holds the distinct corpus vectors, each distinct query of a batch is searched once, and
+    results are expanded to every copy in corpus order, as a search of every row orders them.
     """
 
     def __init__(
@@ -123,17 +138,27 @@ class VectorSearch:
         ef_search: int = 128,
         recall_sample: int = RECALL_SAMPLE,
         seed: int = 0,
+        dedupe: bool = True,
+        centre: bool = False,
+        expected_queries: int | None = None,
     ) -> None:
+        from embedtune_core.embedding.duplicates import Groups
+
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        if backend == "auto":
-            big = approximate_from is not None and len(corpus) >= approximate_from
-            backend = "ivf" if big else "exact"
         self.corpus = corpus
+        self.dedupe = dedupe
+        self.groups = Groups.of(corpus) if dedupe and len(corpus) > 1 else None
+        self.vectors = corpus if self.groups is None else np.asarray(corpus)[self.groups.first]
+        if backend == "auto":
+            big = approximate_from is not None and len(self.vectors) >= approximate_from
+            few = expected_queries is not None and expected_queries < HNSW_FROM_QUERIES
+            backend = ("ivf" if few else "hnsw") if big else "exact"
         self.backend = backend
         self.device = device
         self.recall_sample = recall_sample
         self.seed = seed
+        self.centre = centre
         self._recall: dict[int, float] = {}
         self.index = None
         if backend == "ivf":
@@ -154,9 +179,9 @@ class VectorSearch:
                                  hint="pip install faiss-cpu (or faiss-gpu), or search exactly")
         return faiss
 
-    def _add(self, index: Any, block: int = 65536) -> None:
-        for start in range(0, len(self.corpus), block):
-            index.add(np.ascontiguousarray(self.corpus[start : start + block], dtype=np.float32))
+    def _add(self, index: Any, shift: Any = 0.0, block: int = 65536) -> None:
+        for start in range(0, len(self.vectors), block):
+            index.add(np.ascontiguousarray(self.vectors[start : start + block] - shift, dtype=np.float32))
 
     def _on_gpu(self, index: Any, faiss: Any) -> Any:
         wants_gpu = self.device is None or str(self.device).startswith("cuda")
@@ -166,15 +191,19 @@ class VectorSearch:
 
     def _ivf(self, nlist: int | None, nprobe: int | None) -> Any:
         faiss = self._faiss()
-        n, dim = self.corpus.shape
-        nlist = nlist or max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
+        n, dim = self.vectors.shape
+        nlist = min(nlist, n) if nlist else max(1, min(int(4 * np.sqrt(n)), n // 39 or 1))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.niter = 10  # k-means iterations: past a few the lists barely move
         rng = np.random.default_rng(self.seed)
         train = np.sort(rng.choice(n, min(n, 40 * nlist), replace=False))
-        index.train(np.ascontiguousarray(self.corpus[train], dtype=np.float32))
-        self._add(index)
+        # With ``centre`` the lists partition the corpus less its mean (embeddings share a common
+        # direction); a query's ranking is unchanged, as q.(d - m) differs from q.d by q.m, the
+        # same for every document.
+        shift = np.mean(self.vectors[train], axis=0, dtype=np.float64).astype(np.float32) if self.centre else 0.0
+        index.train(np.ascontiguousarray(self.vectors[train] - shift, dtype=np.float32))
+        self._add(index, shift)
         index.nprobe = min(nlist, nprobe or max(16, nlist // 64))
         self.nlist, self.nprobe = nlist, index.nprobe
         self._quantizer = quantizer  # the index refers to it
@@ -182,13 +211,43 @@ class VectorSearch:
 
     def _hnsw(self, ef_search: int) -> Any:
         faiss = self._faiss()
-        index = faiss.IndexHNSWFlat(self.corpus.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.IndexHNSWFlat(self.vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
         self._add(index)
         index.hnsw.efSearch = ef_search
         return index
 
+    def describe(self) -> str:
+        """What this search is, for statistics: the backend, its settings, distinct vectors."""
+        if self.backend == "ivf":
+            text = f"ivf nlist={self.nlist} nprobe={self.nprobe}" + (" centred" if self.centre else "")
+        elif self.backend == "hnsw":
+            text = f"hnsw M=32 efSearch={self.index.hnsw.efSearch}"
+        else:
+            text = "exact"
+        if self.groups is not None:
+            text += f", {len(self.vectors):,} distinct vectors of {len(self.corpus):,}"
+        return text
+
+    def set_effort(self, nprobe: int | None = None, ef_search: int | None = None) -> None:
+        """Search more or fewer IVF lists (``nprobe``) or HNSW candidates (``ef_search``) from
+        now on; recall already measured is forgotten."""
+        if nprobe is not None and self.backend == "ivf":
+            self.index.nprobe = self.nprobe = min(self.nlist, int(nprobe))
+        if ef_search is not None and self.backend == "hnsw":
+            self.index.hnsw.efSearch = int(ef_search)
+        self._recall.clear()
+
     def _exact(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
-        return top_k(queries, self.corpus, k, device=self.device)
+        """Exact top-k over the corpus (through its distinct vectors)."""
+        scores, idx = top_k(queries, self.vectors, min(k, len(self.vectors)), device=self.device)
+        if not _cpu_exact(self.device):  # the GPU search runs in float16
+            scores = gather_scores(queries, self.vectors, idx)
+        return self._to_corpus(scores, idx, k)
+
+    def _to_corpus(self, scores: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.groups is not None:
+            return self.groups.expand(scores, idx, k)
+        return ordered(scores, idx, k)
 
     def search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
         """``(scores[nq, k] float32, indices[nq, k] int64)``: exact inner products of the k
@@ -200,18 +259,25 @@ class VectorSearch:
         return split_rows(len(queries), lambda start, stop: self._search(queries[start:stop], k))
 
     def _search(self, queries: Any, k: int) -> tuple[np.ndarray, np.ndarray]:
+        from embedtune_core.embedding.duplicates import distinct_rows
+
         k = int(k)
         if len(queries) == 0 or len(self.corpus) == 0:
-            return _ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)
-        if self.index is not None:
-            _, idx = self.index.search(np.ascontiguousarray(queries, dtype=np.float32), min(k, len(self.corpus)))
-            idx = idx.astype(np.int64, copy=False)
-            scores = gather_scores(queries, self.corpus, idx)
-        else:
-            scores, idx = self._exact(queries, k)
-            if not _cpu_exact(self.device):  # the GPU search runs in float16
-                scores = gather_scores(queries, self.corpus, idx)
-        return _ordered(scores, idx, k)
+            return ordered(np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64), k)
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        same = distinct_rows(queries) if self.dedupe else None
+        if same is not None:  # each distinct query once
+            first, group = same
+            scores, idx = self._search_distinct(queries[first], k)
+            return scores[group], idx[group]
+        return self._search_distinct(queries, k)
+
+    def _search_distinct(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.index is None:
+            return self._exact(queries, k)
+        _, idx = self.index.search(queries, min(k, len(self.vectors)))
+        idx = idx.astype(np.int64, copy=False)
+        return self._to_corpus(gather_scores(queries, self.vectors, idx), idx, k)
 
     def recall(self, queries: Any, k: int) -> float | None:
         """Recall@k of this search against exact search, on up to ``recall_sample`` of
@@ -242,16 +308,3 @@ def _cpu_exact(device: str | None) -> bool:
     import torch
 
     return not torch.cuda.is_available()
-
-
-def _ordered(scores: np.ndarray, idx: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Best first, ties by lower corpus index, padded to ``k`` columns with -inf / -1."""
-    valid = idx >= 0
-    scores = np.where(valid, scores, -np.inf).astype(np.float32)
-    order = np.lexsort((np.where(valid, idx, np.iinfo(np.int64).max), -scores), axis=1)
-    scores, idx = np.take_along_axis(scores, order, axis=1), np.take_along_axis(idx, order, axis=1)
-    missing = k - scores.shape[1]
-    if missing > 0:
-        scores = np.concatenate([scores, np.full((len(scores), missing), -np.inf, dtype=np.float32)], axis=1)
-        idx = np.concatenate([idx, np.full((len(idx), missing), -1, dtype=np.int64)], axis=1)
-    return scores, idx.astype(np.int64)

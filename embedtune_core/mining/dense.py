@@ -43,8 +43,9 @@ class DenseSource(CandidateSource):
     """Top-k by inner product of normalised embeddings through the shared
     :class:`~embedtune_core.embedding.search.VectorSearch`: exact torch top-k in chunks (GPU when
     there is one), or an approximate faiss IVF index for corpora of ``faiss_min_corpus`` texts
-    (``index="auto"``) or always (``index="faiss"``). ``search_recall`` holds the recall of an
-    approximate search against exact search on a sample of queries (None when exact)."""
+    (``index="auto"``) or always (``index="faiss"``). ``search_recall`` holds the recall of the
+    search against exact search on a sample of queries (1.0 when exact), ``extra["search"]`` what
+    the search is (:meth:`VectorSearch.describe`)."""
 
     name = "cosine"
     dense = True
@@ -69,9 +70,11 @@ class DenseSource(CandidateSource):
 
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
         q = self.query_emb[query_ids]
-        if self.searcher.approximate and self.search_recall is None:
-            self.search_recall = self.searcher.recall(self.query_emb, depth)
+        if self.search_recall is None:
+            measured = self.searcher.recall(self.query_emb, depth)
+            self.search_recall = 1.0 if measured is None else measured  # an exact search finds every one
             self.extra[f"search_recall@{depth}"] = round(float(self.search_recall), 4)
+            self.extra["search"] = self.searcher.describe()
         return self.searcher.search(q, depth)
 
     def score(self, query_ids: Any, doc_ids: Any) -> Any:

@@ -101,9 +101,11 @@ def stats_rows(stats: MiningStats) -> list[list[Any]]:
     for key in ("rows_in", "rows_out", "negatives_filled"):
         if getattr(stats, key) is not None:
             rows.append([key.replace("_", " "), getattr(stats, key)])
-    for key in ("rows_dropped_short", "score", "ordered"):
+    for key in ("rows_dropped_short", "searched_deeper", "score", "ordered"):
         if key in stats.extra:
             rows.append([key.replace("_", " "), stats.extra[key]])
+    if "search" in stats.extra:
+        rows.append(["search", stats.extra["search"]])
     for key in sorted(k for k in stats.extra if k.startswith("search_recall@")):
-        rows.append([f"{key.replace('_', ' ')} (approximate search against exact)", stats.extra[key]])
+        rows.append([f"{key.replace('_', ' ')} (against exact search)", stats.extra[key]])
     return rows

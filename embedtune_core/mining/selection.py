@@ -121,10 +121,12 @@ def select_negatives(
 ) -> Selection:
     """Run the source and the guards for every query (or ``query_ids``), in batches.
 
-    With ``range_max`` unset, anchors still short of negatives are searched again, four times
-    deeper each time down to ``max_depth``: where the model ranks the positive low (a domain it is
-    poor at), candidates below the guards' threshold lie deep, and they are the hard negatives
-    still to be found. Statistics count each anchor's last search."""
+    With ``range_max`` unset, anchors still short of negatives look deeper, four times deeper each
+    time down to ``max_depth``: where the model ranks the positive low (a domain it is poor at),
+    candidates below the guards' threshold lie deep, and they are the hard negatives still to be
+    found. A short anchor is searched once more, straight to the deepest window, and each deeper
+    window is a prefix of that one result (a source's ranking to depth d is the first d of its
+    ranking to any greater depth). Statistics count each anchor's last window."""
     import numpy as np
 
     n, nq = request.num_negatives, len(data.queries)
@@ -138,29 +140,52 @@ def select_negatives(
                           positive_scores=positives, guard_positives=compared)
     counts = {reason: np.zeros(nq, dtype=np.int64) for reason in ("seen",) + DROP_REASONS}
     rng = np.random.default_rng(request.seed)
-    pending, deepest = query_ids, plan
-    while len(pending):
-        for start in range(0, len(pending), deepest.guards.batch_size):
-            _select_batch(data, source, deepest, selection, pending[start : start + deepest.guards.batch_size],
-                          n, rng, counts)
-        pending = pending[(selection.negatives[pending] < 0).any(axis=1)]
-        deeper = _deeper(deepest, data, guards) if len(pending) else None
-        if deeper is None:
-            break
-        deepest = deeper
-    _count(stats, counts, query_ids, source, plan, deepest)
+    batch = plan.guards.batch_size
+    for start in range(0, len(query_ids), batch):
+        _select_batch(data, source, plan, selection, query_ids[start : start + batch], n, rng, counts)
+    levels = _deeper_levels(plan, data, guards)
+    pending = query_ids[(selection.negatives[query_ids] < 0).any(axis=1)]
+    used = _select_deeper(data, source, levels, selection, pending, n, rng, counts) if levels else 0
+    stats.extra["searched_deeper"] = int(len(pending)) if levels else 0
+    _count(stats, counts, query_ids, source, plan, levels[used - 1] if used else plan)
     if plan.guards.short == "fill":
         fill_short(data, selection, plan.guards, plan.rescore or source.score, rng, query_ids, stats)
     return selection
 
 
-def _deeper(plan: Plan, data: PairData, guards: GuardOptions) -> Plan | None:
-    """The plan of the next, four times deeper search (None: the window is fixed or at its end)."""
+def _deeper_levels(plan: Plan, data: PairData, guards: GuardOptions) -> list[Plan]:
+    """The plans of the deeper windows, each four times deeper than the last, down to
+    ``max_depth`` (none when ``range_max`` fixes the window)."""
     limit = min(guards.max_depth, len(data.corpus))
-    if guards.range_max is not None or plan.depth >= limit:
-        return None
-    depth = min(plan.depth * 4, limit)
-    return attrs.evolve(plan, depth=depth, range_max=max(plan.range_max, depth - data.max_positives))
+    levels: list[Plan] = []
+    while guards.range_max is None and (levels or [plan])[-1].depth < limit:
+        last = (levels or [plan])[-1]
+        depth = min(last.depth * 4, limit)
+        levels.append(attrs.evolve(last, depth=depth, range_max=max(last.range_max, depth - data.max_positives)))
+    return levels
+
+
+def _select_deeper(data: PairData, source: CandidateSource, levels: list[Plan], selection: Selection, pending: Any,
+                   n: int, rng: Any, counts: dict[str, Any]) -> int:
+    """Select for the anchors still short, a batch at a time: one search to the deepest window,
+    then each window in turn on its prefix for the anchors still short. Returns how many of the
+    windows were used."""
+    import numpy as np
+
+    used = 0
+    batch = levels[0].guards.batch_size
+    for start in range(0, len(pending), batch):
+        qids = pending[start : start + batch]
+        scores, idx = source.search(qids, levels[-1].depth)
+        rows = np.arange(len(qids))
+        for number, level in enumerate(levels):
+            found = (scores[rows, : level.depth], idx[rows, : level.depth])
+            _select_batch(data, source, level, selection, qids[rows], n, rng, counts, found=found)
+            used = max(used, number + 1)
+            rows = rows[(selection.negatives[qids[rows]] < 0).any(axis=1)]
+            if not len(rows):
+                break
+    return used
 
 
 def _count(stats: MiningStats, counts: dict[str, Any], query_ids: Any, source: CandidateSource, first: Plan,
@@ -178,12 +203,13 @@ def _count(stats: MiningStats, counts: dict[str, Any], query_ids: Any, source: C
 
 
 def _select_batch(data: PairData, source: CandidateSource, plan: Plan, selection: Selection, qids: Any, n: int,
-                  rng: Any, counts: dict[str, Any]) -> None:
-    """Search one batch of queries, drop what the guards catch and keep the window's picks;
-    ``counts`` gets each query's candidates seen and dropped, by reason."""
+                  rng: Any, counts: dict[str, Any], found: Any = None) -> None:
+    """Search one batch of queries (or take ``found``, its ``(scores, ids)`` to ``plan.depth``),
+    drop what the guards catch and keep the window's picks; ``counts`` gets each query's
+    candidates seen and dropped, by reason."""
     import numpy as np
 
-    scores, idx = source.search(qids, plan.depth)
+    scores, idx = source.search(qids, plan.depth) if found is None else found
     scores = np.array(scores, dtype=np.float32, copy=True)
     idx = np.asarray(idx, dtype=np.int64)
     keep = idx >= 0

@@ -40,7 +40,9 @@ class CandidateSource(abc.ABC):
 
     @abc.abstractmethod
     def search(self, query_ids: Any, depth: int) -> tuple[Any, Any]:
-        """``(scores[b, depth] float32, corpus ids[b, depth] int64)``, best first; id -1 pads."""
+        """``(scores[b, depth] float32, corpus ids[b, depth] int64)``, best first; id -1 pads.
+        The ranking to depth d is the first d of the ranking to any greater depth (break ties
+        the same way at every depth): a short anchor's deeper windows are cut from one search."""
 
     @abc.abstractmethod
     def score(self, query_ids: Any, doc_ids: Any) -> Any:

@@ -87,7 +87,8 @@ def evaluate_ir(
     here = not is_sharing() or is_main_process()  # the metrics are computed once
     for dim in _check_dims(dims, corpus_emb.shape[1]):
         queries = _truncate(query_emb, dim)
-        search = vector_search(model, _truncate(corpus_emb, dim), device=device, approximate_from=approximate_from)
+        search = vector_search(model, _truncate(corpus_emb, dim), device=device, approximate_from=approximate_from,
+                               expected_queries=len(queries))
         scores, indices = search.search(queries, depth)
         recall = search.recall(queries, depth) if search.approximate else None
         if not here:
@@ -106,16 +107,17 @@ def evaluate_ir(
 
 
 def vector_search(model: Any, corpus: Any, *, device: str | None = None,
-                  approximate_from: int | None = APPROXIMATE_FROM) -> Any:
+                  approximate_from: int | None = APPROXIMATE_FROM, expected_queries: int | None = None) -> Any:
     """The search over ``corpus`` the model's vectors get: the model's own (an exported variant
     storing int8 or binary vectors: ``model.vector_search``), else
-    :class:`~embedtune_core.embedding.search.VectorSearch`."""
+    :class:`~embedtune_core.embedding.search.VectorSearch` (``expected_queries``: how many
+    queries it will answer, which decides its approximate index)."""
     from embedtune_core.embedding.search import VectorSearch
 
     own = getattr(model, "vector_search", None)
     if own is not None:
         return own(corpus, device=device, approximate_from=approximate_from)
-    return VectorSearch(corpus, device=device, approximate_from=approximate_from)
+    return VectorSearch(corpus, device=device, approximate_from=approximate_from, expected_queries=expected_queries)
 
 
 def _per_query(ranked: Any, per: dict[str, dict[str, float]], metric: str) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 
 from embedtune_core.errors import EmbedtuneError
+from embedtune_core.ranking.arrays import distinct
 
 Qrels = Mapping[str, Mapping[str, int]]
 Run = Mapping[str, Mapping[str, float]]
@@ -452,7 +453,7 @@ def _ranks_in_rows(
     else:
         width_class = np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64)
         groups = []
-        for c in np.unique(width_class[lengths > 0]):
+        for c in distinct(width_class[lengths > 0]):
             members = np.flatnonzero((width_class == c) & (lengths > 0))
             groups.append((members, int(lengths[members].max())))
     group_of_row = np.full(n, -1, dtype=np.int64)

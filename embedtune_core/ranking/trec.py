@@ -26,9 +26,12 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
+from embedtune_core.ranking.arrays import distinct
 
 #: bytes read per block; a block ends at a line end
 BLOCK_BYTES = 1 << 23
+#: records per part of a block whose document ids share one dictionary
+DOC_PART = 1 << 14
 
 QRELS_FIELDS = "'query_id iteration doc_id relevance'"
 RUN_FIELDS = "'query_id Q0 doc_id rank score tag'"
@@ -50,9 +53,9 @@ class TrecTable:
         path: the file.
         query_ids: the distinct query ids, in order of first appearance.
         query: ``int32[records]``, each record's position in ``query_ids``.
-        doc_blocks: per block of lines, ``(first record, distinct document ids of the block as a
-            pyarrow string array)``.
-        doc: ``int32[records]``, each record's position in its block's ids.
+        doc_blocks: per part of the file (up to ``DOC_PART`` records), ``(first record, distinct
+            document ids of the part as a pyarrow string array)``.
+        doc: ``int32[records]``, each record's position in its part's ids.
         values: ``int64[records]`` grades (qrels) or ``float64[records]`` scores (run).
         blank_lines: sorted 1-based numbers of the lines that hold no record.
     """
@@ -83,9 +86,9 @@ class TrecTable:
         starts = np.asarray([start for start, _ in self.doc_blocks], dtype=np.int64)
         block = np.searchsorted(starts, records, side="right") - 1
         out: list[str] = [""] * len(records)
-        for b in np.unique(block).tolist():
+        for b in distinct(block).tolist():
             at = np.flatnonzero(block == b)
-            texts = _strings(self.doc_blocks[b][1].take(_int_array(self.doc[records[at]])))
+            texts = _strings(_call("take", self.doc_blocks[b][1], _int_array(self.doc[records[at]])))
             for i, text in zip(at.tolist(), texts):
                 out[i] = text
         return out
@@ -109,7 +112,6 @@ class TrecTable:
         row (-1: none). A block's ids are matched only against the documents of the pairs of the
         rows it holds, so the work stays proportional to the file plus the pairs."""
         import numpy as np
-        import pyarrow.compute as pc
 
         out = np.full(len(rows), -1, dtype=np.int64)
         by_row = np.argsort(rows, kind="stable")
@@ -117,13 +119,14 @@ class TrecTable:
         bounds = [start for start, _ in self.doc_blocks] + [len(self.doc)]
         for (start, ids), end in zip(self.doc_blocks, bounds[1:]):
             block_rows = record_rows[start:end]
-            present = np.unique(block_rows[block_rows >= 0])
+            present = distinct(block_rows[block_rows >= 0])
             lo, hi = np.searchsorted(sorted_rows, present, "left"), np.searchsorted(sorted_rows, present, "right")
             pairs = by_row[np.repeat(lo, hi - lo) + np.arange(int((hi - lo).sum())) - np.repeat(np.cumsum(hi - lo) - (hi - lo), hi - lo)]
             if not len(pairs):
                 continue
-            codes = np.unique(doc_codes[pairs])
-            local = _numpy(pc.index_in(ids, value_set=doc_ids.take(_int_array(codes))))[self.doc[start:end]]
+            codes = distinct(doc_codes[pairs])
+            wanted = _call("take", doc_ids, _int_array(codes))
+            local = _numpy(_call("index_in", ids, options=_compute().SetLookupOptions(wanted)))[self.doc[start:end]]
             lines = np.flatnonzero((local >= 0) & (block_rows >= 0))
             line_keys = block_rows[lines] * len(codes) + local[lines]
             order = np.argsort(line_keys)
@@ -147,28 +150,77 @@ def _open(path: str | os.PathLike) -> Any:
 
 
 def _blocks(path: str | os.PathLike, block_bytes: int) -> Any:
-    """``(bytes, number of the block's first line)`` for blocks of whole lines."""
+    """``(block, odd_free)`` for blocks of whole lines (the last may lack its line end): buffers
+    that are slices of a memory map of the file, with no copy, or bytes read a block at a time
+    where the file cannot be mapped (a pipe, an empty file); ``odd_free``: the block holds no CR
+    and no DEL byte (a memory search). A block is valid until the next one is asked for."""
+    import mmap
+
     with _open(path) as handle:
-        carry, line = b"", 1
-        first = True
-        while True:
-            chunk = handle.read(block_bytes)
-            if first:
-                first = False
-                if chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark is not part of the id
-                    chunk = b"   " + chunk[3:]
-            if not chunk:
-                break
-            data = carry + chunk
-            end = data.rfind(b"\n") + 1
-            if end == 0:
-                carry = data
-                continue
-            carry = data[end:]
-            yield data[:end], line
-            line += data.count(b"\n", 0, end)
-        if carry:
-            yield carry, line
+        try:
+            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            yield from _read_blocks(handle, block_bytes)
+            return
+        try:
+            yield from _mapped_blocks(mapped, block_bytes)
+        finally:
+            try:
+                mapped.close()
+            except BufferError:  # an array still refers to a block: the map closes with it
+                pass
+
+
+def _mapped_blocks(mapped: Any, block_bytes: int) -> Any:
+    """Blocks of a memory-mapped file; the pages of the blocks already read are given back, so
+    the process holds about one block of the file at a time."""
+    import mmap
+
+    view, start, size = memoryview(mapped), 0, len(mapped)
+    page = mmap.PAGESIZE
+    while start < size:
+        end = min(start + block_bytes, size)
+        if end < size:
+            cut = mapped.rfind(b"\n", start, end)
+            if cut < 0:  # a line longer than a block
+                cut = mapped.find(b"\n", end)
+            end = size if cut < 0 else cut + 1
+        odd_free = mapped.find(b"\r", start, end) < 0 and mapped.find(b"\x7f", start, end) < 0
+        if start == 0 and mapped[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark is not part of the id
+            yield b"   " + bytes(view[3:end]), odd_free
+        else:
+            yield view[start:end], odd_free
+        done = (end // page) * page
+        if done and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+            mapped.madvise(mmap.MADV_DONTNEED, 0, done)
+        start = end
+
+
+def _read_blocks(handle: Any, block_bytes: int) -> Any:
+    """Blocks of whole lines read from an open file."""
+    carry = b""
+    first = True
+    while True:
+        chunk = handle.read(block_bytes)
+        if first:
+            first = False
+            if chunk.startswith(b"\xef\xbb\xbf"):
+                chunk = b"   " + chunk[3:]
+        if not chunk:
+            break
+        data = carry + chunk
+        end = data.rfind(b"\n") + 1
+        if end == 0:
+            carry = data
+            continue
+        carry = data[end:]
+        yield data[:end], _odd_free(data, end)
+    if carry:
+        yield carry, _odd_free(carry, len(carry))
+
+
+def _odd_free(data: bytes, end: int) -> bool:
+    return data.find(b"\r", 0, end) < 0 and data.find(b"\x7f", 0, end) < 0
 
 
 def _check_bytes(data: bytes, array: Any, space: Any, path: Any, line: int) -> None:
@@ -286,10 +338,24 @@ def _large_string() -> Any:
     return pa.large_string()
 
 
-def _field(tokens: Any, first: Any, index: int) -> Any:
-    import pyarrow.compute as pc
+def _compute() -> Any:
+    """pyarrow's compute functions from its compiled module: importing ``pyarrow.compute`` first
+    writes a Python wrapper for each of its 280 functions (0.1 s, a quarter of `embedtune
+    metrics` on 10k queries)."""
+    try:
+        import pyarrow._compute as compute
+    except ImportError:  # a pyarrow without the module: the public one has the same names
+        import pyarrow.compute as compute
+    return compute
 
-    return pc.take(tokens, _int_array(2 * (first + index)))
+
+def _call(name: str, *args: Any, options: Any = None) -> Any:
+    """The pyarrow compute function ``name`` applied to ``args``."""
+    return _compute().call_function(name, list(args), options)
+
+
+def _field(tokens: Any, first: Any, index: int) -> Any:
+    return _call("take", tokens, _int_array(2 * (first + index)))
 
 
 def _numbers(column: Any, integer: bool, path: Any, lines: Any) -> Any:
@@ -297,10 +363,9 @@ def _numbers(column: Any, integer: bool, path: Any, lines: Any) -> Any:
     not one is an error at its line (``lines(i)`` gives the line of field ``i``)."""
     import numpy as np
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     try:
-        return _numpy(pc.cast(column, pa.int64() if integer else pa.float64()))
+        return _numpy(_call("cast", column, options=_compute().CastOptions.safe(pa.int64() if integer else pa.float64())))
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     texts = _strings(column)
@@ -321,31 +386,30 @@ def _numbers(column: Any, integer: bool, path: Any, lines: Any) -> Any:
 
 def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     import numpy as np
-    import pyarrow.compute as pc
 
-    fields, names, hint = (4, QRELS_FIELDS, QRELS_HINT) if qrels else (6, RUN_FIELDS, RUN_HINT)
-    value_field = 3 if qrels else 4
     query_index: dict[str, int] = {}
     queries, docs, values, blanks = [], [], [], []
     doc_blocks: list = []
-    for data, line in _blocks(path, BLOCK_BYTES):
-        tokens, first, records, blank = _tokens(data, path, line, fields, names, hint)
-        blanks.append(blank)
-        if not len(first):
+    line = 1  # of the block's first line
+    for data, odd_free in _blocks(path, BLOCK_BYTES):
+        block = _plain_block(data, qrels, odd_free) or _block_fields(bytes(data), path, line, qrels)
+        del data
+        blanks.append(block.blank + line)
+        line += block.newlines
+        if not len(block.values):
             continue
-        column = _field(tokens, first, value_field)
-        values.append(_numbers(column, qrels, path, lambda i: int(records[i])))
         if not qrels:
-            nan = np.flatnonzero(np.isnan(values[-1]))
+            nan = np.flatnonzero(np.isnan(block.values))
             if len(nan):
-                raise DataError("score is NaN", file=path, line=int(records[nan[0]]))
-        encoded = pc.dictionary_encode(_field(tokens, first, 0))
-        local = np.asarray([query_index.setdefault(q, len(query_index)) for q in _strings(encoded.dictionary)],
+                raise DataError("score is NaN", file=path, line=block.line_of(int(nan[0]), line - block.newlines))
+        values.append(block.values)
+        local = np.asarray([query_index.setdefault(q, len(query_index)) for q in _strings(block.queries.dictionary)],
                            dtype=np.int32)
-        queries.append(local[_numpy(encoded.indices)])
-        encoded = pc.dictionary_encode(_field(tokens, first, 2))
-        doc_blocks.append((sum(map(len, values[:-1])), encoded.dictionary))
-        docs.append(_numpy(encoded.indices))
+        queries.append(local[_numpy(block.queries.indices)])
+        first_record = sum(map(len, values[:-1]))
+        for offset, encoded in block.docs:
+            doc_blocks.append((first_record + offset, encoded.dictionary))
+            docs.append(_numpy(encoded.indices))
     if not values:
         if qrels:
             raise DataError("no judgements in the qrels file", file=path)
@@ -363,6 +427,91 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     return table
 
 
+@dataclass
+class _Block:
+    """The columns of one block of lines: query ids dictionary-encoded (pyarrow), document ids
+    too, in parts (:func:`_encoded_parts`), the values (numpy), the block's blank lines and each
+    record's line (both 0-based within the block; ``record_lines`` None: record ``i`` is on line
+    ``i``), and its line ends."""
+
+    queries: Any
+    docs: Any
+    values: Any
+    blank: Any
+    newlines: int
+    record_lines: Any = None
+
+    def line_of(self, record: int, first_line: int) -> int:
+        return first_line + (record if self.record_lines is None else int(self.record_lines[record]))
+
+
+def _plain_block(data: Any, qrels: bool, odd_free: bool = True) -> _Block | None:
+    """A block read by pyarrow's CSV reader, when the block is plain: printable ASCII fields
+    separated by single spaces, one record on every line. Such a block reads to the same columns
+    as :func:`_block_fields` gives, and the same numbers (the CSV reader converts with the parser
+    a cast uses). None for any other block, and for one the CSV reader refuses: the
+    field-by-field reader then reads it and names the problem. ``odd_free``: the block holds no
+    CR (a line end to the CSV reader, whitespace to trec_eval) and no DEL byte."""
+    import numpy as np
+
+    array = np.frombuffer(data, dtype=np.uint8)
+    if not len(array):
+        return None
+    separator = array.view(np.int8) < 33  # whitespace, control characters and non-ASCII bytes
+    if separator[0] or (separator[-1] and array[-1] != 10) or (separator[1:] & separator[:-1]).any() \
+            or not odd_free:
+        return None  # an empty field, a blank line, whitespace at either end, a CR (a line end to the CSV reader), DEL
+    import pyarrow as pa
+    import pyarrow.csv as csv
+
+    fields, value_field = (4, 3) if qrels else (6, 4)
+    names = [str(i) for i in range(fields)]
+    try:
+        table = csv.read_csv(
+            pa.BufferReader(data),
+            read_options=csv.ReadOptions(column_names=names, use_threads=False, block_size=len(data) + 1),
+            parse_options=csv.ParseOptions(delimiter=" ", quote_char=False, double_quote=False, escape_char=False,
+                                           newlines_in_values=False, ignore_empty_lines=False),
+            convert_options=csv.ConvertOptions(
+                column_types={"0": pa.string(), "2": pa.string(),
+                              names[value_field]: pa.int64() if qrels else pa.float64()},
+                include_columns=["0", "2", names[value_field]], null_values=[], true_values=[], false_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    newlines = table.num_rows - int(array[-1] != 10)
+    if np.count_nonzero(separator) != table.num_rows * (fields - 1) + newlines:
+        return None  # other whitespace, control characters or non-ASCII bytes than the spaces and line ends
+    columns = [table.column(i).chunk(0) if table.column(i).num_chunks == 1 else table.column(i).combine_chunks()
+               for i in range(3)]
+    return _Block(queries=_call("dictionary_encode", columns[0]), docs=_encoded_parts(columns[1]),
+                  values=_numpy(columns[2]), blank=np.zeros(0, dtype=np.int64), newlines=newlines)
+
+
+def _encoded_parts(ids: Any) -> list:
+    """``[(first record, dictionary-encoded ids)]`` for the document ids of a block, a part of
+    ``DOC_PART`` records at a time: documents are mostly distinct, and hashing them in parts whose
+    tables stay in the CPU's cache is three times faster than the block at once."""
+    return [(start, _call("dictionary_encode", ids.slice(start, DOC_PART))) for start in range(0, len(ids), DOC_PART)]
+
+
+def _block_fields(data: bytes, path: Any, line: int, qrels: bool) -> _Block:
+    """A block read field by field (any whitespace between fields, blank lines, UTF-8 ids),
+    every problem an error naming its line."""
+    import numpy as np
+
+    fields, names, hint = (4, QRELS_FIELDS, QRELS_HINT) if qrels else (6, RUN_FIELDS, RUN_HINT)
+    tokens, first, records, blank = _tokens(data, path, line, fields, names, hint)
+    newlines = data.count(b"\n")
+    if not len(first):
+        return _Block(queries=None, docs=None, values=np.zeros(0), blank=blank - line, newlines=newlines)
+    values = _numbers(_field(tokens, first, 3 if qrels else 4), qrels, path, lambda i: int(records[i]))
+    return _Block(queries=_call("dictionary_encode", _field(tokens, first, 0)),
+                  docs=_encoded_parts(_field(tokens, first, 2)),
+                  values=values, blank=blank - line, newlines=newlines, record_lines=records - line)
+
+
 def _joined(parts: list) -> Any:
     """The blocks' arrays as one, the list emptied so that only one copy is alive at a time."""
     import numpy as np
@@ -375,20 +524,23 @@ def _joined(parts: list) -> Any:
 def _check_unique(table: TrecTable, qrels: bool) -> None:
     """A document judged (or listed) twice for one query is an error at the second line."""
     import numpy as np
-    import pyarrow.compute as pc
 
     bounds = [start for start, _ in table.doc_blocks] + [len(table.doc)]
     for (start, ids), end in zip(table.doc_blocks, bounds[1:]):
-        keys = table.query[start:end].astype(np.int64) * max(len(ids), 1) + table.doc[start:end]
-        _first_repeat(keys, table, qrels, start)
+        if len(ids) == end - start:
+            continue  # no document twice in the part
+        codes = table.doc[start:end]
+        repeated = np.flatnonzero(np.bincount(codes, minlength=len(ids))[codes] > 1)  # only these can repeat
+        keys = table.query[start + repeated].astype(np.int64) * len(ids) + codes[repeated]
+        _first_repeat(keys, table, qrels, 0, start + repeated)
     if len(table.doc_blocks) > 1:
         # A query whose lines lie in several blocks: compare its documents across the blocks.
         blocks_of = np.zeros(len(table.query_ids), dtype=np.int64)
         for start, end in zip(bounds[:-1], bounds[1:]):
-            blocks_of[np.unique(table.query[start:end])] += 1
+            blocks_of[distinct(table.query[start:end])] += 1
         split = np.flatnonzero(blocks_of[table.query] > 1)
         if len(split):
-            codes = _numpy(pc.dictionary_encode(_string_array(table.doc_ids(split))).indices)
+            codes = _numpy(_call("dictionary_encode", _string_array(table.doc_ids(split))).indices)
             keys = table.query[split].astype(np.int64) * (int(codes.max()) + 1) + codes
             _first_repeat(keys, table, qrels, 0, split)
 
