@@ -161,7 +161,7 @@ def test_a_validation_part_is_held_out_of_the_training_rows_and_keeps_the_best_e
 
     config = small_config(tiny_model, tmp_path, data={"limit": None},
                           training={"max_steps": None, "epochs": 2, "batch_size": 16, "validation_fraction": 0.2})
-    data = prepare_data(config, registry, ("mine", "evaluate-before", "train", "evaluate-after"))
+    data = prepare_data(config, registry, frozenset({"training-rows", "held-out", "mining", "training"}))
     validation = data.validation
     train_anchors = set(data.train["anchor"])
     assert 0 < len(validation.queries) and not train_anchors & set(validation.queries.values())
@@ -169,7 +169,8 @@ def test_a_validation_part_is_held_out_of_the_training_rows_and_keeps_the_best_e
     assert not set(data.validation_rows["positive"]) & set(data.corpus)  # nor mined as a negative
     assert set(data.train["positive"]) <= set(validation.corpus.values())  # ranked against every document
     assert not set(validation.queries.values()) & set(data.evaluation.queries.values())  # the test part is apart
-    full = prepare_data(small_config(tiny_model, tmp_path, data={"limit": None}), registry, ("train",))
+    full = prepare_data(small_config(tiny_model, tmp_path, data={"limit": None}), registry,
+                        frozenset({"training-rows", "training"}))
     assert len(data.train) + len(data.validation_rows) == len(full.train)
 
     metrics = run_pipeline(config, registry, quiet=True).to_json()
@@ -183,10 +184,10 @@ def test_a_validation_part_is_held_out_of_the_training_rows_and_keeps_the_best_e
 
 
 def test_validation_with_early_stopping_stops_and_keeps_the_best_epoch(tiny_model, tmp_path, registry, monkeypatch):
-    from embedtune_core.pipeline import runner
+    from embedtune_plugins import steps
 
     falling = iter([0.5, 0.4, 0.3, 0.2])
-    monkeypatch.setattr(runner, "_validation_score", lambda run, metric: lambda model: next(falling))
+    monkeypatch.setattr(steps, "_validation_score", lambda context, metric: lambda model: next(falling))
     config = small_config(tiny_model, tmp_path, steps=["train"], mining={"miner": None}, data={"limit": None},
                           training={"max_steps": None, "epochs": 4, "batch_size": 16, "validation_fraction": 0.2,
                                     "early_stopping_patience": 1})
