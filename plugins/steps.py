@@ -251,6 +251,7 @@ class Train:
         probe_loss(context.results.loss, component, context.model(), context.training_rows,
                    shape=config.mining.output if mined else context.training_type,
                    negatives=config.mining.num_negatives if mined else None, input_shape=context.plan.traits.input)
+        _say_when_slow(context, negatives=config.mining.num_negatives if mined else 0)
 
     def run(self, context: Any) -> None:
         from embedtune_core.distributed import is_main_process
@@ -279,6 +280,20 @@ class Train:
             context.note(warning)
         context.state["training"] = results.training
         context.save_state()
+
+
+def _say_when_slow(context: Any, *, negatives: int) -> None:
+    """At the start: why the training takes more than twice one plain epoch, and how to shorten it."""
+    from embedtune_core.training.advice import slow_training_note
+
+    rows, config = context.training_rows, context.config
+    if rows is None or "anchor" not in rows.column_names or "positive" not in rows.column_names or config.training.max_steps:
+        return
+    note = slow_training_note(rows, epochs=config.training.epochs, negatives=negatives,
+                              max_seq_length=context.model().max_seq_length or 512,
+                              validation=context.data.validation is not None)
+    if note:
+        context.note(note)
 
 
 def learned_nothing(history: list, rows: Any) -> str | None:

@@ -66,7 +66,7 @@ def test_pipeline_calls_lifecycle_hooks_and_writes_the_run(tiny_model, tmp_path,
     assert resolved.steps == ["mine", "evaluate-before", "train", "evaluate-after"]
     assert resolved.loss.name == "mnrl" and resolved.loss.options == {
         "scale": 20.0, "similarity": "cosine", "gather_across_devices": False, "directions": ["query_to_doc"],
-        "partition_mode": "joint", "hardness_strength": 0.0}  # hardness_mode None: TOML has no null
+        "partition_mode": "joint", "hardness_mode": "none", "hardness_strength": 0.0}  # TOML has no null
     assert resolved.training.batch_sampler == "no_duplicates" and resolved.training.precision == "fp32"
     assert resolved.model.device == "cpu" and resolved.data.type == "ir" and resolved.mining.model == tiny_model
     assert resolved.mining.options["relative_margin"] == "auto" and resolved.mining.options["k1"] == 1.5

@@ -343,15 +343,15 @@ def split_validation(rows: Any, fraction: float, seed: int = 42) -> tuple[Any, A
     positive it is paired with and every other anchor of those positives (compared up to case and
     spacing), so no validation text is trained on, as the bundled sets split their test part. The
     groups held out are fixed by ``seed`` (:func:`embedtune_core.data.splits.eval_groups`)."""
-    from embedtune_core.data.splits import _Components, eval_groups
+    from embedtune_core.data.splits import ConnectedGroups, eval_groups
 
     anchors, positives = column_values(rows, "anchor"), column_values(rows, "positive")
-    components = _Components()
+    components = ConnectedGroups()
     for anchor, positive in zip(anchors, positives):
-        components.union("a:" + normalise_text(anchor), "p:" + normalise_text(positive))
+        components.union("a:" + text_key(anchor), "p:" + text_key(positive))
     group_key: dict[str, str] = {}
     for anchor in anchors:  # a group is named by its smallest anchor: the same on every machine
-        key = normalise_text(anchor)
+        key = text_key(anchor)
         root = components.find("a:" + key)
         group_key[root] = min(group_key.get(root, key), key)
     if len(set(group_key.values())) < 2:
@@ -359,7 +359,7 @@ def split_validation(rows: Any, fraction: float, seed: int = 42) -> tuple[Any, A
                         "anchors and positives", key="training.validation_fraction",
                         hint="set training.validation_fraction = 0 or give more data")
     held = eval_groups(group_key.values(), fraction, seed)
-    in_validation = [group_key[components.find("a:" + normalise_text(a))] in held for a in anchors]
+    in_validation = [group_key[components.find("a:" + text_key(a))] in held for a in anchors]
     return (rows.select([i for i, v in enumerate(in_validation) if not v]),
             rows.select([i for i, v in enumerate(in_validation) if v]))
 
