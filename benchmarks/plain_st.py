@@ -1,7 +1,7 @@
 """The plain sentence-transformers script: what a user writes instead of using embedtune.
 
-MiniLM-L6, MultipleNegativesRankingLoss, batch 32, lr 2e-5, warmup 10%, one epoch, no hard
-negatives, ``SentenceTransformerTrainer`` with the settings its documentation shows for this loss
+MiniLM-L6, MultipleNegativesRankingLoss, batch 32, lr 2e-5 (``--lr`` to change it), warmup 10%,
+one epoch, no hard negatives, ``SentenceTransformerTrainer`` with the settings its documentation shows for this loss
 (the no-duplicates batch sampler, so a batch never holds one text twice) and otherwise its
 defaults (linear schedule, AdamW, weight decay 0, fp32 on a CPU).
 
@@ -12,8 +12,8 @@ held-out IR set (same queries, same corpus) with the same function ``embedtune r
 equal to trec_eval's). Only the data loading and the scoring use embedtune; the training in
 between is plain sentence-transformers.
 
-    python benchmarks/plain_st.py --data builtin:wordnet-plants --seed 1 [--out result.json] [--base]
-        [--retention builtin:wordnet-general]
+    python benchmarks/plain_st.py --data builtin:wordnet-plants --seed 1 [--lr 2e-4] [--out result.json]
+        [--base] [--retention builtin:wordnet-general]
 
 Prints the result as JSON and writes it to ``--out`` when given. ``--base`` scores the untrained
 model too; ``--retention SOURCE`` also scores the tuned model on another set's held-out part (a
@@ -36,7 +36,11 @@ os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def plain_training(model_folder: str, train_dataset, seed: int, output_dir: str, max_steps: int = -1):
+LEARNING_RATE = 2e-5
+
+
+def plain_training(model_folder: str, train_dataset, seed: int, output_dir: str, max_steps: int = -1,
+                   learning_rate: float = LEARNING_RATE):
     """The twenty lines: load, loss, arguments, trainer, train."""
     from sentence_transformers import (
         SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments,
@@ -51,7 +55,7 @@ def plain_training(model_folder: str, train_dataset, seed: int, output_dir: str,
         num_train_epochs=1,
         max_steps=max_steps,
         per_device_train_batch_size=32,
-        learning_rate=2e-5,
+        learning_rate=learning_rate,
         warmup_steps=0.1,  # transformers 5: below 1 is a fraction of the steps (warmup_ratio=0.1 in 4.x)
         batch_sampler=BatchSamplers.NO_DUPLICATES,
         seed=seed,
@@ -68,6 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a data source embedtune reads, e.g. builtin:wordnet-plants")
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE, help=f"peak learning rate (default {LEARNING_RATE:g})")
     parser.add_argument("--type", default=None, help="the data's type when it is not a bundled set (e.g. pairs)")
     parser.add_argument("--model", default=MODEL, help=f"model to train (default {MODEL}, bundled)")
     parser.add_argument("--out", default=None, help="write the result JSON here too")
@@ -103,14 +108,16 @@ def main(argv: list[str] | None = None) -> int:
     def score(model, data=eval_data, kind=eval_type) -> dict:
         return evaluate_model(model, data, kind, registry=registry, metrics=DEFAULT_METRICS)[None]
 
-    result = {"script": "benchmarks/plain_st.py", "data": args.data, "seed": args.seed, "model": args.model,
+    result = {"script": "benchmarks/plain_st.py", "data": args.data, "seed": args.seed, "learning_rate": args.lr,
+              "model": args.model,
               "training_pairs": len(train_dataset), "eval_queries": len(eval_data.queries),
               "eval_corpus": len(eval_data.corpus)}
     if args.base:
         result["before"] = score(load_model(args.model))
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="plain-st-") as output_dir:
-        model, steps = plain_training(resolve_model(args.model), train_dataset, args.seed, output_dir, args.max_steps)
+        model, steps = plain_training(resolve_model(args.model), train_dataset, args.seed, output_dir, args.max_steps,
+                                      learning_rate=args.lr)
     result["training_seconds"] = round(time.perf_counter() - start, 1)
     result["steps"] = steps
     result["after"] = score(model)

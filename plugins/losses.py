@@ -33,6 +33,15 @@ Similarity = Literal["cosine", "dot"]
 TRIPLET_MARGINS = {"euclidean": 5.0, "manhattan": 5.0, "cosine": 0.5}
 Scale = Annotated[float, Range(gt=0), "similarities are multiplied by this before the softmax"]
 Gather = Annotated[bool, "under DDP, use every device's batch as negatives"]
+Direction = Literal["query_to_doc", "query_to_query", "doc_to_query", "doc_to_doc"]
+Directions = Annotated[list[Direction], "similarity terms of the softmax: query_to_doc (always), query_to_query, "
+                                        "doc_to_query (the symmetric term), doc_to_doc"]
+PartitionMode = Annotated[Literal["joint", "per_direction"],
+                          "one softmax over every direction, or one per direction averaged (only with query_to_doc "
+                          "and doc_to_query)"]
+HardnessMode = Annotated[Literal["in_batch_negatives", "hard_negatives", "all_negatives"] | None,
+                         "add hardness_strength x similarity to these negatives' logits (none: off)"]
+HardnessStrength = Annotated[float, Range(ge=0), "weight of the hardness term"]
 
 
 def st_losses() -> Any:
@@ -50,10 +59,26 @@ def _similarity(name: str) -> Any:
     return util.cos_sim if name == "cosine" else util.dot_score
 
 
-def mnrl(model: Any, scale: Scale = 20.0, similarity: Similarity = "cosine", gather_across_devices: Gather = False) -> Any:
+def _directions(directions: Any, partition_mode: str) -> tuple[str, ...]:
+    """The checked ``directions`` of an MNRL loss (sentence-transformers' own rules, as option errors)."""
+    directions = tuple(dict.fromkeys(directions))
+    if "query_to_doc" not in directions:
+        raise ComponentError(f"loss option 'directions' {list(directions)} must include query_to_doc (it holds the "
+                             "positive pair)", key="loss.options", hint='e.g. directions = ["query_to_doc", "doc_to_query"]')
+    if partition_mode == "per_direction" and set(directions) & {"query_to_query", "doc_to_doc"}:
+        raise ComponentError("loss option 'partition_mode' per_direction works only with the directions query_to_doc "
+                             "and doc_to_query", key="loss.options", hint="use partition_mode = joint")
+    return directions
+
+
+def mnrl(model: Any, scale: Scale = 20.0, similarity: Similarity = "cosine", gather_across_devices: Gather = False,
+         directions: Directions = ("query_to_doc",), partition_mode: PartitionMode = "joint",
+         hardness_mode: HardnessMode = None, hardness_strength: HardnessStrength = 0.0) -> Any:
     """MultipleNegativesRankingLoss: in-batch negatives (plus any hard negatives in the row)."""
     return st_losses().MultipleNegativesRankingLoss(
         model, scale=scale, similarity_fct=_similarity(similarity), gather_across_devices=gather_across_devices,
+        directions=_directions(directions, partition_mode), partition_mode=partition_mode,
+        hardness_mode=hardness_mode, hardness_strength=hardness_strength,
     )
 
 
@@ -63,11 +88,16 @@ def cached_mnrl(
     scale: Scale = 20.0,
     similarity: Similarity = "cosine",
     gather_across_devices: Gather = False,
+    directions: Directions = ("query_to_doc",),
+    partition_mode: PartitionMode = "joint",
+    hardness_mode: HardnessMode = None,
+    hardness_strength: HardnessStrength = 0.0,
 ) -> Any:
     """CachedMultipleNegativesRankingLoss: MNRL with batches of thousands in constant memory."""
     return st_losses().CachedMultipleNegativesRankingLoss(
         model, scale=scale, similarity_fct=_similarity(similarity), mini_batch_size=mini_batch_size,
-        gather_across_devices=gather_across_devices,
+        gather_across_devices=gather_across_devices, directions=_directions(directions, partition_mode),
+        partition_mode=partition_mode, hardness_mode=hardness_mode, hardness_strength=hardness_strength,
     )
 
 

@@ -251,6 +251,7 @@ class Train:
         probe_loss(context.results.loss, component, context.model(), context.training_rows,
                    shape=config.mining.output if mined else context.training_type,
                    negatives=config.mining.num_negatives if mined else None, input_shape=context.plan.traits.input)
+        _say_when_slow(context, negatives=config.mining.num_negatives if mined else 0)
 
     def run(self, context: Any) -> None:
         from embedtune_core.distributed import is_main_process
@@ -279,6 +280,20 @@ class Train:
             context.note(warning)
         context.state["training"] = results.training
         context.save_state()
+
+
+def _say_when_slow(context: Any, *, negatives: int) -> None:
+    """At the start: why the training takes more than twice one plain epoch, and how to shorten it."""
+    from embedtune_core.training.advice import slow_training_note
+
+    rows, config = context.training_rows, context.config
+    if rows is None or "anchor" not in rows.column_names or "positive" not in rows.column_names or config.training.max_steps:
+        return
+    note = slow_training_note(rows, epochs=config.training.epochs, negatives=negatives,
+                              max_seq_length=context.model().max_seq_length or 512,
+                              validation=context.data.validation is not None)
+    if note:
+        context.note(note)
 
 
 def learned_nothing(history: list, rows: Any) -> str | None:
@@ -325,8 +340,26 @@ def _train_setup(context: Any) -> Any:
                       for _, component, options in plan.components.callbacks)
     data = context.data
     name = f"{context.config.data.source} ({data.dataset_type}, {len(context.training_rows)} training examples)"
+    metric = headline_metric(context.config, "ir")
     return TrainSetup(config=context.config.training, traits=plan.traits, callbacks=callbacks,
-                      large_batch_loss=_constant_memory_loss(context), dataset_name=name)
+                      large_batch_loss=_constant_memory_loss(context), dataset_name=name,
+                      validation=_validation_score(context, metric), validation_metric=metric)
+
+
+def _validation_score(context: Any, metric: str) -> Any:
+    """A function giving a model's ``metric`` on the run's validation part (None: the run holds
+    none out, ``training.validation_fraction = 0``)."""
+    from embedtune_core.pipeline.evaluation import evaluate_ir
+
+    validation, config = context.data.validation, context.config
+    if validation is None:
+        return None
+
+    def score(model: Any) -> float:
+        return evaluate_ir(model, validation, registry=context.registry, metrics=[metric],
+                           batch_size=config.evaluation.batch_size, device=config.model.device)[None][metric]
+
+    return score
 
 
 def _constant_memory_loss(context: Any) -> str | None:
@@ -345,7 +378,7 @@ def _training_summary(context: Any, result: Any, seconds: float, eval_rows: Any)
 
     history = result.log_history
     eval_losses = [row["eval_loss"] for row in history if "eval_loss" in row]
-    return {
+    summary = {
         "steps": result.global_step,
         "epochs": result.epochs,
         "loss": mean_across(result.training_loss),  # over the processes under DDP
@@ -358,6 +391,16 @@ def _training_summary(context: Any, result: Any, seconds: float, eval_rows: Any)
         "reason": result.reason,
         "log": TRAINING_LOG,
     }
+    validation = context.data.validation
+    if validation is not None:
+        metric = headline_metric(context.config, "ir")
+        key = f"eval_validation_{metric}"
+        scores = [{"step": row.get("step"), "epoch": row.get("epoch"), metric: row[key]} for row in history if key in row]
+        best = max(scores, key=lambda row: row[metric], default=None)  # the checkpoint the Trainer kept
+        summary["validation"] = {"metric": metric, "queries": len(validation.queries), "corpus": len(validation.corpus),
+                                 "scores": scores, "best_step": best["step"] if best else None,
+                                 "best": best[metric] if best else None}
+    return summary
 
 
 @hookimpl

@@ -90,3 +90,17 @@ def test_memory_must_be_a_positive_number(value):
     result = invoke(["advise", "--data", "tests/data/pairs.jsonl", "--type", "pairs", "--memory-gb", value])
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "Invalid value for '--memory-gb'" in result.stderr and "is not a positive number of gigabytes" in result.stderr
+
+
+def test_training_cost_counts_epochs_and_the_text_each_negative_adds():
+    from embedtune_core.training.advice import slow_training_note, training_cost
+
+    rows = {"anchor": ["abcd"] * 4, "positive": ["x" * 12] * 4}  # 4 + 12 characters a pair
+    assert training_cost(rows, epochs=1) == 1.0
+    assert training_cost(rows, epochs=3, negatives=1) == pytest.approx(3 * (4 + 24) / 16)
+    assert training_cost(rows, epochs=1, negatives=1, max_seq_length=2) == pytest.approx((4 + 16) / 12)  # cut at 8 chars
+    assert slow_training_note(rows, epochs=1, negatives=1, max_seq_length=256) is None  # 1.75x: within 2x
+    note = slow_training_note(rows, epochs=3, negatives=1, max_seq_length=256, validation=True)
+    assert note.startswith("training will take about 5.2x the time of one epoch over the pairs alone")
+    assert "3 epochs (the best one kept on the validation part) and 1 mined hard negative" in note
+    assert "-s training.epochs=1 (about 1.8x), or -s mining.miner=null (about 3.0x)" in note

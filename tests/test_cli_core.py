@@ -63,7 +63,9 @@ def test_config_show_prints_the_resolved_values_a_run_records(tmp_path):
     path.write_text('name = "demo"\n[mining]\nminer = "bm25"\n', encoding="utf-8")
     data = json.loads(invoke(["config", "show", str(path), "--json"]).stdout)
     assert data["data"]["type"] == "ir" and data["loss"]["name"] == "mnrl"
-    assert data["loss"]["options"] == {"scale": 20.0, "similarity": "cosine", "gather_across_devices": False}
+    assert data["loss"]["options"] == {"scale": 20.0, "similarity": "cosine", "gather_across_devices": False,
+                                       "directions": ["query_to_doc"], "partition_mode": "joint",
+                                       "hardness_mode": None, "hardness_strength": 0.0}
     assert data["training"]["batch_sampler"] == "no_duplicates" and data["training"]["precision"] == "fp32"
     assert data["model"]["device"] == "cpu" and data["mining"]["options"]["k1"] == 1.5
     assert data["training"]["callbacks"] == ["metrics-log", "progress"]

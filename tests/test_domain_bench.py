@@ -50,20 +50,27 @@ def _result(seed, after, before=0.2, retention=0.38):
             "mining": {"negatives_written": 10, "dropped_false_negatives": 4}, "wall_seconds": 1.0}
 
 
-def test_summary_and_table(bench):
-    plain = [_result(s, v) for s, v in zip((1, 2, 3), (0.30, 0.31, 0.32))]
+def test_summary_and_table_compare_the_starter_with_the_plain_script_at_its_best_rate(bench):
+    plain = {2e-5: [_result(s, v) for s, v in zip((1, 2, 3), (0.26, 0.27, 0.28))],
+             2e-4: [_result(s, v) for s, v in zip((1, 2, 3), (0.30, 0.31, 0.32))]}
     ours = [_result(s, v, retention=0.36) for s, v in zip((1, 2, 3), (0.33, 0.33, 0.36))]
     row = bench.summarise("toy", plain, ours)
-    assert row["base"] == 0.2
+    assert row["base"] == 0.2 and row["best_lr"] == 2e-4
     assert row["plain"]["mean"] == pytest.approx(0.31) and row["plain"]["std"] == pytest.approx(0.01)
+    assert row["plain_by_lr"]["2e-5"]["mean"] == pytest.approx(0.27)
     assert row["embedtune"]["min"] == 0.33 and row["embedtune"]["max"] == 0.36
     assert row["relative"] == pytest.approx(0.34 / 0.31 - 1) and row["target_met"] is True
     assert row["retention"]["embedtune"]["mean"] == pytest.approx(0.36)
     table = bench.markdown([row], [1, 2, 3], retention_base=0.38)
-    assert "| toy | 0.2000 | 0.3100 ± 0.0100 (0.3000–0.3200) | 0.3400 ± 0.0173 (0.3300–0.3600) | +9.7% | yes |" in table
+    assert "| toy | 0.2000 | 2e-4: 0.3100 ± 0.0100 (0.3000–0.3200) | 0.3400 ± 0.0173 (0.3300–0.3600) | +9.7% | yes |" in table
+    assert "| toy | 0.2700 ± 0.0100 | **0.3100 ± 0.0100** |" in table
     assert "base model 0.3800" in table and "| toy | 1 | 0.3000 | 0.3300 |" in table
-    worse = bench.summarise("toy", plain, [_result(s, 0.32) for s in (1, 2, 3)])
-    assert worse["target_met"] is False and worse["relative"] == pytest.approx(0.32 / 0.31 - 1)
+    worse = bench.summarise("toy", plain, [_result(s, 0.33) for s in (1, 2, 3)])
+    assert worse["target_met"] is False and worse["relative"] == pytest.approx(0.33 / 0.31 - 1)
+
+
+def test_learning_rates_name_files_the_same_way_however_they_are_written(bench):
+    assert [bench.lr_tag(lr) for lr in (2e-5, 0.00005, 1e-4, 0.0002, 1.5e-4)] == ["2e-5", "5e-5", "1e-4", "2e-4", "1.5e-4"]
 
 
 def test_the_plain_script_trains_and_scores_on_what_embedtune_reads(tiny_model, tmp_path):
@@ -75,11 +82,12 @@ def test_the_plain_script_trains_and_scores_on_what_embedtune_reads(tiny_model, 
     data = tmp_path / "pairs.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "plain.json"
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_st.py"), "--data", str(data), "--type", "pairs", "--seed", "3",
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "plain_st.py"), "--data", str(data), "--type", "pairs", "--seed", "3", "--lr", "1e-4",
                            "--model", str(tiny_model), "--max-steps", "1", "--base", "--out", str(out)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text(encoding="utf-8"))
     assert result["steps"] == 1 and result["training_pairs"] == 40 and result["eval_queries"] == 40
+    assert result["learning_rate"] == 1e-4
     assert set(result["after"]) == set(result["before"]) >= {"ndcg@10", "mrr@10"}
     assert all(0.0 <= v <= 1.0 for v in result["after"].values())

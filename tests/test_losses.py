@@ -51,6 +51,23 @@ def test_mnrl_is_sentence_transformers_mnrl_with_options(registry, model):
     assert default.scale == 20.0 and default.similarity_fct is util.cos_sim
 
 
+@pytest.mark.parametrize("name", ["mnrl", "cached-mnrl"])
+def test_mnrl_directions_and_hardness_reach_sentence_transformers(registry, model, name):
+    """The symmetric / GTE terms and the hardness weighting are sentence-transformers' own options."""
+    options = {"directions": ["query_to_doc", "doc_to_query"], "partition_mode": "per_direction",
+               "hardness_mode": "in_batch_negatives", "hardness_strength": "9"}
+    loss = build_loss(registry, name, model, options, dataset_type="pairs")
+    assert loss.directions == ("query_to_doc", "doc_to_query") and loss.partition_mode == "per_direction"
+    assert loss.hardness_mode == "in_batch_negatives" and loss.hardness_strength == 9.0
+    reference = st().MultipleNegativesRankingLoss(model, directions=("query_to_doc", "doc_to_query"),
+                                                  partition_mode="per_direction", hardness_mode="in_batch_negatives",
+                                                  hardness_strength=9.0)
+    data = columns("pairs")
+    assert batch_loss(loss, model, data) == pytest.approx(batch_loss(reference, model, data), rel=1e-5)
+    default = build_loss(registry, name, model, {}, dataset_type="pairs")
+    assert default.directions == ("query_to_doc",) and default.hardness_mode is None
+
+
 def test_cached_mnrl_matches_sentence_transformers(registry, model):
     loss = build_loss(registry, "cached-mnrl", model, {"mini_batch_size": "2", "scale": 30}, dataset_type="pairs")
     assert type(loss) is st().CachedMultipleNegativesRankingLoss
@@ -115,6 +132,10 @@ def test_matryoshka_default_dims_follow_the_model(registry, model):
         ("mnrl", {"scale": "big"}, ["scale", "must be a number"]),
         ("mnrl", {"scale": 0}, ["scale", "greater than 0"]),
         ("mnrl", {"temperature": 0.05}, ["loss 'mnrl' has no option 'temperature'", "it accepts: scale"]),
+        ("mnrl", {"directions": ["doc_to_query"]}, ["directions", "must include query_to_doc"]),
+        ("mnrl", {"directions": ["query_to_doc", "doc_to_doc"], "partition_mode": "per_direction"},
+         ["partition_mode", "use partition_mode = joint"]),
+        ("mnrl", {"hardness_mode": "hard"}, ["hardness_mode", "in_batch_negatives"]),
         ("cached-mnrl", {"mini_batch_size": "0"}, ["mini_batch_size", "at least 1"]),
         ("cached-mnrl", {"mini_batch_size": "many"}, ["mini_batch_size", "must be an integer"]),
         ("triplet", {"distance": "l2"}, ["distance", "cosine, euclidean, manhattan"]),

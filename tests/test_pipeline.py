@@ -64,8 +64,9 @@ def test_pipeline_calls_lifecycle_hooks_and_writes_the_run(tiny_model, tmp_path,
     assert (run_dir / "mined.jsonl").exists()
     resolved = RunConfig.from_file(run_dir / "config.toml")
     assert resolved.steps == ["mine", "evaluate-before", "train", "evaluate-after"]
-    assert resolved.loss.name == "mnrl" and resolved.loss.options == {"scale": 20.0, "similarity": "cosine",
-                                                                      "gather_across_devices": False}
+    assert resolved.loss.name == "mnrl" and resolved.loss.options == {
+        "scale": 20.0, "similarity": "cosine", "gather_across_devices": False, "directions": ["query_to_doc"],
+        "partition_mode": "joint", "hardness_mode": "none", "hardness_strength": 0.0}  # TOML has no null
     assert resolved.training.batch_sampler == "no_duplicates" and resolved.training.precision == "fp32"
     assert resolved.model.device == "cpu" and resolved.data.type == "ir" and resolved.mining.model == tiny_model
     assert resolved.mining.options["relative_margin"] == "auto" and resolved.mining.options["k1"] == 1.5
@@ -151,3 +152,47 @@ def test_eval_steps_without_held_out_data_fails_before_anything_is_written(tiny_
     with pytest.raises(EmbedtuneError, match="eval_steps"):
         run_pipeline(config, registry, quiet=True)
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_validation_part_is_held_out_of_the_training_rows_and_keeps_the_best_epoch(tiny_model, tmp_path, registry):
+    """training.validation_fraction holds whole groups out of the training rows (never the test
+    part), scores the model on them every epoch, and keeps the best epoch's checkpoint."""
+    from embedtune_core.pipeline.data import prepare_data
+
+    config = small_config(tiny_model, tmp_path, data={"limit": None},
+                          training={"max_steps": None, "epochs": 2, "batch_size": 16, "validation_fraction": 0.2})
+    data = prepare_data(config, registry, frozenset({"training-rows", "held-out", "mining", "training"}))
+    validation = data.validation
+    train_anchors = set(data.train["anchor"])
+    assert 0 < len(validation.queries) and not train_anchors & set(validation.queries.values())
+    assert not set(data.validation_rows["positive"]) & set(data.train["positive"])
+    assert not set(data.validation_rows["positive"]) & set(data.corpus)  # nor mined as a negative
+    assert set(data.train["positive"]) <= set(validation.corpus.values())  # ranked against every document
+    assert not set(validation.queries.values()) & set(data.evaluation.queries.values())  # the test part is apart
+    full = prepare_data(small_config(tiny_model, tmp_path, data={"limit": None}), registry,
+                        frozenset({"training-rows", "training"}))
+    assert len(data.train) + len(data.validation_rows) == len(full.train)
+
+    metrics = run_pipeline(config, registry, quiet=True).to_json()
+    summary = metrics["training"]["validation"]
+    assert summary["metric"] == "ndcg@10" and summary["queries"] == len(validation.queries)
+    assert [round(row["epoch"]) for row in summary["scores"]] == [1, 2]
+    best = max(summary["scores"], key=lambda row: row["ndcg@10"])
+    assert summary["best_step"] == best["step"] and summary["best"] == best["ndcg@10"]
+    saved = RunConfig.from_file(tmp_path / "runs" / "p" / "config.toml")
+    assert saved.training.validation_fraction == 0.2
+
+
+def test_validation_with_early_stopping_stops_and_keeps_the_best_epoch(tiny_model, tmp_path, registry, monkeypatch):
+    from embedtune_plugins import steps
+
+    falling = iter([0.5, 0.4, 0.3, 0.2])
+    monkeypatch.setattr(steps, "_validation_score", lambda context, metric: lambda model: next(falling))
+    config = small_config(tiny_model, tmp_path, steps=["train"], mining={"miner": None}, data={"limit": None},
+                          training={"max_steps": None, "epochs": 4, "batch_size": 16, "validation_fraction": 0.2,
+                                    "early_stopping_patience": 1})
+    training = run_pipeline(config, registry, quiet=True).to_json()["training"]
+    scores = training["validation"]["scores"]
+    assert [row["ndcg@10"] for row in scores] == [0.5, 0.4]
+    assert training["stopped_early"] and training["reason"] == "early stopping: validation ndcg@10 did not improve for 1 evaluations"
+    assert training["validation"]["best_step"] == scores[0]["step"] < training["steps"]

@@ -49,7 +49,7 @@ def handed(monkeypatch, tmp_path):
     def record_arguments(**kwargs):
         return types.SimpleNamespace(**kwargs)
 
-    def record_trainer(*, model, args, train_dataset, eval_dataset, loss, callbacks):
+    def record_trainer(*, model, args, train_dataset, eval_dataset, loss, callbacks, evaluator=None):
         raise Handed(args, callbacks)
 
     monkeypatch.setattr(sentence_transformers, "SentenceTransformerTrainingArguments", record_arguments)
@@ -340,10 +340,10 @@ def test_settings_that_need_evaluation_or_a_package_are_refused_with_their_key(m
         "give held-out data (data.eval_source or data.eval_fraction > 0) or unset eval_steps")
     assert refused(TrainingConfig(load_best_model_at_end=True)) == (
         "load_best_model_at_end needs evaluation during training", "training.load_best_model_at_end",
-        "set training.eval_steps too")
+        "set training.eval_steps or training.validation_fraction too")
     assert refused(TrainingConfig(early_stopping_patience=2)) == (
         "early stopping needs evaluation during training", "training.early_stopping_patience",
-        "set training.eval_steps too")
+        "set training.eval_steps or training.validation_fraction too")
     assert refused(TrainingConfig(eval_steps=4, save_steps=6, load_best_model_at_end=True)) == (
         "with load_best_model_at_end, save_steps (6) must be a multiple of eval_steps (4)", "training.save_steps",
         "e.g. save_steps = 4")

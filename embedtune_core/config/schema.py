@@ -98,6 +98,11 @@ class TrainingConfig:
     batch_sampler: Annotated[Literal["auto", "batch_sampler", "no_duplicates", "sequential"],
                              "auto: no_duplicates for losses declared with in-batch negatives, sequential for data "
                              "a miner declared ordered (a curriculum)"] = "auto"
+    validation_fraction: Annotated[float, Range(ge=0, le=0.5),
+                                   "share of the training rows held out before mining (whole groups of connected "
+                                   "anchors and positives) to score the model on after every epoch (every eval_steps "
+                                   "when set) with the headline metric; the best-scoring checkpoint is kept, and "
+                                   "early_stopping_patience counts these scores (0: no validation)"] = 0.0
     eval_steps: Annotated[int | None, Range(ge=1), "evaluate on the eval split every N steps (never when unset)"] = None
     save_steps: Annotated[int | None, Range(ge=1), "checkpoint every N steps (once an epoch when unset)"] = None
     save_total_limit: Annotated[int, Range(ge=1), "checkpoints kept"] = 2

@@ -334,6 +334,36 @@ def split_train_eval(data: Any, fraction: float, seed: int = 42) -> tuple[Any, A
     return data.select(train_rows), data.select(eval_rows)
 
 
+def split_validation(rows: Any, fraction: float, seed: int = 42) -> tuple[Any, Any]:
+    """``(training rows, validation rows)``: ``fraction`` of the training rows held out to
+    validate on while training.
+
+    ``rows`` are training rows (anchor, positive, and any negatives; what
+    :func:`to_training_dataset` gives). Whole connected groups are held out: an anchor with every
+    positive it is paired with and every other anchor of those positives (compared up to case and
+    spacing), so no validation text is trained on, as the bundled sets split their test part. The
+    groups held out are fixed by ``seed`` (:func:`embedtune_core.data.splits.eval_groups`)."""
+    from embedtune_core.data.splits import ConnectedGroups, eval_groups
+
+    anchors, positives = column_values(rows, "anchor"), column_values(rows, "positive")
+    components = ConnectedGroups()
+    for anchor, positive in zip(anchors, positives):
+        components.union("a:" + text_key(anchor), "p:" + text_key(positive))
+    group_key: dict[str, str] = {}
+    for anchor in anchors:  # a group is named by its smallest anchor: the same on every machine
+        key = text_key(anchor)
+        root = components.find("a:" + key)
+        group_key[root] = min(group_key.get(root, key), key)
+    if len(set(group_key.values())) < 2:
+        raise DataError("cannot hold out a validation part: the training rows form a single group of connected "
+                        "anchors and positives", key="training.validation_fraction",
+                        hint="set training.validation_fraction = 0 or give more data")
+    held = eval_groups(group_key.values(), fraction, seed)
+    in_validation = [group_key[components.find("a:" + text_key(a))] in held for a in anchors]
+    return (rows.select([i for i, v in enumerate(in_validation) if not v]),
+            rows.select([i for i, v in enumerate(in_validation) if v]))
+
+
 def check_leakage(train: Any, evaluation: Any, dataset_type: str | None = None) -> list[str]:
     """Anchors (or IR query texts) of ``evaluation`` that also occur in ``train``, compared up to
     case and spacing, in ``evaluation``'s order, each once. ``dataset_type`` is accepted for

@@ -29,7 +29,9 @@ class PreparedData:
     :class:`IRData`) or correlate (STS rows), ``eval_part`` where the evaluation data came from,
     ``eval_fraction`` the fraction held out (the reader's or the run's; None: the source's own
     split), ``corpus``/``categories`` the miners' candidate texts (None: the data's own
-    positives), ``reader_options`` the reader's options as resolved (``data.options``)."""
+    positives), ``reader_options`` the reader's options as resolved (``data.options``),
+    ``validation`` the part of the training rows held out to score the model on while it trains
+    (``training.validation_fraction``; ``validation_rows`` the same rows in the training columns)."""
 
     bundle: DataBundle
     dataset_type: str
@@ -44,6 +46,8 @@ class PreparedData:
     train_columns: tuple[str, ...] = ()
     eval_fraction: float | None = None
     reader_options: dict = attrs.field(factory=dict)
+    validation: IRData | None = None
+    validation_rows: Any = None
 
     def describe_evaluation(self) -> dict[str, Any]:
         """The size of the evaluation set, as metrics.json and the report show it."""
@@ -136,14 +140,19 @@ def prepare_data(config: RunConfig, registry: Any, used: frozenset[str]) -> Prep
                              key="data.eval_fraction", hint="leave it unset to use that split, or give the data "
                              "without one")
     train, train_type = (None, None)
+    validation, validation_rows, held_texts = None, None, set()
     if training or "training-rows" in used:
         train, train_type = to_training_dataset(bundle)
         train = _limit(train, config.data.limit)
+    if training and config.training.validation_fraction:
+        train, validation, held_texts, validation_rows = _validation(config, train, train_type)
     evaluation, kind = (None, None)
     if evaluating:
         evaluation, kind = _evaluation(bundle, part)
         evaluation = _limit(evaluation, config.data.eval_limit)
     corpus, categories = (list(bundle.corpus) if bundle.corpus else None), None
+    if corpus and held_texts:  # the validation documents stay unseen, as the test part's are
+        corpus = [text for text in corpus if text not in held_texts]
     if config.mining.corpus and "mining" in used:
         corpus, categories = read_corpus_file(config.mining.corpus)
     retention = _retention(config, registry) if "retention" in used else None
@@ -151,7 +160,24 @@ def prepare_data(config: RunConfig, registry: Any, used: frozenset[str]) -> Prep
                         evaluation=evaluation, eval_kind=kind, eval_part=part if evaluating else None,
                         corpus=corpus, categories=categories, retention=retention,
                         train_columns=tuple(extra_columns(train.column_names)) if train is not None else (),
-                        eval_fraction=fraction, reader_options=_recorded(options))
+                        eval_fraction=fraction, reader_options=_recorded(options), validation=validation,
+                        validation_rows=validation_rows)
+
+
+def _validation(config: RunConfig, train: Any, train_type: str) -> tuple[Any, IRData, set[str], Any]:
+    """``training.validation_fraction`` of the training rows held out (see
+    :func:`embedtune_core.data.loading.split_validation`): the rows left, the validation part as
+    IR (its queries ranked against its own and every training text), the texts only it holds, and
+    its rows."""
+    from embedtune_core.data.loading import row_texts, split_validation, to_ir
+    from embedtune_core.errors import ConfigError
+
+    if train_type == "sts":
+        raise ConfigError("a validation part is ranked, and STS pairs have scores, not positives",
+                          key="training.validation_fraction", hint="set it to 0 for STS data")
+    kept, held = split_validation(train, config.training.validation_fraction, config.training.seed)
+    held_texts = set(row_texts(held, train_type)) - set(row_texts(kept, train_type))
+    return kept, to_ir(held, train_type, distractors=kept), held_texts, held
 
 
 def _recorded(options: dict) -> dict:
@@ -195,9 +221,12 @@ def _retention(config: RunConfig, registry: Any) -> IRData | None:
 
 
 def eval_training_rows(data: PreparedData, limit: int | None) -> Any:
-    """The held-out split in the training columns, for the eval loss during training."""
+    """The held-out split in the training columns, for the eval loss during training: the
+    validation rows when the run holds some out, else the data's eval split."""
     from embedtune_core.data.loading import to_training_dataset
 
+    if data.validation_rows is not None:
+        return _limit(data.validation_rows, limit)
     bundle = data.bundle
     if bundle.eval is None:
         return None

@@ -285,7 +285,8 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
             "loss", name, config.loss.options, key="loss.options")
         traits = loss_traits(registry, name, options)
         check_loss_accepts(registry, name, data.dataset_type, traits, options)
-        check_training_config(config.training, has_eval=data.bundle.eval is not None)
+        check_training_config(config.training, has_eval=data.bundle.eval is not None or data.validation is not None,
+                              validating=data.validation is not None)
         if world_size() > 1:  # under DDP, in-batch losses take every process's rows as negatives
             options = gather_by_default(registry, name, options, config.loss.options)
         components = attrs.evolve(components, loss=name, loss_options=options)
@@ -301,6 +302,9 @@ def check_for_data(config: RunConfig, registry: Any, components: Components, dat
         if not miner.info.input == "nli" and data.dataset_type == "sts":
             raise ComponentError(f"negative miner '{config.mining.miner}' needs (anchor, positive) rows, but the data "
                                  "is sts", key="mining.miner", hint="STS pairs have scores, not positives: skip mining")
+        if miner.info.input == "nli" and data.dataset_type == "nli" and data.validation is not None:
+            raise ConfigError(f"negative miner '{config.mining.miner}' reads the NLI records, validation rows included",
+                              key="training.validation_fraction", hint="set it to 0, or use a miner of (anchor, positive) rows")
         missing = [c for c in miner.info.columns if c not in data.train_columns]
         if missing:
             raise ComponentError(

@@ -93,6 +93,50 @@ def decide_learning_rate(config: Any, *, hidden: int | None, rows: int | None) -
     return attrs.evolve(config, learning_rate=auto_learning_rate(hidden, steps))
 
 
+#: above this many times the compute of one epoch over the pairs alone, a run says why and how to shorten it
+SLOW_FACTOR = 2.0
+#: characters per token, roughly, for English text in a WordPiece vocabulary (texts longer than
+#: ``max_seq_length`` tokens are cut, so they cost no more than that)
+CHARS_PER_TOKEN = 4
+
+
+def _mean_length(texts: Any, cap: int) -> float:
+    lengths = [min(len(t), cap) for t in texts if isinstance(t, str)]
+    return sum(lengths) / len(lengths) if lengths else 0.0
+
+
+def training_cost(rows: Any, *, epochs: float, negatives: int = 0, max_seq_length: int = 256) -> float:
+    """About how many times the compute of one epoch over the (anchor, positive) pairs alone a
+    training of ``epochs`` takes when each row also encodes ``negatives`` mined negatives (each
+    as long as a positive, on average). A Transformer's time grows about linearly with the tokens
+    of these short texts, so the estimate is the characters encoded per row (each text cut at
+    ``max_seq_length`` tokens) relative to the pair's. The plain sentence-transformers script
+    (one epoch of MNRL on the pairs) is 1.0."""
+    cap = max_seq_length * CHARS_PER_TOKEN
+    anchor = _mean_length(rows["anchor"], cap)
+    positive = _mean_length(rows["positive"], cap)
+    if anchor + positive <= 0:
+        return float(epochs)
+    return float(epochs) * (anchor + positive * (1 + negatives)) / (anchor + positive)
+
+
+def slow_training_note(rows: Any, *, epochs: float, negatives: int, max_seq_length: int,
+                       validation: bool = False) -> str | None:
+    """A line saying why a training takes more than :data:`SLOW_FACTOR` times one plain epoch over
+    the pairs, and how to make it shorter (None when it does not)."""
+    factor = training_cost(rows, epochs=epochs, negatives=negatives, max_seq_length=max_seq_length)
+    if factor <= SLOW_FACTOR:
+        return None
+    why = [f"{epochs:g} epochs" + (" (the best one kept on the validation part)" if validation else "")] if epochs > 1 else []
+    if negatives:
+        why.append(f"{negatives} mined hard negative{'s' if negatives > 1 else ''} encoded with every pair")
+    shorter = [f"-s training.epochs=1 (about {training_cost(rows, epochs=1, negatives=negatives, max_seq_length=max_seq_length):.1f}x)"] if epochs > 1 else []
+    if negatives:
+        shorter.append(f"-s mining.miner=null (about {training_cost(rows, epochs=epochs, max_seq_length=max_seq_length):.1f}x)")
+    return (f"training will take about {factor:.1f}x the time of one epoch over the pairs alone (what a plain "
+            f"sentence-transformers script trains): {' and '.join(why)}; to make it shorter: {', or '.join(shorter)}")
+
+
 def hidden_size_of(model_name: str) -> int | None:
     """The hidden size a local, bundled or cached model's config.json gives (None: unknown)."""
     from embedtune_core.embedding.models import resolve_model

@@ -58,21 +58,22 @@ def check_report_to(target: Any, *, key: str = "training.report_to") -> str:
     return name
 
 
-def check_training_config(config: TrainingConfig, *, has_eval: bool) -> None:
+def check_training_config(config: TrainingConfig, *, has_eval: bool, validating: bool = False) -> None:
     """Check the training settings that depend on each other or on installed packages (a
-    :class:`ConfigError` otherwise)."""
-    evaluate = bool(config.eval_steps)
-    if evaluate and not has_eval:
+    :class:`ConfigError` otherwise). ``validating``: the run holds out a validation part
+    (``training.validation_fraction``), scored every epoch when ``eval_steps`` is unset."""
+    evaluate = bool(config.eval_steps) or validating
+    if config.eval_steps and not has_eval:
         raise ConfigError("training.eval_steps needs evaluation data", key="training.eval_steps",
                           hint="give held-out data (data.eval_source or data.eval_fraction > 0) or unset eval_steps")
     if config.load_best_model_at_end and not evaluate:
         raise ConfigError("load_best_model_at_end needs evaluation during training", key="training.load_best_model_at_end",
-                          hint="set training.eval_steps too")
+                          hint="set training.eval_steps or training.validation_fraction too")
     if config.early_stopping_patience and not evaluate:
         raise ConfigError("early stopping needs evaluation during training", key="training.early_stopping_patience",
-                          hint="set training.eval_steps too")
-    if config.load_best_model_at_end:
-        save_steps = save_steps_of(config)
+                          hint="set training.eval_steps or training.validation_fraction too")
+    if (config.load_best_model_at_end or validating) and config.eval_steps:
+        save_steps = save_steps_of(config, validating=validating)
         if save_steps % config.eval_steps:
             raise ConfigError(
                 f"with load_best_model_at_end, save_steps ({save_steps}) must be a multiple of eval_steps ({config.eval_steps})",
@@ -82,10 +83,10 @@ def check_training_config(config: TrainingConfig, *, has_eval: bool) -> None:
         check_report_to(target)
 
 
-def save_steps_of(config: TrainingConfig) -> int | None:
-    """Checkpoint every this many steps (None: once an epoch); with load_best_model_at_end,
-    every evaluation unless set."""
-    if config.load_best_model_at_end:
+def save_steps_of(config: TrainingConfig, *, validating: bool = False) -> int | None:
+    """Checkpoint every this many steps (None: once an epoch); when the best checkpoint is kept
+    (load_best_model_at_end, or a validation part), every evaluation unless set."""
+    if config.load_best_model_at_end or validating:
         return config.save_steps or config.eval_steps
     return config.save_steps
 
@@ -116,10 +117,13 @@ def batch_sampler(name: str) -> Any:
 
 
 def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *, has_eval: bool,
-                       device: str | None = None, quiet: bool = False) -> Any:
+                       device: str | None = None, quiet: bool = False, validation_metric: str | None = None) -> Any:
     """``SentenceTransformerTrainingArguments`` for ``config`` (its ``batch_sampler`` decided,
     see :func:`decide_batch_sampler`; ``precision = "auto"`` is decided here for ``device``);
-    checkpoints go to ``output_dir/checkpoints``. ``device`` "cpu" keeps training on the CPU."""
+    checkpoints go to ``output_dir/checkpoints``. ``device`` "cpu" keeps training on the CPU.
+    ``validation_metric``: the name an evaluator reports its validation score under
+    (``validation_ndcg@10``); the run is then evaluated every epoch (every ``eval_steps`` when
+    set) and the checkpoint with the highest score is loaded at the end."""
     import dataclasses
 
     from sentence_transformers import SentenceTransformerTrainingArguments
@@ -132,8 +136,10 @@ def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *,
     if config.learning_rate == "auto":
         raise ValueError("training_arguments needs a decided learning_rate (see advice.decide_learning_rate)")
     precision = resolve_precision(config.precision, device)
-    evaluate = bool(config.eval_steps) and has_eval
-    save_steps = save_steps_of(config)
+    validating = validation_metric is not None
+    evaluate = bool(config.eval_steps) and (has_eval or validating)
+    save_steps = save_steps_of(config, validating=validating)
+    best_by = f"eval_{validation_metric}" if validating else "eval_loss" if evaluate else None
     kwargs: dict[str, Any] = dict(
         output_dir=str(Path(output_dir) / CHECKPOINTS),
         num_train_epochs=config.epochs,
@@ -150,14 +156,14 @@ def training_arguments(config: TrainingConfig, output_dir: str | os.PathLike, *,
         bf16=precision == "bf16",
         gradient_checkpointing=config.gradient_checkpointing,
         batch_sampler=batch_sampler(config.batch_sampler),
-        eval_strategy="steps" if evaluate else "no",
+        eval_strategy="steps" if evaluate else "epoch" if validating else "no",
         eval_steps=config.eval_steps if evaluate else None,
         save_strategy="steps" if save_steps else "epoch",
         save_steps=save_steps or 500,
         save_total_limit=config.save_total_limit,
-        load_best_model_at_end=config.load_best_model_at_end,
-        metric_for_best_model="eval_loss" if evaluate else None,
-        greater_is_better=False if evaluate else None,
+        load_best_model_at_end=config.load_best_model_at_end or validating,
+        metric_for_best_model=best_by,
+        greater_is_better=validating if best_by else None,
         logging_steps=config.logging_steps,
         logging_first_step=True,
         report_to=[str(t).strip().lower() for t in config.report_to] or "none",

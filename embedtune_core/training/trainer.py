@@ -60,6 +60,7 @@ class TrainResult:
     checkpoint_dir: Path | None = None
     stopped_early: bool = False
     reason: str = "completed"
+    best_checkpoint: str | None = None
 
 
 @attrs.frozen
@@ -69,7 +70,10 @@ class TrainSetup:
     in-batch negatives, how it reads rows, constant memory), whether the data's order matters (a
     miner declared ``ordered``), the callback objects, a constant-memory loss to suggest when
     memory runs out, and the data's name for the model card. ``batch_sampler = "auto"`` is
-    decided from the traits and ``ordered``."""
+    decided from the traits and ``ordered``. ``validation`` scores a model on a held-out
+    validation part (a callable ``model -> float``, higher is better, reported as
+    ``validation_METRIC``): the run is scored every epoch (every ``eval_steps`` when set) and the
+    best-scoring checkpoint is kept."""
 
     config: TrainingConfig
     traits: LossTraits = LossTraits(accepts=None, in_batch_negatives=False, input="rows", constant_memory=False)
@@ -77,6 +81,13 @@ class TrainSetup:
     callbacks: tuple = ()
     large_batch_loss: str | None = None
     dataset_name: str | None = None
+    validation: Any = None
+    validation_metric: str = "ndcg@10"
+
+    @property
+    def validation_key(self) -> str | None:
+        """The name the validation score is logged under (``eval_`` prefixed by the Trainer)."""
+        return f"validation_{self.validation_metric}" if self.validation is not None else None
 
     def decided(self, *, hidden: int | None = None, rows: int | None = None) -> TrainingConfig:
         """The settings with ``batch_sampler`` decided, and ``learning_rate = "auto"`` for a
@@ -113,14 +124,16 @@ def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir:
     eval_dataset = fit_dataset(eval_dataset, setup.traits.input)
     device = str(getattr(model, "device", "cpu"))
     decided = setup.decided(hidden=_hidden_size(model), rows=len(train_dataset))
-    args = training_arguments(decided, run_dir, has_eval=eval_dataset is not None, device=device, quiet=quiet)
+    args = training_arguments(decided, run_dir, has_eval=eval_dataset is not None, device=device, quiet=quiet,
+                              validation_metric=setup.validation_key)
     checkpoint = _checkpoint_to_resume(run_dir, resume, quiet)
     _prepare_log(run_dir, checkpoint)
     _describe_for_card(model, setup.dataset_name, quiet)
     nan_guard, stop_guard, callbacks = _callbacks(setup, loss)
     with hf_progress_bars(False):
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train_dataset,
-                                             eval_dataset=eval_dataset, loss=loss, callbacks=callbacks)
+                                             eval_dataset=eval_dataset, loss=loss, callbacks=callbacks,
+                                             evaluator=_validation_evaluator(setup))
     _drop_default_display(trainer)
     if checkpoint is not None and checkpoint_step(checkpoint) >= _target_steps(trainer):
         nan_guard.unwatch()
@@ -143,6 +156,30 @@ def train(model: Any, train_dataset: Any, loss: Any, setup: TrainSetup, run_dir:
     finally:
         nan_guard.unwatch()
     return _result(trainer, output, setup, nan_guard, stop_guard, run_dir)
+
+
+def _validation_evaluator(setup: TrainSetup) -> Any:
+    """A sentence-transformers evaluator reporting ``setup.validation``'s score of the model (in
+    eval mode: no dropout) under ``setup.validation_key``; None without a validation part."""
+    if setup.validation is None:
+        return None
+    from sentence_transformers.base.evaluation import BaseEvaluator
+
+    class ValidationEvaluator(BaseEvaluator):
+        def __init__(self) -> None:
+            super().__init__()
+            self.greater_is_better = True
+            self.primary_metric = setup.validation_key
+
+        def __call__(self, model: Any, output_path: Any = None, epoch: Any = -1, steps: Any = -1) -> dict:
+            was_training = model.training
+            model.eval()
+            try:
+                return {self.primary_metric: float(setup.validation(model))}
+            finally:
+                model.train(was_training)
+
+    return ValidationEvaluator()
 
 
 def _checkpoint_to_resume(run_dir: Path, resume: bool, quiet: bool) -> Path | None:
@@ -280,7 +317,8 @@ def _result(trainer: Any, output: Any, setup: TrainSetup, nan_guard: Any, stop_g
     reason = "completed"
     if stopped_early:
         patience = setup.config.early_stopping_patience
-        reason = (f"early stopping: eval loss did not improve for {patience} evaluations" if patience
+        watched = setup.validation_key.replace("_", " ", 1) if setup.validation_key else "eval loss"
+        reason = (f"early stopping: {watched} did not improve for {patience} evaluations" if patience
                   else "stopped by a callback")
     return TrainResult(
         global_step=state.global_step,
@@ -290,4 +328,5 @@ def _result(trainer: Any, output: Any, setup: TrainSetup, nan_guard: Any, stop_g
         checkpoint_dir=newest,
         stopped_early=stopped_early,
         reason=reason,
+        best_checkpoint=state.best_model_checkpoint,
     )
