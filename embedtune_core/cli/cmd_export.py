@@ -18,7 +18,7 @@ OPTION_NAMES = {"data.source": "--data", "data.type": "--type", "data.reader": "
 #: the export step's options this command's options set
 STEP_OPTION_NAMES = {"exporters": "--exporter", "exporter_options": "--exporter-option", "dims": "--dims",
                      "embeddings": "--embeddings", "threads": "--threads", "batch_size": "--batch-size",
-                     "speed_texts": "--speed-texts", "speed_rounds": "--speed-rounds", "rescore_candidates": "--rescore",
+                     "speed_batch_size": "--speed-batch-size", "speed_texts": "--speed-texts", "speed_rounds": "--speed-rounds", "rescore_candidates": "--rescore",
                      "min_retention": "--min-retention"}
 
 
@@ -78,7 +78,10 @@ def _matryoshka_dims(model: str) -> list[int]:
               help="IR metrics (the first is the headline). Default: ndcg@10 mrr@10 map@100 recall@10 precision@10 f1@10.")
 @click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
               help="Threads of every encoding (speed is compared at the same threads).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True, help="Encoding batch size.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Batch size of the encodings the metrics are measured on (the evaluation's).")
+@click.option("--speed-batch-size", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Batch size of the speed measurement (sentence-transformers' encode default).")
 @click.option("--speed-texts", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Held-out texts each model encodes for the speed measurement.")
 @click.option("--speed-rounds", type=click.IntRange(min=1), default=3, show_default=True,
@@ -95,8 +98,8 @@ def _matryoshka_dims(model: str) -> list[int]:
 def command(app: AppContext, model: str, source: str, dataset_type: str | None, reader: str | None,
             columns: tuple[str, ...], split: str | None, eval_split: str | None, extra_options: tuple[str, ...],
             output: str, exporters: tuple[str, ...], exporter_values: tuple[str, ...], dims: str | None,
-            embeddings: str, metric_values: tuple[str, ...], threads: int, batch_size: int, speed_texts: int,
-            speed_rounds: int, rescore_candidates: int, min_retention: float, eval_limit: int | None,
+            embeddings: str, metric_values: tuple[str, ...], threads: int, batch_size: int, speed_batch_size: int,
+            speed_texts: int, speed_rounds: int, rescore_candidates: int, min_retention: float, eval_limit: int | None,
             overwrite: bool, as_json: bool, quiet: bool) -> None:
     """Export MODEL for deployment and measure every variant on DATA's held-out part.
 
@@ -122,7 +125,8 @@ def command(app: AppContext, model: str, source: str, dataset_type: str | None, 
                      "data.eval_limit": eval_limit, "evaluation.retention": "none"})
     export = {"exporters": list(exporters) or None, "exporter_options": _exporter_options(exporter_values),
               "dims": _dims(dims) if dims else _matryoshka_dims(model), "embeddings": list(_embeddings(embeddings)),
-              "threads": threads, "batch_size": batch_size, "speed_texts": speed_texts, "speed_rounds": speed_rounds,
+              "threads": threads, "batch_size": batch_size, "speed_batch_size": speed_batch_size,
+              "speed_texts": speed_texts, "speed_rounds": speed_rounds,
               "rescore_candidates": rescore_candidates, "min_retention": min_retention}
     _export(app, settings, export, output, overwrite=overwrite, as_json=as_json, quiet=quiet)
 

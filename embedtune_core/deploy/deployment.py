@@ -44,8 +44,9 @@ _VARIANT_NAME = re.compile(r"[A-Za-z0-9_.]+(-[A-Za-z0-9_.]+)+-[0-9]+d-(" + "|".j
 @attrs.frozen
 class ExportSettings:
     """How an export run measures: ``dims`` (Matryoshka dims besides the full size),
-    ``embeddings`` (stored precisions), ``threads`` and ``batch_size`` of every encoding,
-    ``speed_texts`` held-out texts timed in ``speed_rounds`` interleaved rounds,
+    ``embeddings`` (stored precisions), ``threads`` of every encoding, ``batch_size`` of the
+    encodings measured for quality, ``speed_texts`` held-out texts timed in ``speed_rounds``
+    interleaved rounds in batches of ``speed_batch_size``,
     ``rescore_candidates`` re-scored per query for int8 and binary, ``min_retention`` to be
     recommended."""
 
@@ -53,6 +54,7 @@ class ExportSettings:
     embeddings: tuple[str, ...] = EMBEDDINGS
     threads: int = 1
     batch_size: int = 128
+    speed_batch_size: int = 32
     speed_texts: int = 1000
     speed_rounds: int = 3
     rescore_candidates: int = RESCORE_CANDIDATES
@@ -299,7 +301,8 @@ def _measure_models(exported: list, data: Any, settings: ExportSettings, progres
     progress(f"timing every model on the same {len(sample):,} texts ({settings.speed_rounds} rounds, "
              f"{settings.threads} thread{'s' if settings.threads != 1 else ''})")
     speeds = texts_per_second({item.folder.name: item.model for item in exported}, sample,
-                              batch_size=settings.batch_size, rounds=settings.speed_rounds, threads=settings.threads)
+                              batch_size=settings.speed_batch_size, rounds=settings.speed_rounds,
+                              threads=settings.threads)
     for item in exported:
         item.texts_per_second = round(speeds[item.folder.name], 2)
     return len(sample)
@@ -378,7 +381,7 @@ def export_deployment(model: str, data: Any, *, registry: Any, metrics: Sequence
     deployment = {"model": str(model), "reference": variants[0]["name"],
                   "recommended": recommend(variants, settings.min_retention), "headline_metric": headline,
                   "min_retention": settings.min_retention, "threads": settings.threads,
-                  "batch_size": settings.batch_size, "speed_texts": timed,
+                  "batch_size": settings.batch_size, "speed_batch_size": settings.speed_batch_size, "speed_texts": timed,
                   "rescore_candidates": settings.rescore_candidates, "variants": variants}
     eio.write_json(out_dir / DEPLOYMENT_FILE, deployment)
     return deployment

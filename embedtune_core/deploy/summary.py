@@ -52,7 +52,7 @@ def deployment_table(deployment: dict[str, Any]) -> str:
     header, body = rows(deployment)
     threads = deployment.get("threads")
     note = (f"speed: {deployment.get('speed_texts')} held-out texts, {threads} thread{'s' if threads != 1 else ''}, "
-            f"batch {deployment.get('batch_size')}, the same run for every variant")
+            f"batch {deployment.get('speed_batch_size', deployment.get('batch_size'))}, the same run for every variant")
     return "\n".join([text_table(body, header), "", note, verdict(deployment)])
 
 
@@ -61,7 +61,8 @@ def section(deployment: dict[str, Any]) -> tuple[str, str, list[str], list[list[
     header, body = rows(deployment)
     intro = ("Every exported variant measured on the held-out data in one run: retention is its headline metric "
              f"divided by the reference's; speed is encoding on the same {deployment.get('speed_texts')} texts with "
-             f"{deployment.get('threads')} thread(s). {verdict(deployment)}.")
+             f"{deployment.get('threads')} thread(s) in batches of "
+             f"{deployment.get('speed_batch_size', deployment.get('batch_size'))}. {verdict(deployment)}.")
     return "Deployment", intro, header, body
 
 
