@@ -1,8 +1,8 @@
 """Helpers for testing embedtune and packs: a tiny model built in code, throwaway plugins.
 
 ``build_tiny_model(folder)`` writes a small BERT (2 layers, hidden size 32) with a WordPiece
-vocabulary trained on the fly, as a sentence-transformers model folder. It trains in seconds on
-CPU and needs no download.
+vocabulary built on the fly (the same on every machine), as a sentence-transformers model folder.
+It trains in seconds on CPU and needs no download; the same arguments give the same weights.
 """
 
 from __future__ import annotations
@@ -31,16 +31,37 @@ TINY_CORPUS = [
 ]
 
 
-def _vocabulary(texts: Iterable[str], vocab_size: int) -> Any:
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    )
-    tokenizer.train_from_iterator(list(texts), trainer=trainer)
+
+def _vocabulary(texts: Iterable[str], vocab_size: int) -> Any:
+    """A WordPiece tokenizer whose vocabulary is the same on every machine and in every process:
+    the special tokens, every character of ``texts`` (alone and as a ``##`` continuation), then
+    their most frequent words (ties in alphabetical order) up to ``vocab_size``. (The tokenizers
+    library's WordPiece trainer breaks ties between equally frequent merges differently from one
+    process to the next, so a model built with it differs from run to run.)"""
+    from collections import Counter
+
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words: Counter[str] = Counter()
+    for text in texts:
+        words.update(word for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    characters = sorted({c for word in words for c in word})
+    tokens = SPECIAL_TOKENS + characters + ["##" + c for c in characters]
+    known = set(tokens)
+    for word, _ in sorted(words.items(), key=lambda item: (-item[1], item[0])):
+        if len(tokens) >= vocab_size:
+            break
+        if word not in known:
+            tokens.append(word)
+            known.add(word)
+    tokenizer = Tokenizer(models.WordPiece({token: i for i, token in enumerate(tokens)}, unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
+    tokenizer.add_special_tokens(SPECIAL_TOKENS)
     cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
