@@ -89,6 +89,19 @@ def test_rank_and_world_size_default_to_one_process(monkeypatch):
     assert distributed.process_group() is None
 
 
+@pytest.mark.parametrize("world", [2, 3])
+def test_a_world_of_several_shares_accelerates_process_state(monkeypatch, world):
+    """From two processes on, the group is accelerate's ``PartialState`` (the Trainer's)."""
+    import accelerate
+
+    class State:
+        pass
+
+    monkeypatch.setattr(accelerate, "PartialState", State)
+    monkeypatch.setenv("WORLD_SIZE", str(world))
+    assert isinstance(distributed.process_group(), State)
+
+
 def test_gather_rows_concatenates_every_process_in_rank_order_without_padding(processes):
     state = processes(3, 1)
     state.others = {0: np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]), 2: np.array([[9.0, 9.5]])}
