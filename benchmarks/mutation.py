@@ -41,7 +41,8 @@ GROUPS: dict[str, tuple[list[str], list[str], list[str]]] = {
     "mining-pairs": (["embedtune_core/mining/pairs.py"], ["tests/test_mining_guards.py"], []),
     "training": (["embedtune_core/training/arguments.py", "embedtune_core/training/advice.py"],
                  ["tests/test_training_settings.py", "tests/test_advise.py"], ["-k", "not resum"]),
-    "ranking": (["embedtune_core/ranking/metrics.py", "embedtune_core/ranking/ranked.py"], ["tests/test_metrics.py"], []),
+    "ranking": (["embedtune_core/ranking/metrics.py", "embedtune_core/ranking/ranked.py"],
+                ["tests/test_metrics.py", "tests/test_trec_files.py"], []),
     "distributed": (["embedtune_core/distributed.py"], ["tests/test_distributed_units.py", "tests/test_distributed.py"],
                     ["-k", "not two_processes and not resolved_config and not shared_encoding"]),
 }

@@ -357,3 +357,105 @@ def test_metric_specs_are_parsed_or_refused_with_the_spec_named():
         split_metric_specs(["ndcg@10", " , "])
     assert (caught.value.message, caught.value.key, caught.value.hint) == (
         "metric ' , ' must be NAME@K with K a positive integer", "--metric", "e.g. -m ndcg@10,mrr@10")
+
+
+class _Misbehaving:
+    """A pack's metric objects, each breaking the compute contract one way."""
+
+    def __init__(self, what):
+        self.what = what
+
+    def compute(self, ranked, k):
+        n = len(ranked)
+        if self.what == "raises":
+            return 1 / 0
+        return {"text": ["high"] * n, "shape": [[1.0, 2.0]] * n, "nan": [1.0] + [float("nan")] * (n - 1),
+                "inf": [float("inf")] * n, "good": [0.5] * n}[self.what]
+
+
+@pytest.fixture
+def misbehaving(registry, plugin_set, throwaway_plugin):
+    from embedtune_core import hookimpl
+    from embedtune_core.plugins.registry import build_registry
+
+    class Pack:
+        @hookimpl
+        def register_metrics(self, register):
+            for what in ("text", "shape", "nan", "inf", "raises", "good"):
+                register(f"{what}-metric", lambda what=what: _Misbehaving(what), description=what)
+
+    throwaway_plugin(Pack(), "misbehaving_pack")
+    return build_registry(plugin_set)
+
+
+@pytest.mark.parametrize("what,message,hint", [
+    ("text", "metric 'text-metric' from plugin 'misbehaving_pack' returned list ['high', 'high', 'high'], not numbers",
+     "compute(ranked, k) must return one number per query"),
+    ("shape", "metric 'shape-metric' from plugin 'misbehaving_pack' returned an array of shape (3, 2), expected (3,)",
+     "compute(ranked, k) must return one value per query"),
+    ("nan", "metric 'nan-metric' from plugin 'misbehaving_pack' returned 2 value(s) that are not finite numbers "
+     "(first: nan for query 'q2')", "compute(ranked, k) must return a finite number per query"),
+    ("inf", "metric 'inf-metric' from plugin 'misbehaving_pack' returned 3 value(s) that are not finite numbers "
+     "(first: inf for query 'q1')", "compute(ranked, k) must return a finite number per query"),
+])
+def test_a_metric_breaking_its_contract_is_one_error_naming_it(misbehaving, what, message, hint):
+    """The exact message and hint for each way a metric's values can be wrong."""
+    from embedtune_core.errors import ComponentError
+    from embedtune_core.ranking.metrics import compute_metrics
+
+    qrels = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 1}}
+    run = {"q1": {"a": 1.0}, "q2": {"b": 1.0}, "q3": {"c": 1.0}}
+    with pytest.raises(ComponentError) as caught:
+        compute_metrics(misbehaving, qrels, run, [f"{what}-metric@10"])
+    assert (caught.value.message, caught.value.hint) == (message, hint)
+
+
+def test_a_metric_that_raises_is_named_with_its_k(misbehaving):
+    from embedtune_core.errors import ComponentError
+    from embedtune_core.ranking.metrics import compute_metrics
+
+    with pytest.raises(ComponentError) as caught:
+        compute_metrics(misbehaving, {"q1": {"a": 1}}, {"q1": {"a": 1.0}}, ["raises-metric@7"])
+    assert "metric 'raises-metric' from plugin 'misbehaving_pack' failed while computing it at 7" in caught.value.message
+    assert "division by zero" in caught.value.message
+    # a good pack metric's values arrive as float64, one per query
+    assert compute_metrics(misbehaving, {"q1": {"a": 1}}, {"q1": {"a": 1.0}}, ["good-metric@1"]) == {"good-metric@1": 0.5}
+
+
+def test_metric_specs_at_the_digit_limit_and_with_two_ats():
+    from embedtune_core.errors import ConfigError
+    from embedtune_core.ranking.metrics import K_DIGITS, parse_metric
+
+    assert parse_metric("ndcg@" + "9" * K_DIGITS) == ("ndcg", int("9" * K_DIGITS))
+    for bad in ("ndcg@" + "0" * K_DIGITS, "a@b@10"):
+        with pytest.raises(ConfigError) as caught:
+            parse_metric(bad)
+        assert caught.value.message == f"metric '{bad}' must be NAME@K with K a positive integer"
+
+
+def test_tables_count_only_queries_of_both_files_unless_asked(registry, tmp_path):
+    from embedtune_core.ranking.metrics import metrics_of_tables
+    from embedtune_core.ranking.trec import read_qrels_table, read_run_table
+
+    (tmp_path / "q").write_text("q1 0 a 1\nq2 0 b 1\n")
+    (tmp_path / "r").write_text("q1 Q0 a 1 1.0 t\n")
+    qrels, run = read_qrels_table(tmp_path / "q"), read_run_table(tmp_path / "r")
+    assert metrics_of_tables(registry, qrels, run, ["recall@10"]) == ({"recall@10": 1.0}, 1)
+    assert metrics_of_tables(registry, qrels, run, ["recall@10"], all_queries=True) == ({"recall@10": 0.5}, 2)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("k", [1, 3, 10, 100])
+def test_ideal_grades_are_each_querys_relevant_grades_best_first(seed, k):
+    """``ideal_grades(k)``: the positive grades of the qrels, highest first, cut at k and padded
+    with 0 to the widest query; the rows follow the ranked run's queries."""
+    qrels, run = random_case(seed)
+    for all_queries in (False, True):
+        ranked = RankedRun.from_run(qrels, run, all_queries=all_queries)
+        expected = [sorted((g for g in qrels.get(q, {}).values() if g > 0), reverse=True)[:k]
+                    for q in ranked.query_ids]
+        width = max(map(len, expected), default=0)
+        got = ranked.ideal_grades(k)
+        assert got.dtype == np.int64 and got.shape == (len(ranked), width)
+        assert got.tolist() == [row + [0] * (width - len(row)) for row in expected]
+    assert RankedRun.from_run({"q": {"a": 0}}, {"q": {"a": 1.0}}).ideal_grades(5).shape == (1, 0)

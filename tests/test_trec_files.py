@@ -46,7 +46,10 @@ def test_ranked_from_files_equals_trec_eval(registry, tmp_path, seed, kwargs, al
         assert_matches_trec(registry, qrels, run, ranked=ranked)
 
 
-def test_blocks_that_split_queries_and_shuffled_lines(registry, tmp_path, monkeypatch):
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_blocks_that_split_queries_and_shuffled_lines(registry, tmp_path, monkeypatch, threads):
+    """Read one block at a time or several at once in threads: the same tables, the same errors."""
+    monkeypatch.setattr(trec, "PARSE_THREADS", threads)
     qrels, run = file_case(5, score_levels=3)
     qrels_path, run_path = write(tmp_path, qrels, run)
     lines = run_path.read_text(encoding="utf-8").splitlines(keepends=True)

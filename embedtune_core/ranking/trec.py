@@ -12,8 +12,8 @@ number (or is NaN), a document listed twice for one query, bytes that are not UT
 character (NUL and the like), or a file with no lines at all.
 
 :func:`read_qrels_table` and :func:`read_run_table` read a file in a few vectorised passes per
-block of lines (numpy finds the fields, pyarrow converts numbers and factorises ids) into
-columns: per line a query code, a document code and the value. Memory is about 16 bytes per
+block of lines (numpy finds the fields, pyarrow converts numbers and factorises ids; the blocks
+of a large file two at a time in threads, taken in file order) into columns: per line a query code, a document code and the value. Memory is about 16 bytes per
 line plus the distinct ids; no Python object is made per line. :func:`read_qrels` and
 :func:`read_run` give the same content as nested dicts.
 """
@@ -27,11 +27,14 @@ from typing import Any, Mapping
 
 from embedtune_core.errors import DataError
 from embedtune_core.ranking.arrays import distinct
+from embedtune_core.ranking.blocks import line_blocks
 
 #: bytes read per block; a block ends at a line end
 BLOCK_BYTES = 1 << 23
 #: records per part of a block whose document ids share one dictionary
 DOC_PART = 1 << 14
+#: blocks of a file parsed at once, in threads (at most the CPUs this process may use)
+PARSE_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
 
 QRELS_FIELDS = "'query_id iteration doc_id relevance'"
 RUN_FIELDS = "'query_id Q0 doc_id rank score tag'"
@@ -136,91 +139,6 @@ class TrecTable:
             hit = (line_keys[at] == pair_keys) if len(line_keys) else np.zeros(len(pairs), dtype=bool)
             out[pairs[hit]] = start + lines[at[hit]]
         return out
-
-
-def _open(path: str | os.PathLike) -> Any:
-    try:
-        return open(path, "rb")
-    except FileNotFoundError:
-        raise DataError("file not found", file=path) from None
-    except IsADirectoryError:
-        raise DataError("is a folder, not a file", file=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read: {exc.strerror}", file=path) from None
-
-
-def _blocks(path: str | os.PathLike, block_bytes: int) -> Any:
-    """``(block, odd_free)`` for blocks of whole lines (the last may lack its line end): buffers
-    that are slices of a memory map of the file, with no copy, or bytes read a block at a time
-    where the file cannot be mapped (a pipe, an empty file); ``odd_free``: the block holds no CR
-    and no DEL byte (a memory search). A block is valid until the next one is asked for."""
-    import mmap
-
-    with _open(path) as handle:
-        try:
-            mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, ValueError):
-            yield from _read_blocks(handle, block_bytes)
-            return
-        try:
-            yield from _mapped_blocks(mapped, block_bytes)
-        finally:
-            try:
-                mapped.close()
-            except BufferError:  # an array still refers to a block: the map closes with it
-                pass
-
-
-def _mapped_blocks(mapped: Any, block_bytes: int) -> Any:
-    """Blocks of a memory-mapped file; the pages of the blocks already read are given back, so
-    the process holds about one block of the file at a time."""
-    import mmap
-
-    view, start, size = memoryview(mapped), 0, len(mapped)
-    page = mmap.PAGESIZE
-    while start < size:
-        end = min(start + block_bytes, size)
-        if end < size:
-            cut = mapped.rfind(b"\n", start, end)
-            if cut < 0:  # a line longer than a block
-                cut = mapped.find(b"\n", end)
-            end = size if cut < 0 else cut + 1
-        odd_free = mapped.find(b"\r", start, end) < 0 and mapped.find(b"\x7f", start, end) < 0
-        if start == 0 and mapped[:3] == b"\xef\xbb\xbf":  # a UTF-8 byte-order mark is not part of the id
-            yield b"   " + bytes(view[3:end]), odd_free
-        else:
-            yield view[start:end], odd_free
-        done = (end // page) * page
-        if done and hasattr(mapped, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
-            mapped.madvise(mmap.MADV_DONTNEED, 0, done)
-        start = end
-
-
-def _read_blocks(handle: Any, block_bytes: int) -> Any:
-    """Blocks of whole lines read from an open file."""
-    carry = b""
-    first = True
-    while True:
-        chunk = handle.read(block_bytes)
-        if first:
-            first = False
-            if chunk.startswith(b"\xef\xbb\xbf"):
-                chunk = b"   " + chunk[3:]
-        if not chunk:
-            break
-        data = carry + chunk
-        end = data.rfind(b"\n") + 1
-        if end == 0:
-            carry = data
-            continue
-        carry = data[end:]
-        yield data[:end], _odd_free(data, end)
-    if carry:
-        yield carry, _odd_free(carry, len(carry))
-
-
-def _odd_free(data: bytes, end: int) -> bool:
-    return data.find(b"\r", 0, end) < 0 and data.find(b"\x7f", 0, end) < 0
 
 
 def _check_bytes(data: bytes, array: Any, space: Any, path: Any, line: int) -> None:
@@ -391,8 +309,8 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     queries, docs, values, blanks = [], [], [], []
     doc_blocks: list = []
     line = 1  # of the block's first line
-    for data, odd_free in _blocks(path, BLOCK_BYTES):
-        block = _plain_block(data, qrels, odd_free) or _block_fields(bytes(data), path, line, qrels)
+    for data, block in _parsed_blocks(path, qrels):
+        block = block or _block_fields(bytes(data), path, line, qrels)
         del data
         blanks.append(block.blank + line)
         line += block.newlines
@@ -425,6 +343,35 @@ def _read_table(path: str | os.PathLike, qrels: bool) -> TrecTable:
     )
     _check_unique(table, qrels)
     return table
+
+
+def _parsed_blocks(path: str | os.PathLike, qrels: bool) -> Any:
+    """``(block data, its _Block or None)`` in file order: each plain block parsed by
+    :func:`_plain_block` (None: not plain, for the field-by-field reader), up to
+    :data:`PARSE_THREADS` blocks at a time in threads when the file has several (pyarrow's CSV
+    reader, its hashing and numpy release the GIL). A block's pages that the map gives back are
+    read again from the file if a thread still parses it."""
+    import itertools
+    from collections import deque
+
+    blocks = line_blocks(path, BLOCK_BYTES)
+    head = list(itertools.islice(blocks, 2))
+    if len(head) < 2 or PARSE_THREADS < 2:
+        for data, odd_free in itertools.chain(head, blocks):
+            yield data, _plain_block(data, qrels, odd_free)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=PARSE_THREADS) as pool:
+        pending: deque = deque()
+        for data, odd_free in itertools.chain(head, blocks):
+            pending.append((data, pool.submit(_plain_block, data, qrels, odd_free)))
+            if len(pending) > PARSE_THREADS:
+                data, parsed = pending.popleft()
+                yield data, parsed.result()
+        while pending:
+            data, parsed = pending.popleft()
+            yield data, parsed.result()
 
 
 @dataclass
