@@ -459,3 +459,42 @@ def test_ideal_grades_are_each_querys_relevant_grades_best_first(seed, k):
         assert got.dtype == np.int64 and got.shape == (len(ranked), width)
         assert got.tolist() == [row + [0] * (width - len(row)) for row in expected]
     assert RankedRun.from_run({"q": {"a": 0}}, {"q": {"a": 1.0}}).ideal_grades(5).shape == (1, 0)
+
+
+def test_ranking_refuses_malformed_input_with_one_message():
+    """Each refusal of the ranking layer, word for word (what a pack or API user sees)."""
+
+    def refused(call, *args, **kwargs):
+        with pytest.raises(EmbedtuneError) as caught:
+            call(*args, **kwargs)
+        return caught.value.message, caught.value.hint
+
+    ids = ["a", "b"]
+    assert refused(RankedRun.from_topk, ["q"], ids, np.array([[0, 1]]), np.array([[0.5]]), {}) == (
+        "indices (1, 2) and scores (1, 1) must both be (queries=1, k)", None)
+    assert refused(RankedRun.from_topk, ["q", "r"], ids, np.array([[0, 1]]), np.array([[0.5, 0.4]]), {}) == (
+        "indices (1, 2) and scores (1, 2) must both be (queries=2, k)", None)
+    assert refused(RankedRun.from_topk, ["q", "q"], ids, np.zeros((2, 1), int), np.zeros((2, 1)), {}) == (
+        "query ids must be unique", None)
+    assert refused(RankedRun.from_topk, ["q"], ids, np.array([[0]]), np.array([[np.nan]]), {"q": {"a": 1}}) == (
+        "scores must not be NaN", None)
+    assert refused(RankedRun.from_run, {"q": {"a": 1}}, {"q": {"a": "high"}}) == (
+        "run scores must be numbers", "a run maps query -> {doc id: score}")
+    assert refused(RankedRun.from_run, {"q": {"a": 1}}, {"q": {"a": float("nan")}}) == (
+        "run scores must not be NaN", None)
+    for grade in ("high", 1.5, float("inf")):
+        assert refused(RankedRun.from_run, {"q": {"a": grade}}, {"q": {"a": 1.0}}) == (
+            "qrels grades must be integers", "qrels map query -> {doc id: grade}")
+    assert refused(RankedRun.from_run, {"q": {"a": 1}}, {"q": {"a": 1.0}}, depth=-1) == (
+        "depth must be >= 0, got -1", None)
+    nothing = RankedRun.from_run({"q": {"a": 1}}, {"q": {"a": 1.0}}, depth=0)
+    assert nothing.depth == 0 and nothing.first_relevant.tolist() == [0]
+
+
+def test_ideal_ranking_of_grades_too_large_for_the_packed_sort():
+    """Grades whose packed sort key would overflow go through the two-key sort: the same order."""
+    huge = 2**61
+    qrels = {"q1": {"a": 3, "b": huge, "c": 2**60, "d": 0}, "q2": {"e": 1, "f": huge}}
+    ranked = RankedRun.from_run(qrels, {"q1": {"a": 1.0}, "q2": {"e": 1.0}})
+    assert ranked.ideal_grades(10).tolist() == [[huge, 2**60, 3], [huge, 1, 0]]
+    assert ranked.ideal_dcg(2).tolist() == pytest.approx([huge + 2**60 / math.log2(3), huge + 1 / math.log2(3)])

@@ -11,6 +11,7 @@ from embedtune_core.errors import DataError
 
 
 def open_binary(path: str | os.PathLike) -> Any:
+    """``path`` opened for reading bytes; a missing file, a folder or a refusal is one DataError."""
     try:
         return open(path, "rb")
     except FileNotFoundError:

@@ -13,9 +13,10 @@ character (NUL and the like), or a file with no lines at all.
 
 :func:`read_qrels_table` and :func:`read_run_table` read a file in a few vectorised passes per
 block of lines (numpy finds the fields, pyarrow converts numbers and factorises ids; the blocks
-of a large file two at a time in threads, taken in file order) into columns: per line a query code, a document code and the value. Memory is about 16 bytes per
-line plus the distinct ids; no Python object is made per line. :func:`read_qrels` and
-:func:`read_run` give the same content as nested dicts.
+of a large file two at a time in threads, taken in file order) into columns: per line a query
+code, a document code and the value. Memory is about 16 bytes per line plus the distinct ids; no
+Python object is made per line. :func:`read_qrels` and :func:`read_run` give the same content
+as nested dicts.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ BLOCK_BYTES = 1 << 23
 #: records per part of a block whose document ids share one dictionary
 DOC_PART = 1 << 14
 #: blocks of a file parsed at once, in threads (at most the CPUs this process may use)
-PARSE_THREADS = max(1, min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1))
+PARSE_THREADS = min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 QRELS_FIELDS = "'query_id iteration doc_id relevance'"
 RUN_FIELDS = "'query_id Q0 doc_id rank score tag'"
