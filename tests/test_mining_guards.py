@@ -381,6 +381,23 @@ def test_pairs_refuse_what_cannot_be_mined():
     plain = prepare_pairs(MiningRequest(dataset=datasets.Dataset.from_dict({"left": ["a"], "right": ["x"]}),
                                         dataset_type="pairs"))
     assert renamed.queries == plain.queries == ["a"] and renamed.corpus == plain.corpus == ["x"]
+    # each known name is found wherever its column stands (the first two columns are only the fallback)
+    for anchor, positive in (("anchor", "positive"), ("query", "answer"), ("question", "document"),
+                             ("sentence1", "sentence2")):
+        data = datasets.Dataset.from_dict({"extra": ["e"], positive: ["x"], anchor: ["a"]})
+        found = prepare_pairs(MiningRequest(dataset=data, dataset_type="pairs"))
+        assert (found.queries, found.corpus) == (["a"], ["x"]), (anchor, positive)
+    # the hints, word for word
+    assert nli.hint == "mine the triplets built from them (the pipeline does), or use a miner declared with input='nli'"
+    columns = refused(DataError, datasets.Dataset.from_dict({"text": ["a"]}))
+    assert columns.hint == "give pairs, triplets, hard-negatives or IR data"
+    counted = refused(DataError, datasets.Dataset.from_dict({"anchor": ["a"], "positive": ["x"]}), categories=["k", "k"])
+    assert counted.hint == "give one category per corpus text (or per row when there is no corpus)"
+    # a bad text names its column (or the corpus) and its record
+    for data, corpus, named, record in (({"query": ["a", None], "answer": ["x", "y"]}, None, "query", 2),
+                                        ({"anchor": ["a"], "positive": ["x"]}, ["c", ""], "corpus", 2)):
+        bad = refused(DataError, datasets.Dataset.from_dict(data), corpus=corpus)
+        assert (bad.key, bad.record) == (named, record) and bad.message.startswith(f"column '{named}' needs non-empty text")
 
 
 def test_pairs_carry_categories_from_the_rows_and_the_corpus():
@@ -397,6 +414,11 @@ def test_pairs_carry_categories_from_the_rows_and_the_corpus():
     assert pairs.corpus == ["w", "y", "x", "z"] and pairs.categories == ["fin", "tax", "law", "med"]
     no_corpus = prepare_pairs(MiningRequest(dataset=rows, dataset_type="pairs", categories=["p", None, "r"]))
     assert no_corpus.categories == ["p", None, "r"]
+    # an empty category, in the rows or given, is unknown (None), not a category named ""
+    assert prepare_pairs(MiningRequest(dataset=rows, dataset_type="pairs")).categories == ["law", None, "med"]
+    given = prepare_pairs(MiningRequest(dataset=rows.remove_columns("category"), dataset_type="pairs",
+                                        categories=["p", "", None]))
+    assert given.categories == ["p", None, None]
     ir = IRData(corpus={"d1": "x", "d2": "w"}, queries={"q1": "a"}, qrels={"q1": {"d1": 1}})
     from_ir = prepare_pairs(MiningRequest(dataset=ir, dataset_type="ir", categories=["k1", "k2"]))
     assert from_ir.corpus == ["x", "w"] and from_ir.categories == ["k1", "k2"]
