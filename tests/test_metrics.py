@@ -498,3 +498,26 @@ def test_ideal_ranking_of_grades_too_large_for_the_packed_sort():
     ranked = RankedRun.from_run(qrels, {"q1": {"a": 1.0}, "q2": {"e": 1.0}})
     assert ranked.ideal_grades(10).tolist() == [[huge, 2**60, 3], [huge, 1, 0]]
     assert ranked.ideal_dcg(2).tolist() == pytest.approx([huge + 2**60 / math.log2(3), huge + 1 / math.log2(3)])
+
+
+def test_every_constructor_honours_depth_and_empty_runs(tmp_path):
+    """``depth`` cuts every query's ranking the same way whichever constructor ranks it; a
+    relevant document outside the corpus counts in the ideal ranking only; the run's first lines
+    may belong to a query the qrels do not judge."""
+    from embedtune_core.ranking.trec import format_qrels, format_run, read_qrels_table, read_run_table
+
+    doc_ids = ["a", "b", "c", "d"]
+    qrels = {"q1": {"b": 1, "d": 2, "zz": 3}, "q2": {"a": 1}}
+    indices, scores = np.array([[0, 1, 3], [2, 0, 1]]), np.array([[0.9, 0.8, 0.7], [0.9, 0.5, 0.1]])
+    run = {q: {doc_ids[j]: float(s) for j, s in zip(indices[i], scores[i])} for i, q in enumerate(["q1", "q2"])}
+    (tmp_path / "q").write_text(format_qrels(qrels))
+    (tmp_path / "r").write_text("x9 Q0 a 1 5.0 t\n" + format_run(run))  # an unjudged query first
+    for depth, grades in ((None, [[0, 1, 2], [0, 1, 0]]), (2, [[0, 1], [0, 1]]), (1, [[0], [0]])):
+        built = [RankedRun.from_run(qrels, run, depth=depth),
+                 RankedRun.from_topk(["q1", "q2"], doc_ids, indices, scores, qrels, depth=depth),
+                 RankedRun.from_tables(read_qrels_table(tmp_path / "q"), read_run_table(tmp_path / "r"), depth=depth)]
+        for ranked in built:
+            assert ranked.query_ids == ["q1", "q2"] and ranked.grades.tolist() == grades, depth
+            assert ranked.num_relevant.tolist() == [3, 1] and ranked.ideal_grades(5).tolist() == [[3, 2, 1], [1, 0, 0]]
+    empty = RankedRun.from_run({}, {})
+    assert len(empty) == 0 and empty.ideal_grades(5).shape == (0, 0)
