@@ -327,6 +327,11 @@ def test_pairs_group_rows_of_one_anchor_and_keep_the_corpus_order():
     # "X." is the positive "x" in another case: the same text for b, not for a
     assert pairs.is_same_text(np.array([0, 1, 0]), np.array([1, 1, -1])).tolist() == [True, False, False]
     assert pairs.text_group[1] == pairs.text_group[2] != pairs.text_group[0]
+    # corpus text 0 is a text like any other: "W" is the same text as it
+    first = prepare_pairs(MiningRequest(dataset=datasets.Dataset.from_dict({"anchor": ["W", "b"], "positive": ["y", "z"]}),
+                                        dataset_type="pairs", corpus=["w", "v"]))
+    assert first.corpus == ["w", "v", "y", "z"] and first.anchor_group.tolist()[0] == first.text_group[0] == 0
+    assert first.is_same_text(np.array([0, 0, 1, 1]), np.array([0, 1, 0, -1])).tolist() == [True, False, False, False]
 
 
 def test_the_statistics_table_the_cli_prints(registry):
@@ -384,7 +389,7 @@ def test_pairs_refuse_what_cannot_be_mined():
     # each known name is found wherever its column stands (the first two columns are only the fallback)
     for anchor, positive in (("anchor", "positive"), ("query", "answer"), ("question", "document"),
                              ("sentence1", "sentence2")):
-        data = datasets.Dataset.from_dict({"extra": ["e"], positive: ["x"], anchor: ["a"]})
+        data = datasets.Dataset.from_dict({"extra": ["e"], anchor: ["a"], positive: ["x"]})
         found = prepare_pairs(MiningRequest(dataset=data, dataset_type="pairs"))
         assert (found.queries, found.corpus) == (["a"], ["x"]), (anchor, positive)
     # the hints, word for word
