@@ -171,19 +171,20 @@ def _guard_wrapper(function: Callable[..., Any], plugin: str, hook: str) -> Call
             outcome = yield
         except BaseException as inner:  # noqa: BLE001 - handed to the plugin's wrapper, as pluggy does
             state, value = _step(generator, plugin, hook, throw=inner)
-            if state != "returned":
-                if state == "yielded":
-                    _failed(plugin, hook, RuntimeError("the wrapper yielded more than once"))
+            if not _returned(state, plugin, hook):
                 raise inner
             return value
         state, value = _step(generator, plugin, hook, send=outcome)
-        if state != "returned":
-            if state == "yielded":
-                _failed(plugin, hook, RuntimeError("the wrapper yielded more than once"))
-            return outcome
-        return value
+        return value if _returned(state, plugin, hook) else outcome
 
     return guarded
+
+
+def _returned(state: str, plugin: str, hook: str) -> bool:
+    """Whether a wrapper's generator returned after its one yield; one that yields again fails."""
+    if state == "yielded":
+        _failed(plugin, hook, RuntimeError("the wrapper yielded more than once"))
+    return state == "returned"
 
 
 def guarded_plugin(manager: pluggy.PluginManager, plugin: Any, name: str) -> Any:
